@@ -1,0 +1,132 @@
+"""One transformer for both text models: `causal=False` is the masked-diffusion denoiser,
+`causal=True` is its autoregressive twin. Everything else (width, depth, tokenizer, RoPE) is shared.
+
+Parts first (norm, rotary embedding, attention, MLP, block), then the whole.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass(frozen=True)
+class TextModelConfig:
+    vocab_size: int = 2048
+    context: int = 256
+    width: int = 256
+    depth: int = 6
+    heads: int = 4
+    mlp_ratio: int = 4
+    dropout: float = 0.1
+    causal: bool = False
+    mask_id: int = 1  # the [MASK] token; the diffusion model reads it as "blank"
+    eos_id: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(width))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.rms_norm(x, (x.shape[-1],), self.weight, eps=1e-6)
+
+
+def rotary_tables(context: int, head_dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+    # Relative positions: with learned absolute ones the bidirectional model sits on a unigram plateau.
+    inv_freq = 1.0 / (10000 ** (torch.arange(0, head_dim, 2).float() / head_dim))
+    angles = torch.outer(torch.arange(context).float(), inv_freq)  # (T, D/2)
+    return angles.cos(), angles.sin()
+
+
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    x1, x2 = x[..., 0::2], x[..., 1::2]  # (B, H, T, D/2) each
+    rotated = torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
+    return rotated.flatten(-2)
+
+
+class Attention(nn.Module):
+    def __init__(self, config: TextModelConfig) -> None:
+        super().__init__()
+        self.heads = config.heads
+        self.qkv = nn.Linear(config.width, 3 * config.width, bias=False)
+        self.out = nn.Linear(config.width, config.width, bias=False)
+        self.dropout = config.dropout
+        self.causal = config.causal
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        B, T, C = x.shape
+        q, k, v = self.qkv(x).view(B, T, 3, self.heads, C // self.heads).permute(2, 0, 3, 1, 4)  # (B, H, T, D)
+        q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+        y = F.scaled_dot_product_attention(
+            q, k, v, is_causal=self.causal, dropout_p=self.dropout if self.training else 0.0
+        )
+        return self.out(y.transpose(1, 2).reshape(B, T, C))
+
+
+class MLP(nn.Module):
+    def __init__(self, config: TextModelConfig) -> None:
+        super().__init__()
+        self.up = nn.Linear(config.width, config.mlp_ratio * config.width, bias=False)
+        self.down = nn.Linear(config.mlp_ratio * config.width, config.width, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down(F.gelu(self.up(x)))
+
+
+class Block(nn.Module):
+    def __init__(self, config: TextModelConfig) -> None:
+        super().__init__()
+        self.norm1, self.norm2 = RMSNorm(config.width), RMSNorm(config.width)
+        self.attention, self.mlp = Attention(config), MLP(config)
+        self.drop = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        x = x + self.drop(self.attention(self.norm1(x), cos, sin))
+        return x + self.drop(self.mlp(self.norm2(x)))
+
+
+class TextTransformer(nn.Module):
+    def __init__(self, config: TextModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.embed = nn.Embedding(config.vocab_size, config.width)
+        self.drop = nn.Dropout(config.dropout)
+        self.blocks = nn.ModuleList(Block(config) for _ in range(config.depth))
+        self.norm = RMSNorm(config.width)
+        self.head = nn.Linear(config.width, config.vocab_size, bias=False)
+        self.head.weight = self.embed.weight  # tied: fewer parameters for a small data set
+        cos, sin = rotary_tables(config.context, config.width // config.heads)
+        self.register_buffer("rope_cos", cos, persistent=False)
+        self.register_buffer("rope_sin", sin, persistent=False)
+        self.apply(self._init)
+        for block in self.blocks:  # scaled residual init (GPT-2)
+            for proj in (block.attention.out, block.mlp.down):
+                nn.init.normal_(proj.weight, std=0.02 / math.sqrt(2 * config.depth))
+
+    @staticmethod
+    def _init(module: nn.Module) -> None:
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, std=0.02)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        """ids (B, T) -> logits (B, T, V)."""
+        T = ids.shape[1]
+        if T > self.config.context:
+            raise ValueError(f"sequence of {T} tokens exceeds the model context of {self.config.context}")
+        cos, sin = self.rope_cos[:T], self.rope_sin[:T]
+        x = self.drop(self.embed(ids))
+        for block in self.blocks:
+            x = block(x, cos, sin)
+        return self.head(self.norm(x))
+
+    def parameter_count(self) -> int:
+        return sum(p.numel() for p in self.parameters())
