@@ -11,18 +11,32 @@ MASK = "[MASK]"
 SPECIAL_TOKENS = [END_OF_STORY, MASK]
 
 
-def train_tokenizer(text_files: list[Path], vocab_size: int) -> Tokenizer:
+def _empty_tokenizer() -> Tokenizer:
     tokenizer = Tokenizer(models.BPE())
     # Byte level: every string round-trips, so prompts with odd characters never fail to encode.
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
+    return tokenizer
+
+
+def _trainer(vocab_size: int) -> trainers.BpeTrainer:
+    return trainers.BpeTrainer(
         vocab_size=vocab_size,
         special_tokens=SPECIAL_TOKENS,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tokenizer.train([str(p) for p in text_files], trainer)
+
+
+def train_tokenizer(text_files: list[Path], vocab_size: int) -> Tokenizer:
+    tokenizer = _empty_tokenizer()
+    tokenizer.train([str(p) for p in text_files], _trainer(vocab_size))
+    return tokenizer
+
+
+def train_tokenizer_from_iterator(texts: list[str], vocab_size: int) -> Tokenizer:
+    tokenizer = _empty_tokenizer()
+    tokenizer.train_from_iterator(texts, _trainer(vocab_size))
     return tokenizer
 
 

@@ -1,0 +1,295 @@
+"""Text samplers: plain generators that yield one `TextFrame` per step.
+
+Masked diffusion (`sample_diffusion`) starts from a canvas of blanks after the prompt (or around the
+fixed text of an infill template) and, at every step, runs the model once over the whole canvas and
+commits some blanks. Which blanks is the *strategy*:
+    random      MDLM ancestral sampling: a uniformly random subset (order carries no information)
+    confidence  LLaDA: the blanks whose sampled token has the highest probability
+    margin      the largest gap between the top two probabilities
+    entropy     the lowest entropy of the predictive distribution
+`block_length` > 0 fills the canvas in left-to-right blocks (semi-autoregressive, LLaDA).
+ReMDM remasking (`remask`) sends some committed tokens back to blank so the model can change its mind:
+    cap   a capped share of committed tokens, chosen at random
+    conf  the same count, chosen among the least confident
+    loop  fill to ~90% first, then loop: each step remasks and redecides the least confident tokens
+          without net progress, then finish.
+The autoregressive twin (`sample_autoregressive`) commits one token per step, left to right.
+Every sampler takes its randomness from a `torch.Generator` seeded by `request.seed`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import torch
+
+from models.frames import BLANK, COMMITTED, FIXED, NEW, REMASKED, TextFrame, TextToken, TokenAlternative
+from models.text.model import TextModel
+
+STRATEGIES = ("random", "confidence", "margin", "entropy")
+REMASK_SCHEDULES = ("none", "cap", "conf", "loop")
+INFILL_MARK = "___"
+TOP_K = 5
+
+
+class SamplingError(ValueError):
+    """A request the model cannot serve (too long for the context, unknown strategy, ...)."""
+
+
+@dataclass(frozen=True)
+class TextRequest:
+    prompt: str = "Once upon a time"
+    length: int = 64          # tokens to generate (per blank in an infill template)
+    steps: int = 32
+    strategy: str = "confidence"
+    temperature: float = 0.8
+    block_length: int = 0     # 0: the whole canvas at once
+    remask: str = "none"
+    remask_rate: float = 0.1  # share of committed tokens a remasking step may send back
+    seed: int = 0
+
+
+@dataclass
+class _Slot:
+    """Mutable per-position bookkeeping while sampling; frozen into TextToken for each frame."""
+    token_id: int | None
+    fixed: bool
+    confidence: float = 1.0
+    committed_at: int | None = None
+    remask_count: int = 0
+    alternatives: tuple[TokenAlternative, ...] = ()
+
+
+def build_canvas(model: TextModel, request: TextRequest) -> list[_Slot]:
+    """Prompt then blanks; or, when the prompt contains `___`, fixed text with `length` blanks per mark."""
+    tokenizer = model.tokenizer
+    slots: list[_Slot] = []
+    if INFILL_MARK in request.prompt:
+        parts = request.prompt.split(INFILL_MARK)
+        for index, part in enumerate(parts):
+            slots += [_Slot(i, fixed=True) for i in tokenizer.encode(part).ids] if part else []
+            if index < len(parts) - 1:
+                slots += [_Slot(None, fixed=False) for _ in range(request.length)]
+    else:
+        slots = [_Slot(i, fixed=True) for i in tokenizer.encode(request.prompt).ids]
+        slots += [_Slot(None, fixed=False) for _ in range(request.length)]
+    if len(slots) > model.context:
+        raise SamplingError(
+            f"prompt and blanks need {len(slots)} tokens but the model reads at most {model.context}"
+        )
+    if not any(not s.fixed for s in slots):
+        raise SamplingError("nothing to generate: length must be at least 1")
+    return slots
+
+
+def _validate(request: TextRequest) -> None:
+    if request.strategy not in STRATEGIES:
+        raise SamplingError(f"strategy must be one of {', '.join(STRATEGIES)}")
+    if request.remask not in REMASK_SCHEDULES:
+        raise SamplingError(f"remask must be one of {', '.join(REMASK_SCHEDULES)}")
+    if request.steps < 1:
+        raise SamplingError("steps must be at least 1")
+    if not (0.0 <= request.temperature <= 10.0) or math.isnan(request.temperature):
+        raise SamplingError("temperature must be between 0 and 10")
+    if request.block_length < 0:
+        raise SamplingError("block_length must be 0 (off) or positive")
+
+
+def _frame(model: TextModel, slots: list[_Slot], step: int, total: int, passes: int,
+           guesses: dict[int, tuple[int, tuple[TokenAlternative, ...]]], new: set[int], remasked: set[int],
+           kind: str) -> TextFrame:
+    tokens = []
+    for position, slot in enumerate(slots):
+        guess_id, alternatives = guesses.get(position, (None, ()))
+        if slot.fixed:
+            state = FIXED
+        elif position in remasked:
+            state = REMASKED
+        elif slot.token_id is None:
+            state = BLANK
+        else:
+            state = NEW if position in new else COMMITTED
+        blank = slot.token_id is None
+        tokens.append(TextToken(
+            state=state,
+            token_id=slot.token_id,
+            text="" if blank else model.pieces[slot.token_id],
+            confidence=slot.confidence if not blank else 0.0,
+            guess=model.pieces[guess_id] if blank and guess_id is not None else "",
+            alternatives=alternatives if blank else slot.alternatives,
+            committed_at=slot.committed_at,
+            remask_count=slot.remask_count,
+        ))
+    return TextFrame(step=step, total=total, tokens=tuple(tokens), forward_passes=passes,
+                     committed=tuple(sorted(new)), remasked=tuple(sorted(remasked)), model=kind)
+
+
+def _alternatives(model: TextModel, probs: torch.Tensor) -> tuple[TokenAlternative, ...]:
+    values, ids = probs.topk(TOP_K)
+    return tuple(TokenAlternative(model.pieces[i], round(v, 4)) for v, i in zip(values.tolist(), ids.tolist()))
+
+
+def _tempered(logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    return torch.softmax(logits / max(temperature, 1e-4), dim=-1)
+
+
+def _draw(probs: torch.Tensor, temperature: float, generator: torch.Generator) -> torch.Tensor:
+    if temperature == 0:
+        return probs.argmax(-1)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+
+def _scores(strategy: str, probs: torch.Tensor, drawn: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Higher score = commit sooner. probs (N, V), drawn (N,)."""
+    if strategy == "random":
+        return torch.rand(len(drawn), generator=generator)
+    if strategy == "confidence":
+        return probs.gather(-1, drawn[:, None]).squeeze(-1)
+    if strategy == "margin":
+        top2 = probs.topk(2, dim=-1).values
+        return top2[:, 0] - top2[:, 1]
+    entropy = -(probs * probs.clamp_min(1e-12).log()).sum(-1)
+    return -entropy
+
+
+def _plan(request: TextRequest, generate: list[int]) -> list[tuple[list[int], int]]:
+    """Split positions into blocks and give each block its share of the steps: [(positions, steps)]."""
+    if request.block_length <= 0 or request.block_length >= len(generate):
+        return [(generate, request.steps)]
+    blocks = [generate[i : i + request.block_length] for i in range(0, len(generate), request.block_length)]
+    per_block = max(1, request.steps // len(blocks))
+    return [(block, per_block) for block in blocks]
+
+
+def _remask_count(request: TextRequest, committed: int, step_in_block: int, block_steps: int,
+                  blanks_left: int) -> tuple[int, bool]:
+    """How many committed tokens to send back this step, and whether this is a no-progress loop step."""
+    if request.remask == "none" or step_in_block >= block_steps - 1 or committed == 0:
+        return 0, False
+    if request.remask == "loop":
+        loop_start, loop_end = int(0.6 * block_steps), int(0.85 * block_steps)
+        if loop_start <= step_in_block < loop_end:
+            return max(1, round(request.remask_rate * committed)), True
+        return 0, False
+    return min(round(request.remask_rate * committed), blanks_left + committed), False
+
+
+def sample_diffusion(model: TextModel, request: TextRequest,
+                     should_stop: Callable[[], bool] | None = None) -> Iterator[TextFrame]:
+    if model.causal:
+        raise SamplingError("sample_diffusion needs the bidirectional (diffusion) model")
+    _validate(request)
+    slots = build_canvas(model, request)
+    generator = torch.Generator().manual_seed(request.seed)
+    generate = [i for i, s in enumerate(slots) if not s.fixed]
+    plan = _plan(request, generate)
+    total = sum(steps for _, steps in plan)
+    passes, step = 0, 0
+    yield _frame(model, slots, 0, total, passes, {}, set(), set(), "diffusion")
+    for block, block_steps in plan:
+        loop_steps_done = 0
+        for step_in_block in range(block_steps):
+            if should_stop and should_stop():
+                return
+            ids = torch.tensor([[s.token_id if s.token_id is not None else model.mask_id for s in slots]])
+            with torch.inference_mode():
+                logits = model.network(ids)[0]  # (T, V)
+                logits[:, model.mask_id] = -math.inf  # never "predict" a blank
+            passes += 1
+            step += 1
+            blanks = [p for p in block if slots[p].token_id is None]
+            committed_here = [p for p in block if slots[p].committed_at is not None]
+            remask_n, looping = _remask_count(request, len(committed_here), step_in_block, block_steps,
+                                              len(blanks))
+            if looping:
+                loop_steps_done += 1
+            steps_left = block_steps - step_in_block
+            new: set[int] = set()
+            if blanks:
+                probs = _tempered(logits[blanks], request.temperature)  # (N, V)
+                drawn = _draw(probs, request.temperature, generator)
+                scores = _scores(request.strategy, probs, drawn, generator)
+                quota = remask_n if looping else math.ceil(len(blanks) / steps_left)
+                quota = min(len(blanks), max(quota, 1 if steps_left == 1 else quota))
+                if steps_left == 1:
+                    quota = len(blanks)
+                chosen = scores.topk(quota).indices.tolist()
+                for index in chosen:
+                    position = blanks[index]
+                    token = int(drawn[index])
+                    slot = slots[position]
+                    slot.token_id = token
+                    slot.confidence = round(float(probs[index, token]), 4)
+                    slot.committed_at = step
+                    slot.alternatives = _alternatives(model, probs[index])
+                    new.add(position)
+            remasked: set[int] = set()
+            candidates = [p for p in committed_here if p not in new]
+            if remask_n and candidates:
+                remasked = _choose_remask(request, slots, candidates, min(remask_n, len(candidates)), generator)
+                for position in remasked:
+                    slot = slots[position]
+                    slot.token_id, slot.committed_at, slot.confidence = None, None, 0.0
+                    slot.remask_count += 1
+            guesses = _guesses(model, slots, logits, request.temperature)
+            yield _frame(model, slots, step, total, passes, guesses, new, remasked, "diffusion")
+
+
+def _choose_remask(request: TextRequest, slots: list[_Slot], candidates: list[int], count: int,
+                   generator: torch.Generator) -> set[int]:
+    if request.remask == "cap":
+        order = torch.randperm(len(candidates), generator=generator)[:count]
+        return {candidates[i] for i in order.tolist()}
+    # conf and loop: the least confident are the most likely to go back (Gumbel top-k keeps it random).
+    confidence = torch.tensor([slots[p].confidence for p in candidates])
+    gumbel = -torch.log(-torch.log(torch.rand(len(candidates), generator=generator).clamp(1e-9, 1 - 1e-9)))
+    keys = -confidence / 0.1 + gumbel
+    return {candidates[i] for i in keys.topk(count).indices.tolist()}
+
+
+def _guesses(model: TextModel, slots: list[_Slot], logits: torch.Tensor,
+             temperature: float) -> dict[int, tuple[int, tuple[TokenAlternative, ...]]]:
+    """Top guess and top-k alternatives under every blank (the faint 'ghost' tokens)."""
+    blanks = [p for p, s in enumerate(slots) if s.token_id is None]
+    if not blanks:
+        return {}
+    probs = _tempered(logits[blanks], temperature)
+    return {p: (int(probs[i].argmax()), _alternatives(model, probs[i])) for i, p in enumerate(blanks)}
+
+
+def sample_autoregressive(model: TextModel, request: TextRequest,
+                          should_stop: Callable[[], bool] | None = None) -> Iterator[TextFrame]:
+    """Left to right, one token per step (the twin has no KV cache: each step reads the whole prefix)."""
+    if not model.causal:
+        raise SamplingError("sample_autoregressive needs the causal model")
+    _validate(request)
+    if INFILL_MARK in request.prompt:
+        raise SamplingError("a left-to-right model cannot fill blanks that have text after them")
+    slots = build_canvas(model, request)
+    generator = torch.Generator().manual_seed(request.seed)
+    start = next(i for i, s in enumerate(slots) if not s.fixed)
+    if start == 0:  # an empty prompt: begin a fresh story after an end-of-story token
+        raise SamplingError("the left-to-right model needs a prompt of at least one token")
+    total = len(slots) - start
+    yield _frame(model, slots, 0, total, 0, {}, set(), set(), "ar")
+    for step, position in enumerate(range(start, len(slots)), start=1):
+        if should_stop and should_stop():
+            return
+        ids = torch.tensor([[s.token_id for s in slots[:position]]])
+        with torch.inference_mode():
+            logits = model.network(ids)[0, -1]  # (V,) next-token logits
+            logits[model.mask_id] = -math.inf
+        probs = _tempered(logits[None], request.temperature)
+        token = int(_draw(probs, request.temperature, generator)[0])
+        slot = slots[position]
+        slot.token_id, slot.confidence, slot.committed_at = token, round(float(probs[0, token]), 4), step
+        slot.alternatives = _alternatives(model, probs[0])
+        yield _frame(model, slots, step, total, step, {}, {position}, set(), "ar")
+
+
+def final_text(model: TextModel, frame: TextFrame) -> str:
+    """Properly decoded text of a finished frame (pieces may split multi-byte characters)."""
+    ids = [t.token_id for t in frame.tokens if t.token_id is not None]
+    return model.tokenizer.decode(ids, skip_special_tokens=False)
