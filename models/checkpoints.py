@@ -53,9 +53,9 @@ def load_weights(module: torch.nn.Module, path: Path) -> None:
 
 def write_manifest(folder: Path) -> None:
     lines = [
-        f"{sha256_of(p)}  {p.name}"
-        for p in sorted(folder.iterdir())
-        if p.is_file() and p.name != MANIFEST and p.suffix in {".safetensors", ".json"}
+        f"{sha256_of(p)}  {p.relative_to(folder).as_posix()}"
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.suffix in {".safetensors", ".json"}
     ]
     (folder / MANIFEST).write_text("\n".join(lines) + "\n")
 

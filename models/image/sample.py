@@ -1,0 +1,200 @@
+"""Image samplers: plain generators that yield one `ImageFrame` per denoising step.
+
+The three samplers are diffusers schedulers over the same trained UNet: `set_timesteps`, then `step`.
+DDPM and DDIM return the model's guess of the clean image (`pred_original_sample`); for DPM-Solver++
+the guess is computed from the predicted noise with the same formula. Classifier-free guidance:
+eps = eps_cond + guidance * (eps_cond - eps_uncond), so guidance 0 is the conditional model alone.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler, RePaintScheduler
+
+from models.frames import ImageFrame
+from models.image.data import to_uint8
+from models.image.model import ImageModel
+from models.image.network import IMAGE_SIZE, NO_CLASS
+
+SAMPLERS = ("ddpm", "ddim", "dpm")
+
+
+class SamplingError(ValueError):
+    """A request the sampler cannot serve."""
+
+
+@dataclass(frozen=True)
+class ImageRequest:
+    digit: int | None = 3
+    guidance: float = 3.0
+    sampler: str = "ddim"
+    steps: int = 50
+    seed: int = 0
+    batch: int = 1
+    eta: float = 0.0  # DDIM only: 0 deterministic, 1 DDPM-like
+
+
+def make_scheduler(model: ImageModel, sampler: str):
+    if sampler == "ddpm":
+        return DDPMScheduler.from_config(model.scheduler_config)
+    if sampler == "ddim":
+        return DDIMScheduler.from_config(model.scheduler_config)
+    if sampler == "dpm":
+        return DPMSolverMultistepScheduler.from_config(model.scheduler_config, algorithm_type="dpmsolver++")
+    raise SamplingError(f"sampler must be one of {', '.join(SAMPLERS)}")
+
+
+def _validate(request: ImageRequest) -> None:
+    if request.digit is not None and not 0 <= request.digit <= 9:
+        raise SamplingError("digit must be 0-9 or none")
+    if not 1 <= request.steps <= 1000:
+        raise SamplingError("steps must be between 1 and 1000")
+    if not math.isfinite(request.guidance) or not 0 <= request.guidance <= 20:
+        raise SamplingError("guidance must be between 0 and 20")
+    if request.batch < 1:
+        raise SamplingError("batch must be at least 1")
+
+
+class GuidedDenoiser:
+    """eps(x_t, t) with classifier-free guidance; counts forward passes (one per batched call)."""
+
+    def __init__(self, model: ImageModel, digit: int | None, guidance: float, batch: int) -> None:
+        self.unet, self.guidance, self.passes = model.unet, guidance, 0
+        label = NO_CLASS if digit is None else digit
+        self.conditional = torch.full((batch,), label, dtype=torch.long)
+        self.guided = digit is not None and guidance > 0
+
+    def __call__(self, x: torch.Tensor, t: torch.Tensor | int) -> torch.Tensor:
+        self.passes += 1
+        with torch.inference_mode():
+            if not self.guided:
+                return self.unet(x, t, class_labels=self.conditional).sample.clone()
+            labels = torch.cat([self.conditional, torch.full_like(self.conditional, NO_CLASS)])
+            eps_cond, eps_uncond = self.unet(torch.cat([x, x]), t, class_labels=labels).sample.chunk(2)
+            return (eps_cond + self.guidance * (eps_cond - eps_uncond)).clone()
+
+
+def predicted_x0(alphas_cumprod: torch.Tensor, x: torch.Tensor, eps: torch.Tensor, t: int) -> torch.Tensor:
+    ab = alphas_cumprod[t]
+    return ((x - (1 - ab).sqrt() * eps) / ab.sqrt()).clamp(-1, 1)
+
+
+def _classify(model: ImageModel, x0: torch.Tensor) -> tuple[tuple[float, ...], ...]:
+    if model.classifier is None:
+        return ()
+    probs = model.classifier.probabilities(x0)
+    return tuple(tuple(round(p, 4) for p in row) for row in probs.tolist())
+
+
+def _noise_level(alphas_cumprod: torch.Tensor, t: int) -> float:
+    return float((1 - alphas_cumprod[t]).sqrt()) if t >= 0 else 0.0
+
+
+def _eps_image(eps: torch.Tensor) -> np.ndarray:
+    return to_uint8((eps / 3).clamp(-1, 1).numpy())  # +-3 sigma spans the grey range
+
+
+def sample_image(model: ImageModel, request: ImageRequest, should_stop: Callable[[], bool] | None = None,
+                 start: torch.Tensor | None = None, start_step: int = 0) -> Iterator[ImageFrame]:
+    """Noise -> digit. With `start` (x_t at the timestep of `start_step`), denoise from there instead."""
+    _validate(request)
+    scheduler = make_scheduler(model, request.sampler)
+    scheduler.set_timesteps(request.steps)
+    timesteps = scheduler.timesteps[start_step:]
+    alphas_cumprod = scheduler.alphas_cumprod
+    generator = torch.Generator().manual_seed(request.seed)
+    shape = (request.batch, 1, IMAGE_SIZE, IMAGE_SIZE)
+    x = torch.randn(shape, generator=generator) * scheduler.init_noise_sigma if start is None else start.clone()
+    denoise = GuidedDenoiser(model, request.digit, request.guidance, request.batch)
+    total = len(timesteps)
+    first_t = int(timesteps[0])
+    yield ImageFrame(step=0, total=total, timestep=first_t, xt=to_uint8(x.numpy()),
+                     x0=np.zeros((request.batch, IMAGE_SIZE, IMAGE_SIZE), np.uint8),
+                     noise_level=_noise_level(alphas_cumprod, first_t))
+    for index, t in enumerate(timesteps):
+        if should_stop and should_stop():
+            return
+        t = int(t)
+        eps = denoise(x, t)
+        kwargs = {"generator": generator}
+        if request.sampler == "ddim":
+            kwargs["eta"] = request.eta
+        result = scheduler.step(eps, t, x, **kwargs)
+        guess = getattr(result, "pred_original_sample", None)
+        x0 = guess.clamp(-1, 1) if guess is not None else predicted_x0(alphas_cumprod, x, eps, t)
+        x = result.prev_sample
+        next_t = int(timesteps[index + 1]) if index + 1 < total else -1
+        yield ImageFrame(
+            step=index + 1, total=total, timestep=max(next_t, 0),
+            xt=to_uint8(x.numpy()), x0=to_uint8(x0.numpy()), eps=_eps_image(eps),
+            noise_level=_noise_level(alphas_cumprod, next_t), forward_passes=denoise.passes,
+            digit_probabilities=_classify(model, x0),
+        )
+
+
+def noise_image(model: ImageModel, image: np.ndarray, timestep: int, seed: int) -> np.ndarray:
+    """The forward process: x_t = sqrt(ab) x0 + sqrt(1 - ab) eps. image uint8 (H, W) -> uint8 (H, W)."""
+    if not 0 <= timestep <= 999:
+        raise SamplingError("timestep must be between 0 and 999")
+    return to_uint8(_noised(model, image, timestep, seed).numpy())[0]
+
+
+def _noised(model: ImageModel, image: np.ndarray, timestep: int, seed: int) -> torch.Tensor:
+    x0 = torch.from_numpy(image.astype(np.float32) / 127.5 - 1)[None, None]
+    if timestep == 0:
+        return x0
+    ab = DDPMScheduler.from_config(model.scheduler_config).alphas_cumprod[timestep]
+    noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed))
+    return ab.sqrt() * x0 + (1 - ab).sqrt() * noise
+
+
+def denoise_from(model: ImageModel, image: np.ndarray, timestep: int, request: ImageRequest,
+                 should_stop: Callable[[], bool] | None = None) -> Iterator[ImageFrame]:
+    """Add noise up to `timestep`, then run the sampler from the nearest of its timesteps at or below it."""
+    scheduler = make_scheduler(model, request.sampler)
+    scheduler.set_timesteps(request.steps)
+    later = [i for i, t in enumerate(scheduler.timesteps.tolist()) if t <= timestep]
+    if not later:
+        raise SamplingError("timestep is below the sampler's last step")
+    start_step = later[0]
+    x = _noised(model, image, int(scheduler.timesteps[start_step]), request.seed)
+    yield from sample_image(model, request, should_stop, start=x, start_step=start_step)
+
+
+def inpaint(model: ImageModel, image: np.ndarray, keep: np.ndarray, request: ImageRequest,
+            jump_length: int = 10, jump_n_sample: int = 5,
+            should_stop: Callable[[], bool] | None = None) -> Iterator[ImageFrame]:
+    """RePaint: known pixels (keep=True) come from the noised original at every step; resampling jumps
+    go back up the noise schedule so the generated region harmonises with them. Frames show the jumps."""
+    scheduler = RePaintScheduler.from_config(model.scheduler_config)
+    scheduler.set_timesteps(request.steps, jump_length=jump_length, jump_n_sample=jump_n_sample)
+    generator = torch.Generator().manual_seed(request.seed)
+    original = torch.from_numpy(image.astype(np.float32) / 127.5 - 1)[None, None]
+    mask = torch.from_numpy(keep.astype(np.float32))[None, None]  # 1 = known
+    x = torch.randn(original.shape, generator=generator)
+    denoise = GuidedDenoiser(model, request.digit, request.guidance, 1)
+    timesteps = scheduler.timesteps.tolist()
+    total = len(timesteps) - 1
+    alphas_cumprod = scheduler.alphas_cumprod
+    x0 = torch.zeros_like(x)
+    yield ImageFrame(step=0, total=total, timestep=timesteps[0], xt=to_uint8(x.numpy()),
+                     x0=to_uint8(x0.numpy()), noise_level=_noise_level(alphas_cumprod, timesteps[0]))
+    for index, (t, t_next) in enumerate(zip(timesteps[:-1], timesteps[1:]), start=1):
+        if should_stop and should_stop():
+            return
+        if t_next < t:
+            eps = denoise(x, t)
+            result = scheduler.step(eps, t, x, original, mask, generator)
+            x, x0 = result.prev_sample, result.pred_original_sample.clamp(-1, 1)
+            note = ""
+        else:
+            x = scheduler.undo_step(x, t_next, generator)
+            note = "jump back"
+        yield ImageFrame(step=index, total=total, timestep=max(t_next, 0), xt=to_uint8(x.numpy()),
+                         x0=to_uint8(x0.numpy()), noise_level=_noise_level(alphas_cumprod, t_next),
+                         forward_passes=denoise.passes, note=note, digit_probabilities=_classify(model, x0))
