@@ -22,7 +22,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from models.checkpoints import save_weights, sha256_of, write_json
-from models.image.data import load_split, to_model_range, to_uint8
+from models.image.data import load_split, to_model_range
 from models.image.network import NO_CLASS, build_scheduler, build_unet
 from models.train_state import has_state, load_state, save_state
 

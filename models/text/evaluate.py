@@ -1,0 +1,115 @@
+"""Evaluate the text models on held-out text and print one JSON object.
+
+    python -m models.text.evaluate --json [--quick]
+
+diffusion_nelbo / ar_nll: nats per token on held-out windows (NELBO averaged over stratified mask rates);
+gen_ppl_*: perplexity under the AR twin of samples from each model (same prompts, length, temperature);
+distinct2_*: share of distinct token bigrams in those samples; ms_per_step_*: sampler speed at batch 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import torch
+
+from models.checkpoints import CHECKPOINT_ROOT
+from models.text.data import encode_stream, fixed_windows, read_stories
+from models.text.model import TextModel, load_text_model
+from models.text.objectives import ar_loss, mdlm_loss, stratified_mask_rates
+from models.text.sample import TextRequest, sample_autoregressive, sample_diffusion
+
+HELDOUT_TEXT = Path(__file__).resolve().parents[1] / "evaluation_data" / "tinystories-valid-head.txt"
+PROMPTS = ("Once upon a time", "Lily and Tom", "One day, a little", "Tom had a big", "The sun was",
+           "Sara wanted to", "There was a dog", "Mom said")
+
+
+@torch.inference_mode()
+def heldout_nll(model: TextModel, windows: torch.Tensor) -> float:
+    return sum(ar_loss(model.network, chunk).item() * len(chunk) for chunk in windows.split(32)) / len(windows)
+
+
+@torch.inference_mode()
+def heldout_nelbo(model: TextModel, windows: torch.Tensor, draws: int, seed: int = 0) -> float:
+    generator = torch.Generator().manual_seed(seed)
+    total = 0.0
+    for chunk in windows.split(32):
+        for _ in range(draws):
+            total += mdlm_loss(model.network, chunk, stratified_mask_rates(len(chunk), generator), generator).item() * len(chunk)
+    return total / (len(windows) * draws)
+
+
+@torch.inference_mode()
+def perplexity_under(ar: TextModel, prompt_ids: list[int], generated: list[int]) -> float:
+    ids = torch.tensor([prompt_ids + generated])
+    logits = ar.network(ids[:, :-1])[0, len(prompt_ids) - 1 :]
+    nll = torch.nn.functional.cross_entropy(logits, ids[0, len(prompt_ids) :])
+    return float(nll)
+
+
+def distinct_bigrams(samples: list[list[int]]) -> float:
+    bigrams = [tuple(s[i : i + 2]) for s in samples for i in range(len(s) - 1)]
+    return len(set(bigrams)) / max(1, len(bigrams))
+
+
+def generate(model: TextModel, prompt: str, length: int, steps: int, temperature: float, seed: int,
+             strategy: str = "confidence") -> tuple[list[int], list[int], float]:
+    """(prompt ids, generated ids, ms per step)."""
+    request = TextRequest(prompt=prompt, length=length, steps=steps, temperature=temperature, seed=seed,
+                          strategy=strategy)
+    sampler = sample_autoregressive if model.causal else sample_diffusion
+    started = time.perf_counter()
+    frames = list(sampler(model, request))
+    elapsed = (time.perf_counter() - started) * 1000 / max(1, len(frames) - 1)
+    tokens = frames[-1].tokens
+    return ([t.token_id for t in tokens if t.state == "fixed"],
+            [t.token_id for t in tokens if t.state != "fixed"], elapsed)
+
+
+def evaluate(diffusion: TextModel, ar: TextModel, valid: Path, quick: bool, temperature: float = 0.8,
+             length: int = 64) -> dict:
+    windows = fixed_windows(encode_stream(ar.tokenizer, read_stories(valid)), ar.context)
+    if quick:
+        windows = windows[:16]
+    results: dict = {"heldout_windows": len(windows), "heldout_tokens": windows.numel()}
+    results["ar_nll"] = heldout_nll(ar, windows)
+    results["diffusion_nelbo"] = heldout_nelbo(diffusion, windows, draws=2 if quick else 16)
+    results["nelbo_to_nll_ratio"] = results["diffusion_nelbo"] / results["ar_nll"]
+    seeds = 1 if quick else 4
+    prompts = PROMPTS[:2] if quick else PROMPTS
+    steps = length // 2 if quick else length
+    for name, model in (("diffusion", diffusion), ("ar", ar)):
+        samples, nlls, speeds = [], [], []
+        for prompt in prompts:
+            for seed in range(seeds):
+                prompt_ids, generated, ms = generate(model, prompt, length, steps, temperature, seed)
+                samples.append(generated)
+                nlls.append(perplexity_under(ar, prompt_ids, generated))
+                speeds.append(ms)
+        results[f"gen_ppl_{name}"] = math.exp(sum(nlls) / len(nlls))
+        results[f"distinct2_{name}"] = distinct_bigrams(samples)
+        results[f"ms_per_step_{name}"] = sorted(speeds)[len(speeds) // 2]
+    results.update(samples_per_model=len(prompts) * seeds, sample_length=length, diffusion_steps=steps,
+                   temperature=temperature, strategy="confidence")
+    return {k: round(v, 4) if isinstance(v, float) else v for k, v in results.items()}
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--diffusion", type=Path, default=CHECKPOINT_ROOT / "text-diffusion")
+    p.add_argument("--ar", type=Path, default=CHECKPOINT_ROOT / "text-ar")
+    p.add_argument("--valid", type=Path, default=HELDOUT_TEXT, help="held-out text (never the training text)")
+    p.add_argument("--quick", action="store_true", help="a small slice: under a minute")
+    p.add_argument("--json", action="store_true", help="print one JSON object (the default output anyway)")
+    args = p.parse_args(argv)
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    result = evaluate(load_text_model(args.diffusion), load_text_model(args.ar), args.valid, args.quick)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
