@@ -1,0 +1,49 @@
+# Two commands matter: `make run` and `make test`. Both set up everything they need.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# CPU torch: constraints.txt pins it so no multi-GB CUDA build is ever pulled.
+PIP_INSTALL := $(BIN)/pip install --disable-pip-version-check -q -c constraints.txt
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: install install-dev chromium run test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
+	$(PIP_INSTALL) -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml constraints.txt
+	$(PIP_INSTALL) -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed          ## runtime dependencies (idempotent)
+
+install-dev: $(VENV)/.installed-dev  ## plus test tools
+
+chromium:                            ## Debian's Chromium for the browser tests (never a downloaded one)
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -q && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; }
+
+run: install
+	$(BIN)/python -m app --host $(HOST) --port $(PORT)
+
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/hadolint Dockerfile
+
+test: install-dev chromium lint
+	$(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/python bench/stream.py
+	$(BIN)/python bench/load.py
+	$(BIN)/python bench/replay.py
+
+clean:
+	rm -rf $(VENV) test-artifacts .pytest_cache .ruff_cache
