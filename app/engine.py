@@ -1,0 +1,313 @@
+"""The generation engine: one fixed worker pool, shared jobs, a bounded queue, a byte-bounded replay cache.
+
+    request --key--> cache hit?  -> replay the recorded frames at once
+                     in flight?  -> join that job (computed once, fanned out)
+                     free slot?  -> start a job in the pool
+                     queue room? -> wait in FIFO order, told the position
+                     otherwise   -> Busy
+
+A job appends each rendered frame to its own list as the worker computes it. Every subscriber reads that
+list at its own pace (a slow socket slows only itself; memory is bounded by the steps of one run). When the
+last subscriber leaves a running job, `should_stop` turns true and the sampler ends within one step.
+All bookkeeping runs on the event loop; workers only append frames and call back through the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict, deque
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Literal
+
+from app.render import Rendered
+
+log = logging.getLogger("theater.engine")
+
+Producer = Callable[[Callable[[], bool]], Iterator[Rendered]]
+State = Literal["queued", "running", "done", "stopped", "failed"]
+
+
+class Busy(Exception):
+    """Every slot is running and the queue is full."""
+
+
+class ShuttingDown(Exception):
+    """The server is stopping and takes no new jobs."""
+
+
+@dataclass(frozen=True, slots=True)
+class Queued:
+    position: int
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    message: str
+
+
+Event = Queued | Rendered | Failed
+
+
+@dataclass(eq=False)
+class Job:
+    key: str
+    produce: Producer
+    frames: list[Rendered] = field(default_factory=list)
+    state: State = "queued"
+    subscribers: int = 0
+    stop: bool = False
+    error: str = ""
+    nbytes: int = 0
+    waiter: asyncio.Future[None] | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.state in ("done", "stopped", "failed")
+
+
+def _init_worker(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+class Engine:
+    def __init__(
+        self, max_running: int, max_queue: int, cache_bytes: int, torch_threads: int = 1, use_torch: bool = True
+    ) -> None:
+        self.max_running = max_running
+        self.max_queue = max_queue
+        self.cache_bytes = cache_bytes
+        initializer = (_init_worker, (torch_threads,)) if use_torch else (None, ())
+        self._use_torch = use_torch
+        self._pool = ThreadPoolExecutor(
+            max_workers=max_running, thread_name_prefix="sampler", initializer=initializer[0], initargs=initializer[1]
+        )
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._running: set[Job] = set()
+        self._queue: deque[Job] = deque()
+        self._inflight: dict[str, Job] = {}
+        self._cache: OrderedDict[str, Job] = OrderedDict()
+        self._cached_bytes = 0
+        self.closing = False
+        # counters for tests, benchmarks and /readyz
+        self.jobs_started = 0
+        self.cache_hits = 0
+        self.joined_inflight = 0
+
+    # ----- public API (event loop only) -----
+
+    def join(self, key: str, produce: Producer) -> Subscription:
+        """Subscribe to the run for `key`; raises Busy or ShuttingDown."""
+        if self.closing:
+            raise ShuttingDown
+        self._loop = self._loop or asyncio.get_running_loop()
+        cached = self._cache.get(key)
+        if cached is not None:
+            self._cache.move_to_end(key)
+            self.cache_hits += 1
+            return Subscription(self, cached, replay=True)
+        job = self._inflight.get(key)
+        if job is not None:
+            self.joined_inflight += 1
+            return Subscription(self, job)
+        if len(self._running) >= self.max_running and len(self._queue) >= self.max_queue:
+            raise Busy
+        job = Job(key, produce, waiter=self._loop.create_future())
+        self._inflight[key] = job
+        if len(self._running) < self.max_running:
+            self._start(job)
+        else:
+            self._queue.append(job)
+        return Subscription(self, job)
+
+    def position(self, job: Job) -> int:
+        try:
+            return self._queue.index(job) + 1
+        except ValueError:
+            return 0
+
+    @property
+    def running(self) -> int:
+        return len(self._running)
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    @property
+    def cached(self) -> int:
+        return len(self._cache)
+
+    @property
+    def cached_bytes(self) -> int:
+        return self._cached_bytes
+
+    def clear_cache(self) -> None:
+        self._cache.clear()
+        self._cached_bytes = 0
+
+    async def close(self) -> None:
+        """Stop taking jobs, stop the running ones within a step, wake every subscriber."""
+        self.closing = True
+        for job in list(self._running) + list(self._queue):
+            job.stop = True
+        for job in list(self._queue):
+            self._queue.remove(job)
+            job.state = "stopped"
+            self._wake(job)
+        for job in list(self._running):
+            self._wake(job)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # ----- internals -----
+
+    def _start(self, job: Job) -> None:
+        assert self._loop is not None
+        job.state = "running"
+        self._running.add(job)
+        self.jobs_started += 1
+        future = self._loop.run_in_executor(self._pool, self._work, job)
+        future.add_done_callback(lambda _f, job=job: self._finish(job))
+
+    def _work(self, job: Job) -> None:
+        """Runs in a pool thread."""
+        loop = self._loop
+        assert loop is not None
+
+        def should_stop() -> bool:
+            return job.stop
+
+        try:
+            if self._use_torch:
+                import torch
+
+                context = torch.inference_mode()
+            else:
+                context = _Null()
+            with context:
+                for message in job.produce(should_stop):
+                    job.frames.append(message)
+                    job.nbytes += message.nbytes
+                    loop.call_soon_threadsafe(self._wake, job)
+                    if job.stop:
+                        break
+        except Exception as error:  # a fault in a model or renderer: log it once, tell the clients
+            log.exception("job %s failed", job.key[:80])
+            job.error = f"generation failed on the server ({type(error).__name__}); please try again"
+
+    def _finish(self, job: Job) -> None:
+        self._running.discard(job)
+        if job.error:
+            job.state = "failed"
+        elif job.stop or not job.frames or job.frames[-1].type != "done":
+            job.state = "stopped"
+        else:
+            job.state = "done"
+        if self._inflight.get(job.key) is job:
+            del self._inflight[job.key]
+        if job.state == "done":
+            self._remember(job)
+        self._wake(job)
+        while self._queue and len(self._running) < self.max_running and not self.closing:
+            self._start(self._queue.popleft())
+        for waiting in self._queue:
+            self._wake(waiting)
+
+    def _remember(self, job: Job) -> None:
+        if job.nbytes > self.cache_bytes:
+            return
+        job.produce = _spent
+        self._cache[job.key] = job
+        self._cached_bytes += job.nbytes
+        while self._cached_bytes > self.cache_bytes:
+            _key, old = self._cache.popitem(last=False)
+            self._cached_bytes -= old.nbytes
+
+    def _wake(self, job: Job) -> None:
+        waiter = job.waiter
+        if job.finished:
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+            return
+        assert self._loop is not None
+        job.waiter = self._loop.create_future()
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _leave(self, job: Job) -> None:
+        job.subscribers -= 1
+        if job.subscribers > 0 or job.finished:
+            return
+        # Nobody watches any more: stop computing and let a later identical request start afresh.
+        job.stop = True
+        if self._inflight.get(job.key) is job:
+            del self._inflight[job.key]
+        if job in self._queue:
+            self._queue.remove(job)
+            job.state = "stopped"
+            for waiting in self._queue:
+                self._wake(waiting)
+
+
+class _Null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *args: object) -> None:
+        return None
+
+
+def _spent(_should_stop: Callable[[], bool]) -> Iterator[Rendered]:
+    return iter(())
+
+
+class Subscription:
+    """One socket's view of a job. Iterate `events()`; always call `leave()` (use `with`)."""
+
+    def __init__(self, engine: Engine, job: Job, replay: bool = False) -> None:
+        self.engine = engine
+        self.job = job
+        self.replay = replay
+        self._left = False
+        job.subscribers += 1
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *args: object) -> None:
+        self.leave()
+
+    def leave(self) -> None:
+        if not self._left:
+            self._left = True
+            self.engine._leave(self.job)
+
+    async def events(self) -> AsyncIterator[Event]:
+        job = self.job
+        sent = 0
+        last_position = 0
+        while True:
+            waiter = job.waiter
+            if job.state == "queued":
+                position = self.engine.position(job)
+                if position and position != last_position:
+                    last_position = position
+                    yield Queued(position)
+                    continue
+            if sent < len(job.frames):
+                yield job.frames[sent]
+                sent += 1
+                continue
+            if job.finished:
+                if job.state == "failed":
+                    yield Failed(job.error)
+                elif job.state == "stopped":
+                    yield Failed("the server stopped this run" if self.engine.closing else "this run was stopped")
+                return
+            assert waiter is not None
+            await asyncio.shield(waiter)
+

@@ -1,0 +1,171 @@
+"""Tiny deterministic stand-ins for the models: they yield real `TextFrame`s and `ImageFrame`s.
+
+Used by the tests, by `THEATER_MODELS=fake`, and by the benchmarks of the web layer alone. Each step
+sleeps `step_seconds` (checking `should_stop` first), so tests can see frames arrive before the last
+step is computed and see a job stop within one step when its client leaves.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import numpy as np
+
+from app.protocol import ImageRequest, TextRequest
+from models.frames import BLANK, COMMITTED, FIXED, NEW, REMASKED, ImageFrame, TextFrame, TextToken, TokenAlternative
+
+WORDS = (
+    " the", " cat", " sat", " on", " a", " mat", " and", " dog", " ran", " to", " park", " with", " her",
+    " friend", " Lily", " saw", " big", " red", " ball", ".", ",", " happy", " day", " they", " played",
+)
+
+
+def cosine_noise_schedule(steps: int = 1000) -> np.ndarray:
+    """sqrt(1 - alpha_bar_t) of the cosine schedule (Nichol & Dhariwal), t = 0..steps-1."""
+    t = (np.arange(steps) + 1) / steps
+    alpha_bar = np.cos((t + 0.008) / 1.008 * math.pi / 2) ** 2 / math.cos(0.008 / 1.008 * math.pi / 2) ** 2
+    return np.sqrt(np.clip(1 - alpha_bar, 0.0, 1.0)).astype(np.float64)
+
+
+class FakeText:
+    """Masked-diffusion look-alike: prompt words fixed, blanks committed a few per step in a seeded order."""
+
+    name = "fake-text"
+    trained = False
+    description = "fake text model (for tests): random words in a seeded order"
+
+    def __init__(self, step_seconds: float = 0.0) -> None:
+        self.step_seconds = step_seconds
+        self.calls = 0  # samplers started (tests count compute with this)
+        self.steps_run = 0  # steps computed across all calls
+        self._lock = threading.Lock()
+
+    def sample(self, request: TextRequest, should_stop: Callable[[], bool] | None = None) -> Iterator[TextFrame]:
+        with self._lock:
+            self.calls += 1
+        rng = random.Random(request.seed)
+        prompt = [TextToken(FIXED, i, piece, 1.0) for i, piece in enumerate(_split(request.prompt))]
+        n, steps = request.length, request.steps
+        words = [rng.choice(WORDS) for _ in range(n)]
+        order = list(range(n))
+        rng.shuffle(order)
+        current: list[TextToken] = [TextToken(BLANK, None, "", 0.0, guess=rng.choice(WORDS)) for _ in range(n)]
+        passes = 0
+        yield TextFrame(0, steps, tuple(prompt + current), passes)
+        done = 0
+        for step in range(1, steps + 1):
+            if should_stop is not None and should_stop():
+                return
+            if self.step_seconds:
+                time.sleep(self.step_seconds)
+            with self._lock:
+                self.steps_run += 1
+            passes += 1
+            target = math.ceil(n * step / steps)
+            committed = order[done:target]
+            done = target
+            remasked: list[int] = []
+            state = [t if t.state not in (NEW, REMASKED) else _settle(t) for t in current]
+            for pos in committed:
+                conf = round(rng.uniform(0.2, 1.0), 3)
+                alts = (TokenAlternative(words[pos], conf), TokenAlternative(rng.choice(WORDS), round(1 - conf, 3)))
+                state[pos] = TextToken(NEW, 1000 + pos, words[pos], conf, alternatives=alts, committed_at=step)
+            if request.remask != "none" and step < steps and done > len(committed) and rng.random() < 0.5:
+                pos = order[rng.randrange(0, done - len(committed))]
+                old = state[pos]
+                state[pos] = TextToken(REMASKED, None, "", 0.0, guess=old.text, remask_count=old.remask_count + 1)
+                remasked.append(pos)
+                order.remove(pos)
+                order.insert(done - 1, pos)
+                done -= 1
+            for pos in range(n):
+                if state[pos].state == BLANK:
+                    state[pos] = TextToken(BLANK, None, "", 0.0, guess=rng.choice(WORDS), remask_count=state[pos].remask_count)
+            if step == steps:  # the last frame has no blanks
+                for pos in range(n):
+                    if state[pos].state in (BLANK, REMASKED):
+                        state[pos] = TextToken(NEW, 1000 + pos, words[pos], 0.5, committed_at=step)
+                        committed.append(pos)
+            current = state
+            yield TextFrame(
+                step,
+                steps,
+                tuple(prompt + current),
+                passes,
+                committed=tuple(committed),
+                remasked=tuple(remasked),
+            )
+
+
+def _settle(token: TextToken) -> TextToken:
+    if token.state == NEW:
+        return TextToken(COMMITTED, token.token_id, token.text, token.confidence, "", token.alternatives,
+                         token.committed_at, token.remask_count)
+    return TextToken(BLANK, None, "", 0.0, token.guess, (), None, token.remask_count)
+
+
+def _split(prompt: str) -> list[str]:
+    pieces: list[str] = []
+    for i, word in enumerate(prompt.split(" ")):
+        if word:
+            pieces.append(word if i == 0 else " " + word)
+    return pieces
+
+
+class FakeImage:
+    """DDPM look-alike: a seeded blob shaped by the digit emerges from seeded noise along a cosine schedule."""
+
+    name = "fake-image"
+    trained = False
+    description = "fake image model (for tests): a seeded blob fading in from noise"
+
+    def __init__(self, step_seconds: float = 0.0) -> None:
+        self.step_seconds = step_seconds
+        self.calls = 0
+        self.steps_run = 0
+        self._lock = threading.Lock()
+        self._schedule = cosine_noise_schedule()
+
+    def noise_schedule(self) -> np.ndarray:
+        return self._schedule
+
+    def sample(self, request: ImageRequest, should_stop: Callable[[], bool] | None = None) -> Iterator[ImageFrame]:
+        with self._lock:
+            self.calls += 1
+        rng = np.random.default_rng(request.seed)
+        yy, xx = np.mgrid[0:28, 0:28]
+        angle = (request.digit if request.digit is not None else rng.integers(0, 10)) * math.pi / 5
+        cx, cy = 14 + 6 * math.cos(angle), 14 + 6 * math.sin(angle)
+        clean = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / 30.0) * 2 - 1  # in [-1, 1]
+        noise = rng.standard_normal((28, 28))
+        steps = request.steps
+        timesteps = np.linspace(999, 0, steps + 1).round().astype(int)
+        for step in range(steps + 1):
+            if step > 0:
+                if should_stop is not None and should_stop():
+                    return
+                if self.step_seconds:
+                    time.sleep(self.step_seconds)
+                with self._lock:
+                    self.steps_run += 1
+            t = int(timesteps[step])
+            sigma = float(self._schedule[t]) if step < steps else 0.0
+            xt = math.sqrt(1 - sigma**2) * clean + sigma * noise
+            guess = clean * (1 - sigma) + noise * sigma * 0.3
+            yield ImageFrame(
+                step=step,
+                total=steps,
+                timestep=t,
+                xt=_to_uint8(xt)[None],
+                x0=_to_uint8(guess)[None],
+                noise_level=sigma,
+                forward_passes=step,
+            )
+
+
+def _to_uint8(x: np.ndarray) -> np.ndarray:
+    return ((np.clip(x, -1, 1) + 1) * 127.5).round().astype(np.uint8)

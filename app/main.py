@@ -1,0 +1,61 @@
+"""Assembles the app: settings, lifespan (load the models once, off the event loop), routers, static files.
+
+Run it with `python -m app` (explicit websocket implementation, no per-message deflate, bounded graceful
+shutdown) or `uvicorn app.main:app`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from app.backends import Backends, load_backends
+from app.engine import Engine
+from app.routes import health, pages, stream
+from app.security import SecurityHeaders
+from app.settings import REPO_ROOT, Settings, get_settings
+
+log = logging.getLogger("theater")
+
+Loader = Callable[[Settings], Backends]
+
+
+def create_app(settings: Settings | None = None, loader: Loader = load_backends, use_torch: bool = True) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.backends = await asyncio.to_thread(loader, settings)
+        if app.state.backends.untrained:
+            log.warning("UNTRAINED models in use: %s", ", ".join(app.state.backends.untrained))
+        app.state.engine = Engine(
+            max_running=settings.max_running,
+            max_queue=settings.max_queue,
+            cache_bytes=settings.cache_bytes,
+            torch_threads=settings.effective_torch_threads,
+            use_torch=use_torch,
+        )
+        try:
+            yield
+        finally:
+            await app.state.engine.close()
+
+    app = FastAPI(title="Diffusion Theater", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.settings = settings
+    app.state.backends = None
+    app.state.engine = None
+    app.state.clients = stream.ClientCounter()
+    app.add_middleware(SecurityHeaders, frame_ancestors=settings.frame_ancestors)
+    app.include_router(health.router)
+    app.include_router(pages.router)
+    app.include_router(stream.router)
+    app.mount("/static", StaticFiles(directory=REPO_ROOT / "static"), name="static")
+    return app
+
+
+app = create_app()

@@ -1,0 +1,227 @@
+"""The websocket protocol: request schemas, validation with human-readable reasons, close codes.
+
+A client opens `/ws/text` or `/ws/image`, sends ONE JSON request (a `TextRequest` or `ImageRequest`
+object), and receives `queued`* `frame`+ `done` (or one `error`) messages. See docs/protocol.md.
+The same schemas parse the page query strings, so a URL and a websocket request describe one run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import unicodedata
+from collections.abc import Mapping
+from enum import IntEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from app.settings import Settings
+
+SEED_MAX = 2**32 - 1
+
+
+class Close(IntEnum):
+    """Websocket close codes we use (RFC 6455 + IANA registry)."""
+
+    DONE = 1000
+    UNSUPPORTED_DATA = 1003  # binary frame
+    POLICY = 1008  # invalid request, limits, refused origin
+    TOO_BIG = 1009
+    SERVER_FAULT = 1011
+    SHUTDOWN = 1012
+    BUSY = 1013
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class TextRequest(Strict):
+    prompt: str = "Once upon a time"
+    length: int = Field(64, ge=1, description="tokens to generate")
+    steps: int = Field(32, ge=1)
+    strategy: Literal["confidence", "random", "margin", "entropy"] = "confidence"
+    temperature: float = Field(0.8, ge=0.0, le=2.0)
+    block_length: int = Field(0, ge=0, description="semi-autoregressive block size; 0 = one block")
+    remask: Literal["none", "cap", "conf", "loop"] = "none"
+    seed: int = Field(0, ge=0, le=SEED_MAX)
+
+
+class ImageRequest(Strict):
+    digit: int | None = Field(3, ge=0, le=9, description="class to draw, or null for unconditional")
+    guidance: float = Field(3.0, ge=0.0, le=10.0)
+    sampler: Literal["ddim", "ddpm", "dpm"] = "ddim"
+    steps: int = Field(50, ge=1)
+    seed: int = Field(0, ge=0, le=SEED_MAX)
+
+
+Kind = Literal["text", "image"]
+REQUESTS: dict[str, type[Strict]] = {"text": TextRequest, "image": ImageRequest}
+
+
+class RequestError(ValueError):
+    """A client mistake. `message` is shown to the person; `code` closes the socket."""
+
+    def __init__(self, message: str, code: Close = Close.POLICY) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+def canonical_key(kind: str, request: Strict) -> str:
+    """Identical runs share one key: seeded sampling is deterministic, so the key names a trajectory."""
+    return f"{kind}:{json.dumps(request.model_dump(mode='json'), sort_keys=True, separators=(',', ':'))}"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Validation
+
+
+def _reject_constant(name: str) -> Any:
+    raise RequestError(f"{name} is not a valid number: JSON numbers must be finite")
+
+
+def _bad_characters(text: str) -> str | None:
+    for index, char in enumerate(text):
+        category = unicodedata.category(char)
+        if char in "\n\t":
+            continue
+        if category == "Cc":
+            return f"a control character U+{ord(char):04X} at position {index}"
+        if category == "Cs":
+            return f"an unpaired surrogate U+{ord(char):04X} at position {index}"
+    return None
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    where = ".".join(str(part) for part in error.get("loc", ())) or "request"
+    kind = error.get("type", "")
+    if kind == "extra_forbidden":
+        return f"unknown field '{where}'"
+    if kind == "model_type" or kind == "dict_type":
+        return "the request must be a JSON object"
+    message = str(error.get("msg", "is invalid"))
+    message = message.replace("Input should be", "should be")
+    return f"{where} {message}"
+
+
+def describe_validation_error(error: ValidationError, limit: int = 3) -> str:
+    parts = [_describe(e) for e in error.errors(include_url=False)[:limit]]
+    more = len(error.errors()) - limit
+    if more > 0:
+        parts.append(f"and {more} more problem{'s' if more > 1 else ''}")
+    return "invalid request: " + "; ".join(parts)
+
+
+def check_limits(kind: str, request: Strict, settings: Settings) -> None:
+    """Limits from settings, with the numbers in the message so a person knows what to change."""
+    if isinstance(request, TextRequest):
+        if len(request.prompt) > settings.max_prompt_chars:
+            raise RequestError(
+                f"prompt is too long: {len(request.prompt)} characters, the limit is {settings.max_prompt_chars}"
+            )
+        bad = _bad_characters(request.prompt)
+        if bad:
+            raise RequestError(f"prompt contains {bad}; only printable text, newlines and tabs are allowed")
+        if request.length > settings.max_length:
+            raise RequestError(f"length {request.length} is over the limit of {settings.max_length} tokens")
+        if request.steps > settings.max_text_steps:
+            raise RequestError(f"steps {request.steps} is over the limit of {settings.max_text_steps}")
+        if request.block_length > request.length:
+            raise RequestError(f"block_length {request.block_length} cannot exceed length {request.length}")
+    elif isinstance(request, ImageRequest):
+        if request.steps > settings.max_image_steps:
+            raise RequestError(f"steps {request.steps} is over the limit of {settings.max_image_steps}")
+
+
+def parse_request(kind: str, text: str | bytes, settings: Settings) -> Strict:
+    """Raw websocket message -> validated request, or RequestError with a readable reason."""
+    if isinstance(text, bytes):
+        raise RequestError("binary messages are not accepted: send the request as JSON text", Close.UNSUPPORTED_DATA)
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > settings.max_message_bytes:
+        raise RequestError(
+            f"message is too big: {size} bytes, the limit is {settings.max_message_bytes}", Close.TOO_BIG
+        )
+    try:
+        data = json.loads(text, parse_constant=_reject_constant)
+    except RequestError:
+        raise
+    except RecursionError:
+        raise RequestError("message is not valid JSON: nested too deeply") from None
+    except ValueError as error:  # JSONDecodeError, or an integer with too many digits
+        reason = error.msg if isinstance(error, json.JSONDecodeError) else "a number is too large"
+        raise RequestError(f"message is not valid JSON: {reason}") from None
+    if not isinstance(data, dict):
+        raise RequestError(f"the request must be a JSON object, got {type(data).__name__}")
+    try:
+        request = REQUESTS[kind].model_validate(data, strict=True)
+    except ValidationError as error:
+        raise RequestError(describe_validation_error(error)) from None
+    check_limits(kind, request, settings)
+    return request
+
+
+# ---------------------------------------------------------------------------------------------------------
+# URL query <-> request (the page form round-trips through the URL)
+
+
+def to_query(request: Strict) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, value in request.model_dump().items():
+        if value is None:
+            out[name] = "none"
+        elif isinstance(value, float):
+            out[name] = repr(value) if not value.is_integer() else f"{value:.1f}"
+        else:
+            out[name] = str(value)
+    return out
+
+
+def from_query(kind: str, query: Mapping[str, str], settings: Settings) -> tuple[Strict, list[str]]:
+    """Query string -> request. Unknown or invalid values fall back to defaults with a note, never an error."""
+    model = REQUESTS[kind]
+    values: dict[str, Any] = {}
+    notes: list[str] = []
+    for name, field in model.model_fields.items():
+        if name not in query:
+            continue
+        raw = query[name]
+        value: Any = raw
+        if field.annotation == (int | None) and raw.strip().lower() in ("", "none", "null"):
+            value = None
+        try:
+            model.model_validate({name: value})  # lax: "64" -> 64
+        except ValidationError as error:
+            notes.append(f"ignored {name}={raw[:40]!r}: {_describe(error.errors(include_url=False)[0])}")
+            continue
+        if isinstance(value, str) and field.annotation is float:
+            number = float(value)
+            if not math.isfinite(number):
+                notes.append(f"ignored {name}={raw[:40]!r}: not a finite number")
+                continue
+        values[name] = value
+    request = model.model_validate(values)
+    try:
+        check_limits(kind, request, settings)
+    except RequestError as error:
+        notes.append(f"{error.message}; using defaults")
+        request = model()
+    return request, notes
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Outgoing messages that are not frames
+
+
+def error_message(message: str) -> dict[str, Any]:
+    return {"type": "error", "message": message}
+
+
+def close_reason(text: str) -> str:
+    """Close reasons must fit in 123 bytes of UTF-8."""
+    data = text.encode("utf-8")
+    if len(data) <= 123:
+        return text
+    return data[:120].decode("utf-8", "ignore") + "..."

@@ -1,0 +1,76 @@
+"""Every knob of the web layer, read once from the environment (prefix `THEATER_`).
+
+Example: `THEATER_PORT=9000 THEATER_ALLOWED_ORIGINS=https://slides.example.org python -m app`.
+Lists accept JSON (`["a","b"]`) or a comma-separated string.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CORES = os.cpu_count() or 1
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="THEATER_", extra="ignore")
+
+    # Serving
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    graceful_shutdown_seconds: float = Field(3.0, gt=0, description="uvicorn timeout_graceful_shutdown")
+
+    # Models: "checkpoints" loads models/checkpoints/* (untrained fallback, flagged loudly on the pages);
+    # "fake" runs tiny deterministic stand-ins (tests, benchmarks of the web layer alone).
+    models: Literal["checkpoints", "fake"] = "checkpoints"
+    checkpoint_dir: Path = REPO_ROOT / "models" / "checkpoints"
+    fake_step_ms: float = Field(10.0, ge=0, description="sleep per step of the fake samplers")
+
+    # Request limits (each one tested at its edge)
+    max_prompt_chars: int = Field(400, ge=1)
+    max_length: int = Field(256, ge=1, description="tokens to generate")
+    max_text_steps: int = Field(256, ge=1)
+    max_image_steps: int = Field(1000, ge=1)
+    max_message_bytes: int = Field(4096, ge=256, description="largest websocket message a client may send")
+    max_messages_per_second: int = Field(5, ge=1, description="messages a client may send per connection per second")
+    max_connections_per_client: int = Field(500, ge=1, description="open sockets per client address (NAT: keep high)")
+    idle_seconds: float = Field(30.0, gt=0, description="time a client has to send its request")
+
+    # Security
+    allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="browser origins besides our own that may open websockets"
+    )
+    frame_ancestors: str = Field("*", description="CSP frame-ancestors: who may embed the pages")
+
+    # Engine
+    max_running: int = Field(CORES, ge=1, description="jobs computing at once (one worker thread each)")
+    max_queue: int = Field(64, ge=0, description="jobs waiting for a slot; beyond it clients get 'busy'")
+    cache_bytes: int = Field(256 * 1024 * 1024, ge=0, description="finished trajectories kept for replay")
+    torch_threads: int = Field(0, ge=0, description="torch intra-op threads per job; 0 = cores // max_running")
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                import json
+
+                return json.loads(text)
+            return [part.strip().rstrip("/") for part in text.split(",") if part.strip()]
+        return value
+
+    @property
+    def effective_torch_threads(self) -> int:
+        return self.torch_threads or max(1, CORES // self.max_running)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,280 @@
+// Diffusion Theater player. htmx (hx-ws) opens the socket, sends the request and appends every frame the
+// server renders into #frames; this file only chooses which buffered frame is visible, and when.
+// The server never paces frames: playback speed is decided here, from the buffer.
+(() => {
+  "use strict";
+  const BASE_FPS = 8;
+  const reducedMotion = window.matchMedia("(prefers-reduced-motion: reduce)");
+  const $ = (id) => document.getElementById(id);
+
+  if (window.htmx) {
+    // One run per socket: the server closes with 1000 when done, 1013 when busy. Never reconnect on
+    // our own (that would resend nothing and sit idle), and keep streaming when the tab is hidden.
+    htmx.config.ws = Object.assign(htmx.config.ws || {}, { reconnect: false, pauseOnBackground: false });
+  }
+
+  const state = {
+    frames: [],        // buffered frame elements, in step order
+    container: null,   // the #frames element they belong to (replaced on every new run)
+    index: -1,         // visible frame
+    playing: false,
+    finished: false,
+    timer: null,
+    speed: 1,
+  };
+
+  function syncBuffer() {
+    const container = $("frames");
+    if (container !== state.container) {
+      state.container = container;
+      state.frames = [];
+      state.index = -1;
+      state.finished = false;
+    }
+    if (!container) return;
+    const kids = container.children;
+    for (let i = state.frames.length; i < kids.length; i++) {
+      const el = kids[i];
+      if (el.classList.contains("frame") && !el.classList.contains("placeholder")) state.frames.push(el);
+    }
+    const scrub = $("scrub");
+    if (scrub) scrub.max = String(Math.max(0, state.frames.length - 1));
+  }
+
+  function show(i) {
+    syncBuffer();
+    const n = state.frames.length;
+    if (!n) return;
+    i = Math.max(0, Math.min(n - 1, i));
+    const placeholder = state.container && state.container.querySelector(".placeholder");
+    if (placeholder) placeholder.hidden = true;
+    if (state.index >= 0 && state.index < n && state.index !== i) state.frames[state.index].hidden = true;
+    state.frames[i].hidden = false;
+    state.index = i;
+    const scrub = $("scrub");
+    if (scrub) scrub.value = String(i);
+    announce();
+  }
+
+  function announce() {
+    const status = $("status");
+    const frame = state.frames[state.index];
+    if (!status || !frame) return;
+    let text = frame.dataset.status || "";
+    if (!state.finished && state.index === state.frames.length - 1 && state.playing) text += " (computing)";
+    status.textContent = text;
+  }
+
+  function setPlayLabel() {
+    const button = $("play");
+    if (button) button.textContent = state.playing ? "Pause" : "Play";
+    document.body.classList.toggle("playing", state.playing);
+  }
+
+  function tick() {
+    syncBuffer();
+    const n = state.frames.length;
+    if (state.index < n - 1) {
+      show(state.index + 1);
+    } else if (state.finished) {
+      const loop = $("loop");
+      if (loop && loop.checked && n > 1) show(0);
+      else pause();
+    }
+    // else: at the newest frame of a run still computing: wait for the next one
+  }
+
+  function restartTimer() {
+    if (state.timer) clearInterval(state.timer);
+    state.timer = state.playing ? setInterval(tick, 1000 / (BASE_FPS * state.speed)) : null;
+  }
+
+  function play() {
+    syncBuffer();
+    if (state.finished && state.index >= state.frames.length - 1) show(0);
+    state.playing = true;
+    setPlayLabel();
+    restartTimer();
+  }
+
+  function pause() {
+    state.playing = false;
+    setPlayLabel();
+    restartTimer();
+    announce();
+  }
+
+  function runStarted() {
+    const run = $("run");
+    return !!run && run.dataset.active === "1";
+  }
+
+  function generate() {
+    const form = $("controls");
+    if (form) form.requestSubmit();
+  }
+
+  function togglePlay() {
+    syncBuffer();
+    if (!runStarted() && !state.frames.length) generate();
+    else if (state.playing) pause();
+    else play();
+  }
+
+  function step(delta) {
+    pause();
+    syncBuffer();
+    show((state.index < 0 ? 0 : state.index) + delta);
+  }
+
+  function toggleFullscreen() {
+    const stage = $("theater") || document.documentElement;
+    if (document.fullscreenElement) document.exitFullscreen();
+    else if (stage.requestFullscreen) stage.requestFullscreen().catch(() => {});
+  }
+
+  // ---- URL state: every control change is written to the address bar, so the link reproduces the run
+  function formQuery() {
+    const form = $("controls");
+    if (!form) return "";
+    const params = new URLSearchParams(new FormData(form));
+    return params.toString();
+  }
+
+  function syncUrl() {
+    const theater = $("theater");
+    if (!theater) return;
+    const query = formQuery();
+    const current = new URLSearchParams(location.search);
+    const extra = current.get("autoplay") === "1" ? "&autoplay=1" : "";
+    history.replaceState(null, "", theater.dataset.page + "?" + query + extra);
+    const embed = $("embed-link");
+    if (embed) embed.href = "/embed/" + theater.dataset.kind + "?" + query + "&autoplay=1";
+  }
+
+  // ---- htmx websocket events
+  document.addEventListener("htmx:ws:before:message:outgoing", (event) => {
+    // hx-ws sends {...values, headers}; the protocol takes exactly the request fields (typed by hx-vals).
+    const message = event.detail.message;
+    message.data = JSON.stringify(message.values);
+  });
+
+  document.addEventListener("htmx:ws:after:message:incoming", (event) => {
+    let data;
+    try {
+      data = JSON.parse(event.detail.message.data);
+    } catch (e) {
+      return;
+    }
+    syncBuffer();
+    if (data.type === "frame") {
+      if (state.index < 0) show(0);
+      else if (!state.playing) announce();
+      if (reducedMotion.matches && !state.playing) show(state.frames.length - 1);
+    } else if (data.type === "done" || data.type === "error") {
+      state.finished = true;
+      if (reducedMotion.matches && !state.playing) show(state.frames.length - 1);
+      announce();
+    }
+  });
+
+  document.addEventListener("htmx:ws:close", (event) => {
+    const detail = event.detail || {};
+    state.finished = true;
+    const notice = $("notice");
+    if (detail.code && detail.code !== 1000 && notice && !notice.classList.contains("error")) {
+      notice.textContent = "Connection closed (code " + detail.code + ").";
+      notice.className = "notice error";
+    }
+    announce();
+  });
+
+  // ---- controls
+  document.addEventListener("submit", (event) => {
+    if (event.target && event.target.id === "controls") {
+      syncUrl();
+      state.playing = !reducedMotion.matches;
+      setPlayLabel();
+      restartTimer();
+    }
+  });
+
+  document.addEventListener("input", (event) => {
+    if (event.target && event.target.id === "scrub") {
+      pause();
+      show(parseInt(event.target.value, 10) || 0);
+    } else if (event.target && event.target.closest && event.target.closest("#controls")) {
+      syncUrl();
+    }
+  });
+
+  document.addEventListener("change", (event) => {
+    const target = event.target;
+    if (!target) return;
+    if (target.id === "speed") {
+      state.speed = parseFloat(target.value) || 1;
+      restartTimer();
+    } else if (target.closest && target.closest("#controls")) {
+      syncUrl();
+    }
+  });
+
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest && event.target.closest("[data-act]");
+    if (!button) return;
+    const act = button.dataset.act;
+    if (act === "play") togglePlay();
+    else if (act === "prev") step(-1);
+    else if (act === "next") step(1);
+    else if (act === "rewind") { pause(); show(0); }
+    else if (act === "end") { pause(); syncBuffer(); show(state.frames.length - 1); }
+    else if (act === "fullscreen") toggleFullscreen();
+  });
+
+  document.addEventListener("keydown", (event) => {
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    const target = event.target;
+    const tag = target && target.tagName;
+    if (tag === "TEXTAREA" || tag === "SELECT" || (target && target.isContentEditable)) return;
+    if (tag === "INPUT" && target.type !== "checkbox" && target.type !== "range") return;
+    if ((tag === "BUTTON" || tag === "SUMMARY" || tag === "A") && (event.key === " " || event.key === "Enter")) return;
+    const key = event.key;
+    if (key === " " || key === "Spacebar") { event.preventDefault(); togglePlay(); }
+    else if (key === "ArrowRight" && tag !== "INPUT") { event.preventDefault(); step(1); }
+    else if (key === "ArrowLeft" && tag !== "INPUT") { event.preventDefault(); step(-1); }
+    else if (key === "Home" && tag !== "INPUT") { event.preventDefault(); pause(); show(0); }
+    else if (key === "End" && tag !== "INPUT") { event.preventDefault(); pause(); syncBuffer(); show(state.frames.length - 1); }
+    else if (key === "f" || key === "F") { event.preventDefault(); toggleFullscreen(); }
+    else if (/^[0-9]$/.test(key)) {
+      const digit = $("digit");
+      if (digit) { event.preventDefault(); digit.value = key; syncUrl(); generate(); }
+    }
+  });
+
+  // ---- embed: tell the parent page our height so it can size the iframe
+  function postHeight() {
+    if (window.parent === window) return;
+    const height = Math.ceil(document.body.getBoundingClientRect().height);
+    if (height === postHeight.last) return;
+    postHeight.last = height;
+    window.parent.postMessage({ type: "theater:height", height }, "*");
+  }
+
+  function init() {
+    syncBuffer();
+    const theater = $("theater");
+    if (theater && theater.dataset.autoplay === "1" && !reducedMotion.matches) {
+      state.playing = true;
+      setPlayLabel();
+      restartTimer();
+    }
+    if (document.body.classList.contains("embed")) {
+      postHeight();
+      if (window.ResizeObserver) new ResizeObserver(postHeight).observe(document.body);
+      window.addEventListener("load", postHeight);
+    }
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
+  else init();
+})();
