@@ -1,0 +1,78 @@
+"""Invariants of the image samplers on a tiny untrained UNet (fast); quality lives in test_quality.py."""
+
+import numpy as np
+import pytest
+
+from models.image.model import noise_schedule, untrained_image_model
+from models.image.sample import (
+    SAMPLERS,
+    ImageRequest,
+    SamplingError,
+    denoise_from,
+    inpaint,
+    noise_image,
+    sample_image,
+)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return untrained_image_model()
+
+
+@pytest.mark.parametrize("sampler", SAMPLERS)
+def test_every_sampler_streams_and_ends_clean(model, sampler):
+    frames = list(sample_image(model, ImageRequest(sampler=sampler, steps=5, batch=2, seed=1)))
+    assert [f.step for f in frames] == list(range(6))
+    final = frames[-1]
+    assert final.timestep == 0 and final.noise_level == 0.0
+    assert final.xt.shape == final.x0.shape == (2, 28, 28) and final.xt.dtype == np.uint8
+    levels = [f.noise_level for f in frames]
+    assert all(a >= b for a, b in zip(levels, levels[1:]))
+    assert frames[0].forward_passes == 0 and final.forward_passes == 5  # cond+uncond batched: one pass a step
+
+
+def test_same_seed_same_frames(model):
+    request = ImageRequest(sampler="ddpm", steps=4, seed=11)
+    a, b = list(sample_image(model, request)), list(sample_image(model, request))
+    assert all(np.array_equal(x.xt, y.xt) and np.array_equal(x.x0, y.x0) for x, y in zip(a, b))
+    c = list(sample_image(model, ImageRequest(sampler="ddpm", steps=4, seed=12)))
+    assert not np.array_equal(a[-1].xt, c[-1].xt)
+
+
+def test_forward_noising_at_zero_returns_the_image(model):
+    image = (np.arange(28 * 28) % 256).astype(np.uint8).reshape(28, 28)
+    assert np.array_equal(noise_image(model, image, 0, seed=0), image)
+    assert not np.array_equal(noise_image(model, image, 500, seed=0), image)
+    with pytest.raises(SamplingError):
+        noise_image(model, image, 1000, seed=0)
+
+
+def test_denoise_from_starts_part_way(model):
+    image = np.zeros((28, 28), np.uint8)
+    frames = list(denoise_from(model, image, 300, ImageRequest(steps=10)))
+    assert frames[0].timestep <= 300 and frames[-1].timestep == 0 and len(frames) < 11
+
+
+def test_inpainting_keeps_known_pixels_and_shows_jumps(model):
+    image = np.full((28, 28), 200, np.uint8)
+    keep = np.zeros((28, 28), bool)
+    keep[:, :14] = True
+    frames = list(inpaint(model, image, keep, ImageRequest(steps=10, seed=3), jump_length=3, jump_n_sample=2))
+    assert any(f.note == "jump back" for f in frames)
+    final = frames[-1].xt[0].astype(int)
+    # The last state is x at t=0, which keeps sqrt(1 - alpha_bar_0) ~ 1% noise: allow a few grey levels.
+    assert np.abs(final[keep] - 200).max() <= 4 and np.abs(final[keep] - 200).mean() < 1.5
+
+
+def test_bad_requests_are_refused(model):
+    for bad in (ImageRequest(digit=10), ImageRequest(sampler="euler"), ImageRequest(steps=0),
+                ImageRequest(guidance=float("nan"))):
+        with pytest.raises(SamplingError):
+            list(sample_image(model, bad))
+
+
+def test_noise_schedule_is_cosine_shaped(model):
+    schedule = noise_schedule(model)
+    assert schedule.shape == (1000,) and schedule[0] < 0.05 and schedule[-1] > 0.99
+    assert np.all(np.diff(schedule) >= 0)
