@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -64,9 +65,22 @@ def confidence_class(confidence: float) -> str:
     return f"c{min(4, max(0, int(confidence * 5)))}"
 
 
+def visible(text: str) -> str:
+    """A token as a person can read it: newlines as a return sign, other control bytes as <XX>."""
+    out = []
+    for char in text:
+        if char == "\n":
+            out.append("\u23ce")
+        elif unicodedata.category(char) in ("Cc", "Cs") and char != "\t":
+            out.append(f"<{ord(char):02X}>")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
 def token_view(index: int, token: TextToken) -> dict[str, Any]:
     text = token.text
-    shown = text.replace("\n", "\u23ce").strip() or ("\u2423" if text else "")
+    shown = visible(text).strip() or ("\u2423" if text else "")
     classes = ["tok"]
     title = ""
     if token.state == FIXED:
@@ -90,9 +104,9 @@ def token_view(index: int, token: TextToken) -> dict[str, Any]:
             title += f", re-decided {token.remask_count}x"
         if alts:
             title += f"; considered {alts}"
-    if text[:1].isspace() or index == 0:
+    if text[:1].isspace() or index == 0 or token.state in (BLANK, REMASKED):
         classes.append("sp")
-    return {"text": shown, "guess": token.guess.strip(), "classes": " ".join(classes), "title": title}
+    return {"text": shown, "guess": visible(token.guess).strip(), "classes": " ".join(classes), "title": title}
 
 
 def text_status(frame: TextFrame) -> str:

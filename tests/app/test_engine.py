@@ -1,0 +1,167 @@
+"""The engine on its own: sharing, caching, queueing, cancellation, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from app.engine import Busy, Engine, Failed, Queued, ShuttingDown, Subscription
+from app.fakes import FakeText
+from app.protocol import TextRequest
+from app.render import Rendered, text_producer
+
+
+def engine(**kw: int) -> Engine:
+    params = {"max_running": 2, "max_queue": 4, "cache_bytes": 10_000_000, **kw}
+    return Engine(use_torch=False, **params)
+
+
+async def collect(sub: Subscription) -> list[object]:
+    with sub:
+        return [event async for event in sub.events()]
+
+
+def frames(events: list[object]) -> list[str]:
+    return [e.json for e in events if isinstance(e, Rendered)]
+
+
+def test_identical_requests_are_computed_once_and_fanned_out() -> None:
+    fake = FakeText(0.005)
+
+    async def main() -> None:
+        eng = engine()
+        produce = text_producer(fake.sample, TextRequest(length=6, steps=6))
+        results = await asyncio.gather(*(collect(eng.join("k", produce)) for _ in range(5)))
+        assert fake.calls == 1 and eng.jobs_started == 1 and eng.joined_inflight == 4
+        assert all(frames(r) == frames(results[0]) for r in results) and len(frames(results[0])) == 8
+        replay = eng.join("k", produce)
+        assert replay.replay and frames(await collect(replay)) == frames(results[0])
+        assert fake.calls == 1 and eng.cache_hits == 1
+        await eng.close()
+
+    asyncio.run(main())
+
+
+def test_cache_is_bounded_by_bytes() -> None:
+    fake = FakeText()
+
+    async def main() -> None:
+        eng = engine(cache_bytes=30_000)
+        for seed in range(6):
+            await collect(eng.join(f"k{seed}", text_producer(fake.sample, TextRequest(length=8, steps=4, seed=seed))))
+        assert 0 < eng.cached < 6 and eng.cached_bytes <= 30_000
+        assert "k5" in eng._cache and "k0" not in eng._cache  # least recently used went first
+        await eng.close()
+
+    asyncio.run(main())
+
+
+def slow(started: list[str], name: str, steps: int = 5, delay: float = 0.02) -> Callable[..., Iterator[Rendered]]:
+    def produce(should_stop: Callable[[], bool]) -> Iterator[Rendered]:
+        started.append(name)
+        for i in range(steps):
+            if should_stop():
+                return
+            time.sleep(delay)
+            yield Rendered("frame", json.dumps({"step": i}), json.dumps({"step": i}))
+        yield Rendered("done", "{}", "{}")
+
+    return produce
+
+
+def test_queue_reports_positions_honours_order_and_refuses_beyond_bound() -> None:
+    async def main() -> None:
+        eng = engine(max_running=1, max_queue=2)
+        started: list[str] = []
+        a = eng.join("a", slow(started, "a"))
+        b = eng.join("b", slow(started, "b"))
+        c = eng.join("c", slow(started, "c"))
+        with pytest.raises(Busy):
+            eng.join("d", slow(started, "d"))
+        assert (eng.running, eng.queued) == (1, 2)
+        ra, rb, rc = await asyncio.gather(collect(a), collect(b), collect(c))
+        assert started == ["a", "b", "c"]
+        assert [e.position for e in rb if isinstance(e, Queued)] == [1]
+        assert [e.position for e in rc if isinstance(e, Queued)] == [2, 1]
+        assert not any(isinstance(e, Queued) for e in ra)
+        assert all(len(frames(r)) == 6 for r in (ra, rb, rc))
+        await eng.close()
+
+    asyncio.run(main())
+
+
+def test_last_subscriber_leaving_stops_the_job_within_a_step_and_frees_the_slot() -> None:
+    fake = FakeText(0.03)
+
+    async def main() -> None:
+        eng = engine(max_running=1)
+        sub = eng.join("k", text_producer(fake.sample, TextRequest(length=40, steps=40)))
+        seen = 0
+        async for event in sub.events():
+            seen += isinstance(event, Rendered)
+            if seen == 3:
+                break
+        sub.leave()
+        await asyncio.sleep(0.15)
+        steps_at_leave = fake.steps_run
+        assert eng.running == 0 and steps_at_leave <= seen + 1
+        await asyncio.sleep(0.1)
+        assert fake.steps_run == steps_at_leave  # nothing computes for nobody
+        assert eng.cached == 0  # a stopped run is not a trajectory to replay
+        # the same request later starts afresh
+        assert frames(await collect(eng.join("k", text_producer(fake.sample, TextRequest(length=4, steps=2)))))
+        await eng.close()
+
+    asyncio.run(main())
+
+
+def test_leaving_a_queued_job_removes_it() -> None:
+    async def main() -> None:
+        eng = engine(max_running=1, max_queue=3)
+        started: list[str] = []
+        a = eng.join("a", slow(started, "a"))
+        b = eng.join("b", slow(started, "b"))
+        c = eng.join("c", slow(started, "c"))
+        b.leave()
+        assert eng.queued == 1 and eng.position(c.job) == 1
+        await asyncio.gather(collect(a), collect(c))
+        assert started == ["a", "c"]
+        await eng.close()
+
+    asyncio.run(main())
+
+
+def test_a_failing_sampler_reports_a_readable_error() -> None:
+    def broken(should_stop: Callable[[], bool]) -> Iterator[Rendered]:
+        yield Rendered("frame", "{}", "{}")
+        raise RuntimeError("boom")
+
+    async def main() -> None:
+        eng = engine()
+        events = await collect(eng.join("k", broken))
+        assert isinstance(events[-1], Failed) and "RuntimeError" in events[-1].message
+        assert eng.running == 0 and eng.cached == 0
+        await eng.close()
+
+    asyncio.run(main())
+
+
+def test_close_stops_running_jobs_and_refuses_new_ones() -> None:
+    fake = FakeText(0.02)
+
+    async def main() -> None:
+        eng = engine()
+        sub = eng.join("k", text_producer(fake.sample, TextRequest(length=50, steps=50)))
+        task = asyncio.create_task(collect(sub))
+        await asyncio.sleep(0.05)
+        await eng.close()
+        events = await asyncio.wait_for(task, 2)
+        assert isinstance(events[-1], Failed) and "server stopped" in events[-1].message
+        with pytest.raises(ShuttingDown):
+            eng.join("other", text_producer(fake.sample, TextRequest()))
+
+    asyncio.run(main())

@@ -1,0 +1,238 @@
+"""Request validation: every limit at its edge, malformed input, readable reasons, URL round trip."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from app.protocol import (
+    Close,
+    ImageRequest,
+    RequestError,
+    TextRequest,
+    canonical_key,
+    close_reason,
+    from_query,
+    parse_request,
+    to_query,
+)
+from app.settings import Settings
+
+SETTINGS = Settings(
+    max_prompt_chars=20, max_length=70, max_text_steps=40, max_image_steps=50, max_message_bytes=300
+)
+
+
+def parse(kind: str, payload: object) -> object:
+    return parse_request(kind, payload if isinstance(payload, str | bytes) else json.dumps(payload), SETTINGS)
+
+
+def reason(kind: str, payload: object) -> RequestError:
+    with pytest.raises(RequestError) as caught:
+        parse(kind, payload)
+    return caught.value
+
+
+def test_defaults_are_valid() -> None:
+    assert parse("text", {}) == TextRequest()
+    assert parse("image", {}) == ImageRequest()
+
+
+@pytest.mark.parametrize(
+    ("kind", "field", "limit", "word"),
+    [
+        ("text", "length", 70, "length"),
+        ("text", "steps", 40, "steps"),
+        ("image", "steps", 50, "steps"),
+    ],
+)
+def test_numeric_limits_at_the_edge(kind: str, field: str, limit: int, word: str) -> None:
+    assert getattr(parse(kind, {field: limit}), field) == limit
+    error = reason(kind, {field: limit + 1})
+    assert word in error.message and str(limit) in error.message
+    assert error.code == Close.POLICY
+
+
+def test_prompt_length_at_the_edge() -> None:
+    assert parse("text", {"prompt": "x" * 20}).prompt == "x" * 20  # type: ignore[attr-defined]
+    error = reason("text", {"prompt": "x" * 21})
+    assert "prompt is too long" in error.message and "20" in error.message
+
+
+def test_message_size_at_the_edge() -> None:
+    body = json.dumps({"seed": 1})
+    exact = body + " " * (300 - len(body))
+    assert len(exact.encode()) == 300
+    assert parse("text", exact) == TextRequest(seed=1)
+    error = reason("text", exact + " ")
+    assert error.code == Close.TOO_BIG and "301 bytes" in error.message and "300" in error.message
+
+
+@pytest.mark.parametrize(
+    ("payload", "expect"),
+    [
+        ("not json", "not valid JSON"),
+        ("", "not valid JSON"),
+        ("[1, 2]", "must be a JSON object"),
+        ('"text"', "must be a JSON object"),
+        ("null", "must be a JSON object"),
+        ('{"temperature": NaN}', "NaN is not a valid number"),
+        ('{"temperature": Infinity}', "Infinity is not a valid number"),
+        ('{"temperature": -Infinity}', "not a valid number"),
+        ('{"temperature": 1e999}', "temperature"),
+        ('{"steps": "5"}', "steps should be a valid integer"),
+        ('{"steps": 5.0}', "steps should be a valid integer"),
+        ('{"steps": true}', "steps should be a valid integer"),
+        ('{"steps": 0}', "steps should be greater than or equal to 1"),
+        ('{"seed": -1}', "seed"),
+        ('{"seed": 4294967296}', "seed"),
+        ('{"strategy": "best"}', "strategy should be"),
+        ('{"remask": 1}', "remask"),
+        ('{"prompt": 5}', "prompt should be a valid string"),
+        ('{"extra": 1}', "unknown field 'extra'"),
+        ('{"prompt": "a\\u0000b"}', "control character U+0000"),
+        ('{"prompt": "a\\u001bb"}', "control character U+001B"),
+        ('{"prompt": "\\ud800"}', "unpaired surrogate"),
+        ('{"block_length": 65}', "block_length"),
+        ("[" * 290, "not valid JSON"),
+        ('{"seed": ' + "9" * 250 + "}", "seed"),
+    ],
+)
+def test_malformed_text_requests_have_readable_reasons(payload: str, expect: str) -> None:
+    error = reason("text", payload)
+    assert expect in error.message
+    assert "Traceback" not in error.message and len(error.message) < 300
+
+
+def test_deep_nesting_is_refused_not_crashed() -> None:
+    roomy = Settings(max_message_bytes=200_000)
+    with pytest.raises(RequestError) as caught:
+        parse_request("text", "[" * 100_000 + "]" * 100_000, roomy)
+    assert "not valid JSON" in caught.value.message
+
+
+def test_newlines_and_tabs_are_fine_in_prompts() -> None:
+    assert parse("text", {"prompt": "a\nb\tc"}).prompt == "a\nb\tc"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("payload", "expect"),
+    [
+        ({"digit": 10}, "digit"),
+        ({"digit": "3"}, "digit"),
+        ({"guidance": 11}, "guidance"),
+        ({"sampler": "euler"}, "sampler should be 'ddim', 'ddpm' or 'dpm'"),
+        ({"prompt": "hi"}, "unknown field 'prompt'"),
+    ],
+)
+def test_malformed_image_requests(payload: dict[str, object], expect: str) -> None:
+    assert expect in reason("image", payload).message
+
+
+def test_null_digit_means_unconditional() -> None:
+    assert parse("image", {"digit": None}).digit is None  # type: ignore[attr-defined]
+
+
+def test_binary_is_refused_with_1003() -> None:
+    error = reason("text", b'{"seed": 1}')
+    assert error.code == Close.UNSUPPORTED_DATA and "binary" in error.message
+
+
+def test_many_problems_are_summarised() -> None:
+    message = reason("text", {"a": 1, "b": 2, "c": 3, "d": 4, "e": 5}).message
+    assert "and 2 more problems" in message
+
+
+def test_close_reasons_fit_in_123_bytes() -> None:
+    assert close_reason("ok") == "ok"
+    long = close_reason("é" * 200)
+    assert len(long.encode()) <= 123 and long.endswith("...")
+
+
+def test_canonical_key_ignores_field_order() -> None:
+    a = parse("text", '{"seed": 3, "steps": 4}')
+    b = parse("text", '{"steps": 4, "seed": 3}')
+    assert canonical_key("text", a) == canonical_key("text", b)  # type: ignore[arg-type]
+    assert canonical_key("text", a) != canonical_key("image", a)  # type: ignore[arg-type]
+
+
+# ---- URL round trip ------------------------------------------------------------------------------------
+
+text_requests = st.builds(
+    TextRequest,
+    prompt=st.text(st.characters(blacklist_categories=("Cc", "Cs")), max_size=20),
+    length=st.integers(1, 70),
+    steps=st.integers(1, 40),
+    strategy=st.sampled_from(["confidence", "random", "margin", "entropy"]),
+    temperature=st.floats(0, 2, allow_nan=False),
+    block_length=st.just(0),
+    remask=st.sampled_from(["none", "cap", "conf", "loop"]),
+    seed=st.integers(0, 2**32 - 1),
+)
+image_requests = st.builds(
+    ImageRequest,
+    digit=st.none() | st.integers(0, 9),
+    guidance=st.floats(0, 10, allow_nan=False),
+    sampler=st.sampled_from(["ddim", "ddpm", "dpm"]),
+    steps=st.integers(1, 50),
+    seed=st.integers(0, 2**32 - 1),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.one_of(text_requests, image_requests))
+def test_url_round_trip(request: TextRequest | ImageRequest) -> None:
+    kind = "text" if isinstance(request, TextRequest) else "image"
+    parsed, notes = from_query(kind, to_query(request), SETTINGS)
+    assert notes == []
+    assert parsed == request
+
+
+def test_bad_query_values_fall_back_with_a_note() -> None:
+    parsed, notes = from_query("image", {"steps": "many", "digit": "none", "guidance": "nan", "x": "1"}, SETTINGS)
+    assert parsed == ImageRequest(digit=None)
+    assert any("steps" in n for n in notes) and any("guidance" in n for n in notes)
+    parsed, notes = from_query("text", {"length": "71"}, SETTINGS)
+    assert parsed == TextRequest() and "length 71 is over the limit" in notes[0]
+
+
+# ---- fuzzing: any input either validates or is refused with a RequestError, nothing else -------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=12,
+)
+field_names = st.sampled_from(
+    ["prompt", "length", "steps", "strategy", "temperature", "block_length", "remask", "seed", "digit", "guidance",
+     "sampler", "headers", "type"]
+)
+near_requests = st.dictionaries(field_names, json_values, max_size=6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(kind=st.sampled_from(["text", "image"]), payload=st.one_of(near_requests, json_values))
+def test_fuzz_schema(kind: str, payload: object) -> None:
+    try:
+        text = json.dumps(payload)
+    except ValueError:
+        return
+    try:
+        result = parse_request(kind, text, SETTINGS)
+    except RequestError as error:
+        assert error.message and "Traceback" not in error.message
+        assert error.code in (Close.POLICY, Close.TOO_BIG)
+    else:
+        assert isinstance(result, TextRequest | ImageRequest)
+
+
+@settings(max_examples=200, deadline=None)
+@given(kind=st.sampled_from(["text", "image"]), raw=st.text(max_size=400) | st.binary(max_size=50))
+def test_fuzz_raw_messages(kind: str, raw: str | bytes) -> None:
+    try:
+        parse_request(kind, raw, SETTINGS)
+    except RequestError as error:
+        assert error.message

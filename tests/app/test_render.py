@@ -1,0 +1,92 @@
+"""Frames -> messages: the JSON fields of the protocol and the HTML fragment htmx swaps in."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+
+import numpy as np
+from PIL import Image
+
+from app.fakes import FakeImage, FakeText
+from app.protocol import ImageRequest, TextRequest
+from app.render import (
+    confidence_class,
+    image_producer,
+    render_error,
+    render_queued,
+    render_text_frame,
+    text_producer,
+    visible,
+)
+from models.frames import BLANK, FIXED, NEW, REMASKED, TextFrame, TextToken
+
+
+def decode(png: str) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(png))))
+
+
+def test_text_messages_carry_data_and_fragment() -> None:
+    messages = list(text_producer(FakeText().sample, TextRequest(length=8, steps=4, seed=2))(lambda: False))
+    assert [json.loads(m.json)["type"] for m in messages] == ["frame"] * 5 + ["done"]
+    first, last = json.loads(messages[0].json), json.loads(messages[4].json)
+    assert first["step"] == 0 and first["total"] == 4 and first["masked"] == 8
+    assert last["masked"] == 0 and last["decided"] == 8 and last["forward_passes"] == 4
+    assert set(first["tokens"][0]) == {"text", "state", "confidence", "guess"}
+    assert "content" not in first and "ms_per_step" in first
+    html = json.loads(messages[0].html)
+    assert {k: v for k, v in html.items() if k != "content"} == first
+    assert html["content"].startswith('<article class="frame text-frame"')
+    assert html["content"].count('class="tok blank') == 8
+    done = json.loads(messages[-1].html)
+    assert done["text"].startswith("Once upon a time") and done["target"] == "#notice"
+
+
+def test_text_fragment_marks_states_and_escapes() -> None:
+    tokens = (
+        TextToken(FIXED, 1, "<script>", 1.0),
+        TextToken(NEW, 2, " fresh", 0.95, committed_at=3, remask_count=1),
+        TextToken(BLANK, None, "", 0.0, guess=" maybe"),
+        TextToken(REMASKED, None, "", 0.0, guess=" again", remask_count=2),
+    )
+    content = json.loads(render_text_frame(TextFrame(3, 5, tokens, 3), 12.5).html)["content"]
+    assert "<script>" not in content and "&lt;script&gt;" in content
+    assert 'class="tok c4 new redecided sp"' in content
+    assert 'class="tok blank remasked sp"' in content
+    assert '<span class="g">maybe</span>' in content
+    assert 'data-status="step 3 of 5, 1 of 3 tokens decided"' in content
+    assert "12.5" in content and " hidden>" in content
+
+
+def test_confidence_buckets() -> None:
+    assert [confidence_class(c) for c in (0.0, 0.19, 0.2, 0.5, 0.99, 1.0)] == ["c0", "c0", "c1", "c2", "c4", "c4"]
+
+
+def test_control_bytes_are_made_visible() -> None:
+    assert visible("a\x1fb\nc") == "a<1F>b\u23cec"
+
+
+def test_image_messages_carry_pngs_and_the_schedule_plot() -> None:
+    fake = FakeImage()
+    produce = image_producer(fake.sample, ImageRequest(steps=4, seed=1), fake.noise_schedule())
+    messages = [json.loads(m.json) for m in produce(lambda: False)]
+    assert [m["type"] for m in messages] == ["frame"] * 5 + ["done"]
+    first, last = messages[0], messages[4]
+    assert decode(first["xt_png"]).shape == (28, 28) and decode(first["x0_png"]).dtype == np.uint8
+    assert first["timestep"] == 999 and first["noise_level"] > last["noise_level"]
+    assert not np.array_equal(decode(first["xt_png"]), decode(last["xt_png"]))
+    assert decode(messages[-1]["png"]).shape == (28, 28)
+    content = json.loads(next(iter(produce(lambda: False))).html)["content"]
+    assert content.count("data:image/png;base64,") == 2
+    assert '<svg class="schedule"' in content and 'class="dot"' in content
+    assert not re.search(r"\sstyle=", content)
+
+
+def test_notices_target_the_notice_line() -> None:
+    queued = json.loads(render_queued(3).html)
+    assert queued["type"] == "queued" and queued["position"] == 3 and queued["target"] == "#notice"
+    error = json.loads(render_error("bad <thing>").html)
+    assert "bad &lt;thing&gt;" in error["content"] and 'role="alert"' in error["content"]
+    assert json.loads(render_error("x").json) == {"type": "error", "message": "x"}
