@@ -112,7 +112,8 @@ async def exchange(url: str, request: Any, **connect: Any) -> Result:
     async with websockets.connect(url, max_size=None, **connect) as ws:
         started = time.perf_counter()
         if request is not None:
-            await ws.send(json.dumps(request) if isinstance(request, dict) else request)
+            with contextlib.suppress(websockets.ConnectionClosed):  # the server may refuse before reading
+                await ws.send(json.dumps(request) if isinstance(request, dict) else request)
         messages: list[dict[str, Any]] = []
         first_at = None
         with contextlib.suppress(websockets.ConnectionClosed):
