@@ -1,4 +1,8 @@
-"""Named dependencies: routes reach settings, models and the engine through these, tests override them."""
+"""Named dependencies: routes reach settings, models and the engine through these, tests override them.
+
+They are `async def` on purpose: FastAPI runs a plain `def` dependency in a worker thread (anyio's pool of
+up to 40), which under load would add threads and a thread hop to every websocket and page.
+"""
 
 from __future__ import annotations
 
@@ -12,15 +16,15 @@ from app.engine import Engine
 from app.settings import Settings
 
 
-def get_app_settings(conn: HTTPConnection) -> Settings:
+async def get_app_settings(conn: HTTPConnection) -> Settings:
     return conn.app.state.settings
 
 
-def get_backends(conn: HTTPConnection) -> Backends:
+async def get_backends(conn: HTTPConnection) -> Backends:
     return conn.app.state.backends
 
 
-def get_engine(conn: HTTPConnection) -> Engine:
+async def get_engine(conn: HTTPConnection) -> Engine:
     return conn.app.state.engine
 
 

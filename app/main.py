@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 
 from app.backends import Backends, load_backends
 from app.engine import Engine
+from app.metrics import LoopLag
 from app.routes import health, pages, stream
 from app.security import SecurityHeaders
 from app.settings import REPO_ROOT, Settings, get_settings
@@ -40,10 +41,13 @@ def create_app(settings: Settings | None = None, loader: Loader = load_backends,
             torch_threads=settings.effective_torch_threads,
             use_torch=use_torch,
         )
+        app.state.loop_lag = LoopLag()
+        app.state.loop_lag.start()
         try:
             yield
         finally:
             await app.state.engine.close()
+            await app.state.loop_lag.stop()
 
     app = FastAPI(title="Diffusion Theater", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.settings = settings

@@ -169,3 +169,10 @@ def test_vendored_htmx_matches_its_checksums() -> None:
         assert hashlib.sha256((vendor / name).read_bytes()).hexdigest() == digest
     assert names == {"htmx.min.js", "hx-ws.js", "LICENSE"}
     assert "4.0.1" in (vendor / "VERSION").read_text()
+
+
+def test_stats_reports_threads_memory_and_loop_lag(client: TestClient) -> None:
+    body = client.get("/stats").json()
+    assert body["threads"] >= 1 and body["rss_bytes"] > 0
+    assert set(body["loop_lag"]) == {"p50_ms", "p99_ms", "max_ms", "samples"}
+    assert body["engine"]["running"] == 0

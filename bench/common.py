@@ -1,0 +1,108 @@
+"""Shared by the benchmarks: start `python -m app` on a free port, talk to it, summarise numbers."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import websockets
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def get_json(url: str) -> dict[str, Any]:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.loads(response.read())
+
+
+@contextlib.contextmanager
+def server(**env: str) -> Iterator[str]:
+    """`python -m app` in a subprocess with THEATER_* settings; yields its base URL (http://...)."""
+    port = free_port()
+    environment = {**os.environ, **{f"THEATER_{k.upper()}": str(v) for k, v in env.items()}}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app", "--port", str(port)],
+        cwd=ROOT,
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError("server exited: " + (process.stderr.read().decode() if process.stderr else ""))
+            try:
+                get_json(base + "/readyz")
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+async def stream(url: str, request: dict[str, Any]) -> dict[str, Any]:
+    """One run: time to first frame, total time, frames, and how it ended."""
+    started = time.perf_counter()
+    first = None
+    frames = 0
+    last_type = None
+    async with websockets.connect(url, max_size=None, open_timeout=60, close_timeout=5) as ws:
+        await ws.send(json.dumps(request))
+        with contextlib.suppress(websockets.ConnectionClosed):
+            async for raw in ws:
+                message = json.loads(raw)
+                last_type = message["type"]
+                if last_type == "frame":
+                    frames += 1
+                    if first is None:
+                        first = time.perf_counter() - started
+        code = ws.close_code
+    return {
+        "first": first,
+        "total": time.perf_counter() - started,
+        "frames": frames,
+        "ok": last_type == "done" and code == 1000,
+        "code": code,
+    }
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def emit(result: dict[str, Any]) -> None:
+    print(json.dumps(result, separators=(",", ":")))

@@ -1,0 +1,89 @@
+"""A lecture hall at once: N concurrent websocket clients (distinct seeds, small requests).
+
+    python bench/load.py [--clients 100] [--models checkpoints|fake] [--kind text|image]
+
+Starts its own server, measures one client alone (steps/s), then N clients at once, and prints one JSON
+line: completed, errors, p50/p95 time to first frame, aggregate steps/s and its ratio to one client alone
+(goal >= 0.9), event-loop lag p99 during the load (goal <= 20 ms), server threads and RSS before/after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from typing import Any
+
+from common import emit, get_json, percentile, server, stream
+
+
+def request_for(kind: str, seed: int, steps: int) -> dict[str, Any]:
+    if kind == "text":
+        return {"prompt": "Once upon a time", "length": 16, "steps": steps, "seed": seed}
+    return {"digit": seed % 10, "sampler": "ddim", "steps": steps, "seed": seed}
+
+
+async def crowd(url: str, kind: str, clients: int, steps: int, offset: int) -> tuple[list[dict[str, Any]], float]:
+    started = time.perf_counter()
+
+    async def one(i: int) -> dict[str, Any]:
+        try:
+            return await stream(url, request_for(kind, offset + i, steps))
+        except Exception as error:  # counted, not fatal: the point is to see them
+            return {"ok": False, "error": repr(error)[:200], "first": None, "frames": 0}
+
+    results = await asyncio.gather(*(one(i) for i in range(clients)))
+    return list(results), time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--clients", type=int, default=100)
+    parser.add_argument("--models", default="checkpoints", choices=["checkpoints", "fake"])
+    parser.add_argument("--kind", default="text", choices=["text", "image"])
+    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--solo", type=int, default=5, help="sequential runs to measure one client alone")
+    args = parser.parse_args()
+
+    with server(models=args.models, max_queue=max(64, args.clients)) as base:
+        url = f"{base.replace('http', 'ws')}/ws/{args.kind}?format=json"
+        before = get_json(base + "/stats")
+        # warm-up, then one client alone, sequentially
+        asyncio.run(stream(url, request_for(args.kind, 10**6, args.steps)))
+        solo_started = time.perf_counter()
+        for i in range(args.solo):
+            assert asyncio.run(stream(url, request_for(args.kind, 10**6 + 1 + i, args.steps)))["ok"]
+        solo_rate = args.solo * args.steps / (time.perf_counter() - solo_started)
+        get_json(base + "/stats?reset=1")
+        results, wall = asyncio.run(crowd(url, args.kind, args.clients, args.steps, offset=0))
+        during = get_json(base + "/stats")
+        time.sleep(0.5)
+        after = get_json(base + "/stats")
+
+    done = [r for r in results if r["ok"]]
+    firsts = [r["first"] * 1000 for r in done if r["first"] is not None]
+    rate = len(done) * args.steps / wall
+    emit(
+        {
+            "bench": "load",
+            "models": args.models,
+            "kind": args.kind,
+            "clients": args.clients,
+            "steps": args.steps,
+            "completed": len(done),
+            "errors": len(results) - len(done),
+            "first_frame_ms": {"p50": round(percentile(firsts, 0.5), 1), "p95": round(percentile(firsts, 0.95), 1)},
+            "wall_s": round(wall, 2),
+            "steps_per_s": round(rate, 1),
+            "solo_steps_per_s": round(solo_rate, 1),
+            "ratio_to_solo": round(rate / solo_rate, 3),
+            "loop_lag_ms": during["loop_lag"],
+            "threads": {"before": before["threads"], "after": after["threads"]},
+            "rss_mb": {"before": round(before["rss_bytes"] / 2**20, 1), "after": round(after["rss_bytes"] / 2**20, 1)},
+            "engine": after["engine"],
+        }
+    )
+
+
+if __name__ == "__main__":
+    main()
