@@ -123,6 +123,12 @@ def _load_image(settings: Settings) -> ImageBackend:
         return RealImage(load_image_model(folder, classifier if classifier.exists() else None))
     except Exception as error:
         log.warning("UNTRAINED: could not load %s (%s); serving a freshly initialised image model", folder, error)
+    try:  # the digit classifier may be trained even when the image model is not: keep the meter honest
+        from models.image.model import load_classifier
+
+        return RealImage(untrained_image_model(classifier=load_classifier(classifier)))
+    except Exception as error:
+        log.warning("no digit classifier (%s): the 'decided' meter is off", error)
         return RealImage(untrained_image_model())
 
 

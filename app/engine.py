@@ -195,6 +195,9 @@ class Engine:
                     loop.call_soon_threadsafe(self._wake, job)
                     if job.stop:
                         break
+        except ValueError as error:  # the sampler refused the request (SamplingError): say why
+            log.warning("job %s refused by the sampler: %s", job.key[:80], error)
+            job.error = f"cannot generate this: {str(error)[:200]}"
         except Exception as error:  # a fault in a model or renderer: log it once, tell the clients
             log.exception("job %s failed", job.key[:80])
             job.error = f"generation failed on the server ({type(error).__name__}); please try again"

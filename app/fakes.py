@@ -156,6 +156,9 @@ class FakeImage:
             sigma = float(self._schedule[t]) if step < steps else 0.0
             xt = math.sqrt(1 - sigma**2) * clean + sigma * noise
             guess = clean * (1 - sigma) + noise * sigma * 0.3
+            sure = 1 - sigma  # a made-up classifier that grows surer as the noise goes
+            wanted = request.digit if request.digit is not None else 0
+            probs = tuple(round(sure if d == wanted else (1 - sure) / 9, 4) for d in range(10))
             yield ImageFrame(
                 step=step,
                 total=steps,
@@ -164,6 +167,7 @@ class FakeImage:
                 x0=_to_uint8(guess)[None],
                 noise_level=sigma,
                 forward_passes=step,
+                digit_probabilities=(probs,),
             )
 
 

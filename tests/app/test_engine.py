@@ -165,3 +165,17 @@ def test_close_stops_running_jobs_and_refuses_new_ones() -> None:
             eng.join("other", text_producer(fake.sample, TextRequest()))
 
     asyncio.run(main())
+
+
+def test_a_refused_request_says_why() -> None:
+    def refuses(should_stop: Callable[[], bool]) -> Iterator[Rendered]:
+        raise ValueError("steps must be between 1 and 1000")
+        yield Rendered("frame", "{}", "{}")
+
+    async def main() -> None:
+        eng = engine()
+        events = await collect(eng.join("k", refuses))
+        assert isinstance(events[-1], Failed) and events[-1].message == "cannot generate this: steps must be between 1 and 1000"
+        await eng.close()
+
+    asyncio.run(main())

@@ -70,7 +70,7 @@ def test_control_bytes_are_made_visible() -> None:
 
 def test_image_messages_carry_pngs_and_the_schedule_plot() -> None:
     fake = FakeImage()
-    produce = image_producer(fake.sample, ImageRequest(steps=4, seed=1), fake.noise_schedule())
+    produce = image_producer(fake.sample, ImageRequest(digit=1, steps=4, seed=1), fake.noise_schedule())
     messages = [json.loads(m.json) for m in produce(lambda: False)]
     assert [m["type"] for m in messages] == ["frame"] * 5 + ["done"]
     first, last = messages[0], messages[4]
@@ -82,6 +82,8 @@ def test_image_messages_carry_pngs_and_the_schedule_plot() -> None:
     assert content.count("data:image/png;base64,") == 2
     assert '<svg class="schedule"' in content and 'class="dot"' in content
     assert not re.search(r"\sstyle=", content)
+    final = json.loads(list(produce(lambda: False))[-2].html)
+    assert final["digit_probabilities"][1] == 1.0 and "classifier on x<sub>0</sub>: <b>1</b>" in final["content"]
 
 
 def test_notices_target_the_notice_line() -> None:
