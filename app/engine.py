@@ -6,27 +6,33 @@
                      queue room? -> wait in FIFO order, told the position
                      otherwise   -> Busy
 
-A job appends each rendered frame to its own list as the worker computes it. Every subscriber reads that
-list at its own pace (a slow socket slows only itself; memory is bounded by the steps of one run). When the
-last subscriber leaves a running job, `should_stop` turns true and the sampler ends within one step.
-All bookkeeping runs on the event loop; workers only append frames and call back through the loop.
+Two stages, pipelined: a sampler thread (one per running job) computes frames and hands each one, still
+unrendered, to a single render thread, which turns it into a `Rendered` message (HTML fragment, JSON, PNG)
+and appends it to the job's list. Torch ops release the GIL, so rendering frame n overlaps computing frame
+n+1 instead of adding to it. Every subscriber reads the job's list at its own pace (a slow socket slows only
+itself; memory is bounded by the steps of one run). When the last subscriber leaves a running job,
+`should_stop` turns true and the sampler ends within one step. All bookkeeping runs on the event loop;
+worker threads only append frames and call back through the loop (at most one pending wake-up per job).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Literal
 
-from app.render import Rendered
+from app.render import Deferred, Rendered
 
 log = logging.getLogger("theater.engine")
 
-Producer = Callable[[Callable[[], bool]], Iterator[Rendered]]
+# A producer yields each message either ready (`Rendered`) or as a zero-argument callable that renders it
+# (`Deferred`): callables run in the render thread, so the sampler thread goes straight on to the next step.
+Producer = Callable[[Callable[[], bool]], Iterator[Rendered | Deferred]]
 State = Literal["queued", "running", "done", "stopped", "failed"]
 
 
@@ -62,6 +68,7 @@ class Job:
     error: str = ""
     nbytes: int = 0
     waiter: asyncio.Future[None] | None = None
+    wake_pending: bool = False  # a wake-up is already scheduled on the loop (set and cleared under the GIL)
 
     @property
     def finished(self) -> bool:
@@ -86,6 +93,9 @@ class Engine:
         self._pool = ThreadPoolExecutor(
             max_workers=max_running, thread_name_prefix="sampler", initializer=initializer[0], initargs=initializer[1]
         )
+        # One render thread for all jobs: FIFO keeps each job's frames in order; rendering (~0.3-0.6 ms a
+        # frame) is far cheaper than a model step, so one thread keeps up with every sampler.
+        self._render_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="render")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._running: set[Job] = set()
         self._queue: deque[Job] = deque()
@@ -162,6 +172,7 @@ class Engine:
         for job in list(self._running):
             self._wake(job)
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._render_pool.shutdown(wait=False, cancel_futures=True)
 
     # ----- internals -----
 
@@ -174,13 +185,12 @@ class Engine:
         future.add_done_callback(lambda _f, job=job: self._finish(job))
 
     def _work(self, job: Job) -> None:
-        """Runs in a pool thread."""
-        loop = self._loop
-        assert loop is not None
+        """Runs in a sampler thread: compute frames, hand each to the render thread, wait for the last."""
 
         def should_stop() -> bool:
             return job.stop
 
+        rendered: Future[None] | None = None
         try:
             if self._use_torch:
                 import torch
@@ -189,18 +199,45 @@ class Engine:
             else:
                 context = _Null()
             with context:
-                for message in job.produce(should_stop):
-                    job.frames.append(message)
-                    job.nbytes += message.nbytes
-                    loop.call_soon_threadsafe(self._wake, job)
+                for item in job.produce(should_stop):
+                    rendered = self._render_pool.submit(self._render, job, item)
                     if job.stop:
                         break
         except ValueError as error:  # the sampler refused the request (SamplingError): say why
             log.warning("job %s refused by the sampler: %s", job.key[:80], error)
             job.error = f"cannot generate this: {str(error)[:200]}"
-        except Exception as error:  # a fault in a model or renderer: log it once, tell the clients
+        except RuntimeError as error:  # the render pool is shut down: the server is stopping
+            if not self.closing:
+                log.exception("job %s failed", job.key[:80])
+                job.error = f"generation failed on the server ({type(error).__name__}); please try again"
+        except Exception as error:  # a fault in a model: log it once, tell the clients
             log.exception("job %s failed", job.key[:80])
             job.error = f"generation failed on the server ({type(error).__name__}); please try again"
+        if rendered is not None:  # FIFO: once the last is rendered, all are, and `_finish` sees every frame
+            with contextlib.suppress(CancelledError, RuntimeError):  # cancelled or loop closed: shutting down
+                rendered.result()
+
+    def _render(self, job: Job, item: Rendered | Deferred) -> None:
+        """Runs in the render thread."""
+        if job.error:
+            return
+        try:
+            message = item if isinstance(item, Rendered) else item()
+        except Exception as error:  # a fault in a renderer: log it once, stop the job, tell the clients
+            log.exception("job %s failed to render", job.key[:80])
+            job.error = f"generation failed on the server ({type(error).__name__}); please try again"
+            job.stop = True
+            return
+        job.frames.append(message)
+        job.nbytes += message.nbytes
+        if not job.wake_pending:  # frames that arrive before the loop runs share one wake-up
+            job.wake_pending = True
+            assert self._loop is not None
+            self._loop.call_soon_threadsafe(self._woken, job)
+
+    def _woken(self, job: Job) -> None:
+        job.wake_pending = False  # cleared before subscribers read: a frame appended later schedules anew
+        self._wake(job)
 
     def _finish(self, job: Job) -> None:
         self._running.discard(job)
@@ -264,7 +301,7 @@ class _Null:
         return None
 
 
-def _spent(_should_stop: Callable[[], bool]) -> Iterator[Rendered]:
+def _spent(_should_stop: Callable[[], bool]) -> Iterator[Rendered | Deferred]:
     return iter(())
 
 

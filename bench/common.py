@@ -35,7 +35,11 @@ def get_json(url: str) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def server(**env: str) -> Iterator[str]:
-    """`python -m app` in a subprocess with THEATER_* settings; yields its base URL (http://...)."""
+    """`python -m app` in a subprocess with THEATER_* settings; yields its base URL (http://...).
+
+    The server gets a session of its own, as a deployed server would: where the kernel groups CPU time by
+    session (Linux autogroup), the benchmark's clients then compete with it as another program, not as
+    threads of the same group; in that case they would take their CPU out of the server's share."""
     port = free_port()
     environment = {**os.environ, **{f"THEATER_{k.upper()}": str(v) for k, v in env.items()}}
     process = subprocess.Popen(
@@ -44,6 +48,7 @@ def server(**env: str) -> Iterator[str]:
         env=environment,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -68,10 +73,12 @@ def server(**env: str) -> Iterator[str]:
 
 
 async def stream(url: str, request: dict[str, Any]) -> dict[str, Any]:
-    """One run: time to first frame, total time, frames, and how it ended."""
+    """One run: time to first frame, total time, frames, the server's own sampler time (the sum of the
+    frames' `ms_per_step`), and how it ended."""
     started = time.perf_counter()
     first = None
     frames = 0
+    sampler_ms = 0.0
     last_type = None
     async with websockets.connect(url, max_size=None, open_timeout=60, close_timeout=5) as ws:
         await ws.send(json.dumps(request))
@@ -81,6 +88,7 @@ async def stream(url: str, request: dict[str, Any]) -> dict[str, Any]:
                 last_type = message["type"]
                 if last_type == "frame":
                     frames += 1
+                    sampler_ms += message.get("ms_per_step", 0.0)
                     if first is None:
                         first = time.perf_counter() - started
         code = ws.close_code
@@ -88,6 +96,7 @@ async def stream(url: str, request: dict[str, Any]) -> dict[str, Any]:
         "first": first,
         "total": time.perf_counter() - started,
         "frames": frames,
+        "sampler_ms": sampler_ms,
         "ok": last_type == "done" and code == 1000,
         "code": code,
     }

@@ -6,6 +6,7 @@ import base64
 import io
 import json
 import re
+from collections.abc import Callable, Iterator
 
 import numpy as np
 from PIL import Image
@@ -13,8 +14,10 @@ from PIL import Image
 from app.fakes import FakeImage, FakeText
 from app.protocol import ImageRequest, TextRequest
 from app.render import (
+    Rendered,
     confidence_class,
     image_producer,
+    png_base64,
     render_error,
     render_queued,
     render_text_frame,
@@ -24,12 +27,17 @@ from app.render import (
 from models.frames import BLANK, FIXED, NEW, REMASKED, TextFrame, TextToken
 
 
+def rendered(produce: Callable[..., Iterator[Callable[[], Rendered]]]) -> list[Rendered]:
+    """Run a producer the way the engine does: each yielded item is a deferred render."""
+    return [render() for render in produce(lambda: False)]
+
+
 def decode(png: str) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(base64.b64decode(png))))
 
 
 def test_text_messages_carry_data_and_fragment() -> None:
-    messages = list(text_producer(FakeText().sample, TextRequest(length=8, steps=4, seed=2))(lambda: False))
+    messages = rendered(text_producer(FakeText().sample, TextRequest(length=8, steps=4, seed=2)))
     assert [json.loads(m.json)["type"] for m in messages] == ["frame"] * 5 + ["done"]
     first, last = json.loads(messages[0].json), json.loads(messages[4].json)
     assert first["step"] == 0 and first["total"] == 4 and first["masked"] == 8
@@ -71,18 +79,18 @@ def test_control_bytes_are_made_visible() -> None:
 def test_image_messages_carry_pngs_and_the_schedule_plot() -> None:
     fake = FakeImage()
     produce = image_producer(fake.sample, ImageRequest(digit=1, steps=4, seed=1), fake.noise_schedule())
-    messages = [json.loads(m.json) for m in produce(lambda: False)]
+    messages = [json.loads(m.json) for m in rendered(produce)]
     assert [m["type"] for m in messages] == ["frame"] * 5 + ["done"]
     first, last = messages[0], messages[4]
     assert decode(first["xt_png"]).shape == (28, 28) and decode(first["x0_png"]).dtype == np.uint8
     assert first["timestep"] == 999 and first["noise_level"] > last["noise_level"]
     assert not np.array_equal(decode(first["xt_png"]), decode(last["xt_png"]))
     assert decode(messages[-1]["png"]).shape == (28, 28)
-    content = json.loads(next(iter(produce(lambda: False))).html)["content"]
+    content = json.loads(rendered(produce)[0].html)["content"]
     assert content.count("data:image/png;base64,") == 2
     assert '<svg class="schedule"' in content and 'class="dot"' in content
     assert not re.search(r"\sstyle=", content)
-    final = json.loads(list(produce(lambda: False))[-2].html)
+    final = json.loads(rendered(produce)[-2].html)
     assert final["digit_probabilities"][1] == 1.0 and "classifier on x<sub>0</sub>: <b>1</b>" in final["content"]
 
 
@@ -92,3 +100,18 @@ def test_notices_target_the_notice_line() -> None:
     error = json.loads(render_error("bad <thing>").html)
     assert "bad &lt;thing&gt;" in error["content"] and 'role="alert"' in error["content"]
     assert json.loads(render_error("x").json) == {"type": "error", "message": "x"}
+
+
+def test_png_encoder_round_trips_through_pil() -> None:
+    rng = np.random.default_rng(0)
+    for shape in [(28, 28), (1, 28, 28), (3, 5)]:
+        array = rng.integers(0, 256, size=shape, dtype=np.uint8)
+        image = Image.open(io.BytesIO(base64.b64decode(png_base64(array))))
+        assert image.mode == "L" and np.array_equal(np.asarray(image), array.reshape(array.shape[-2:]))
+
+
+def test_html_message_is_the_json_message_plus_the_fragment() -> None:
+    message = render_text_frame(TextFrame(1, 2, (TextToken(FIXED, 1, "a\\\"b <i>", 1.0),), 1), 3.0)
+    html, plain = json.loads(message.html), json.loads(message.json)
+    assert message.html.startswith(message.json[:-1] + ',"content":')
+    assert {k: v for k, v in html.items() if k != "content"} == plain and html["content"].startswith("<article")
