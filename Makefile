@@ -5,8 +5,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
-# CPU torch: constraints.txt pins it so no multi-GB CUDA build is ever pulled.
-PIP_INSTALL := $(BIN)/pip install --disable-pip-version-check -q -c constraints.txt
+# CPU torch: constraints.txt pins the +cpu build, found on the PyTorch CPU wheel index. The index is added
+# only when it answers, so a machine that already has that wheel locally does not wait on it.
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+TORCH_INDEX_OPTION = $(shell $(PYTHON) -c "import urllib.request as u; u.urlopen('$(TORCH_INDEX)/torch/', timeout=5)" \
+	>/dev/null 2>&1 && echo --extra-index-url $(TORCH_INDEX))
+PIP_INSTALL = $(BIN)/pip install --disable-pip-version-check -q -c constraints.txt $(TORCH_INDEX_OPTION)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: install install-dev chromium run test lint bench clean

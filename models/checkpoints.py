@@ -60,6 +60,13 @@ def write_manifest(folder: Path) -> None:
     (folder / MANIFEST).write_text("\n".join(lines) + "\n")
 
 
+def portable_summary(summary: dict) -> dict:
+    """A training summary fit to publish: path arguments reduced to file names (no machine paths)."""
+    clean = dict(summary)
+    clean["args"] = {k: (Path(v).name if "/" in v else v) for k, v in summary.get("args", {}).items()}
+    return clean
+
+
 class ChecksumError(RuntimeError):
     pass
 

@@ -31,7 +31,11 @@ class ImageModel:
 
 def load_unet(folder: Path) -> UNet2DModel:
     # Strict: the config beside the weights builds the network, never defaults.
-    unet = UNet2DModel.from_config(read_json(folder / "config.json"))
+    config = read_json(folder / "config.json")
+    missing = set(UNet2DModel.extract_init_dict(config)[0]) ^ set(k for k in config if not k.startswith("_"))
+    if missing:
+        raise ValueError(f"{folder}/config.json does not match UNet2DModel's arguments: {sorted(missing)}")
+    unet = UNet2DModel.from_config(config)
     load_weights(unet, folder / "model.safetensors")
     return unet
 
@@ -53,8 +57,10 @@ def load_image_model(folder: Path, classifier_folder: Path | None = None) -> Ima
 
 
 def untrained_image_model(classifier: DigitClassifier | None = None, seed: int = 0) -> ImageModel:
-    torch.manual_seed(seed)
-    return ImageModel(build_unet(16), dict(build_scheduler().config), classifier, "image-ddpm", trained=False)
+    with torch.random.fork_rng():  # seeded init without touching the caller's global RNG
+        torch.manual_seed(seed)
+        unet = build_unet(16)
+    return ImageModel(unet, dict(build_scheduler().config), classifier, "image-ddpm", trained=False)
 
 
 def noise_schedule(model: ImageModel) -> np.ndarray:

@@ -34,4 +34,5 @@ def build_scheduler() -> DDPMScheduler:
         beta_schedule="squaredcos_cap_v2",  # cosine schedule
         prediction_type="epsilon",
         clip_sample=True,
+        timestep_spacing="trailing",  # sampling starts at t=999 whatever the step count
     )

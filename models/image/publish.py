@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from models.checkpoints import CHECKPOINT_ROOT, read_json, save_weights, write_json, write_manifest
+from models.checkpoints import CHECKPOINT_ROOT, portable_summary, read_json, save_weights, write_json, write_manifest
 from models.image.evaluate import EVALUATION_MNIST, evaluate
 from models.image.model import ImageModel, load_classifier, load_unet
 from models.image.sample import ImageRequest, sample_image
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> None:
     save_weights(unet, out / "unet" / "model.safetensors", half=half)
     shutil.copy(args.run / "scheduler" / "scheduler_config.json", out / "scheduler" / "scheduler_config.json")
     shutil.copy(args.run / "training.csv", out / "training.csv")
-    summary = read_json(args.run / "training_summary.json")
+    summary = portable_summary(read_json(args.run / "training_summary.json"))
     summary["weights_dtype"] = "float16" if half else "float32"
 
     model = ImageModel(unet, read_json(out / "scheduler" / "scheduler_config.json"), load_classifier(args.classifier),

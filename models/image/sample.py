@@ -40,10 +40,12 @@ class ImageRequest:
 
 
 def make_scheduler(model: ImageModel, sampler: str):
+    # "trailing" spacing: every step count starts at t=999 (pure noise), as the sampler's first x_t is.
+    # diffusers' "leading" default would start 2 steps at t=500 and 1 step at t=0.
     if sampler == "ddpm":
-        return DDPMScheduler.from_config(model.scheduler_config)
+        return DDPMScheduler.from_config(model.scheduler_config, timestep_spacing="trailing")
     if sampler == "ddim":
-        return DDIMScheduler.from_config(model.scheduler_config)
+        return DDIMScheduler.from_config(model.scheduler_config, timestep_spacing="trailing")
     if sampler == "dpm":
         return DPMSolverMultistepScheduler.from_config(model.scheduler_config, algorithm_type="dpmsolver++")
     raise SamplingError(f"sampler must be one of {', '.join(SAMPLERS)}")

@@ -106,7 +106,6 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--quick", action="store_true", help="a small slice: under a minute")
     p.add_argument("--json", action="store_true", help="print one JSON object (the default output anyway)")
     args = p.parse_args(argv)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     result = evaluate(load_text_model(args.diffusion), load_text_model(args.ar), args.valid, args.quick)
     print(json.dumps(result))
 

@@ -47,7 +47,7 @@ class TextModel:
 
 def load_text_model(folder: Path) -> TextModel:
     verify_manifest(folder)
-    config = TextModelConfig(**read_json(folder / "config.json"))
+    config = TextModelConfig.from_json(read_json(folder / "config.json"))
     network = TextTransformer(config)
     load_weights(network, folder / "model.safetensors")
     card = read_json(folder / "training_summary.json") if (folder / "training_summary.json").exists() else {}
@@ -60,6 +60,8 @@ def untrained_text_model(causal: bool, seed: int = 0) -> TextModel:
     eos_id, mask_id = special_ids(tokenizer)
     config = TextModelConfig(vocab_size=tokenizer.get_vocab_size(), width=64, depth=2, heads=2,
                              causal=causal, mask_id=mask_id, eos_id=eos_id, dropout=0.0)
-    torch.manual_seed(seed)
+    with torch.random.fork_rng():  # seeded init without touching the caller's global RNG
+        torch.manual_seed(seed)
+        network = TextTransformer(config)
     name = "text-ar" if causal else "text-diffusion"
-    return TextModel(TextTransformer(config), tokenizer, name, trained=False)
+    return TextModel(network, tokenizer, name, trained=False)

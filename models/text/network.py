@@ -7,7 +7,7 @@ Parts first (norm, rotary embedding, attention, MLP, block), then the whole.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import torch
 import torch.nn.functional as F
@@ -29,6 +29,15 @@ class TextModelConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> TextModelConfig:
+        """Strict: a checkpoint's config must name every field, so nothing is rebuilt from defaults."""
+        expected = {f.name for f in fields(cls)}
+        if set(data) != expected:
+            raise ValueError(f"config fields differ: missing {sorted(expected - set(data))}, "
+                             f"unknown {sorted(set(data) - expected)}")
+        return cls(**data)
 
 
 class RMSNorm(nn.Module):

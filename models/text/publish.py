@@ -15,7 +15,15 @@ from pathlib import Path
 
 import torch
 
-from models.checkpoints import CHECKPOINT_ROOT, load_weights, read_json, save_weights, write_json, write_manifest
+from models.checkpoints import (
+    CHECKPOINT_ROOT,
+    load_weights,
+    portable_summary,
+    read_json,
+    save_weights,
+    write_json,
+    write_manifest,
+)
 from models.text.data import encode_stream, fixed_windows, read_stories
 from models.text.evaluate import HELDOUT_TEXT, heldout_nelbo, heldout_nll
 from models.text.model import TextModel
@@ -38,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out-root", type=Path, default=CHECKPOINT_ROOT)
     args = p.parse_args(argv)
 
-    config = TextModelConfig(**read_json(args.run / "config.json"))
+    config = TextModelConfig.from_json(read_json(args.run / "config.json"))
     tokenizer = load_tokenizer(args.run / "tokenizer.json")
     network = TextTransformer(config)
     load_weights(network, args.run / "model.safetensors")
@@ -59,7 +67,9 @@ def main(argv: list[str] | None = None) -> None:
     write_json(out / "config.json", config.to_dict())
     shutil.copy(args.run / "tokenizer.json", out / "tokenizer.json")
     shutil.copy(args.run / "training.csv", out / "training.csv")
-    summary = read_json(args.run / "training_summary.json")
+    summary = portable_summary(read_json(args.run / "training_summary.json"))
+    if summary.get("init_from"):  # a local folder name means nothing to a reader: say what it was
+        summary["init_from"] = "the autoregressive twin's weights (Dream / DiffuLLaMA-style initialisation)"
     summary.update(heldout_loss_fp32=round(full, 4), heldout_loss_published=round(half if use_half else full, 4),
                    weights_dtype="float16" if use_half else "float32")
     write_json(out / "training_summary.json", summary)

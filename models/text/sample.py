@@ -159,8 +159,9 @@ def _plan(request: TextRequest, generate: list[int]) -> list[tuple[list[int], in
     if request.block_length <= 0 or request.block_length >= len(generate):
         return [(generate, request.steps)]
     blocks = [generate[i : i + request.block_length] for i in range(0, len(generate), request.block_length)]
-    per_block = max(1, request.steps // len(blocks))
-    return [(block, per_block) for block in blocks]
+    # Spread the steps so they add up to the request (each block needs at least one).
+    base, extra = divmod(max(request.steps, len(blocks)), len(blocks))
+    return [(block, base + (1 if index < extra else 0)) for index, block in enumerate(blocks)]
 
 
 def _remask_count(request: TextRequest, committed: int, step_in_block: int, block_steps: int,

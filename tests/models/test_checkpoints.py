@@ -44,3 +44,14 @@ def test_tokenizer_round_trips_any_text():
         assert tokenizer.decode(tokenizer.encode(text).ids) == text
     eos, mask = special_ids(tokenizer)
     assert tokenizer.decode([eos, mask], skip_special_tokens=False) == "<|endoftext|>[MASK]"
+
+
+def test_configs_load_strictly():
+    config = TextModelConfig(vocab_size=300)
+    assert TextModelConfig.from_json(config.to_dict()) == config
+    partial = config.to_dict()
+    del partial["depth"]
+    with pytest.raises(ValueError, match="depth"):
+        TextModelConfig.from_json(partial)
+    with pytest.raises(ValueError, match="colour"):
+        TextModelConfig.from_json({**config.to_dict(), "colour": "red"})

@@ -76,3 +76,11 @@ def test_noise_schedule_is_cosine_shaped(model):
     schedule = noise_schedule(model)
     assert schedule.shape == (1000,) and schedule[0] < 0.05 and schedule[-1] > 0.99
     assert np.all(np.diff(schedule) >= 0)
+
+
+@pytest.mark.parametrize("sampler", SAMPLERS)
+@pytest.mark.parametrize("steps", [1, 2, 7])
+def test_every_step_count_starts_from_pure_noise(model, sampler, steps):
+    frames = list(sample_image(model, ImageRequest(sampler=sampler, steps=steps)))
+    assert frames[0].timestep == 999 and frames[0].noise_level > 0.99
+    assert len(frames) == steps + 1 and frames[-1].timestep == 0

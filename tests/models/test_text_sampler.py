@@ -117,3 +117,9 @@ def test_each_sampler_needs_its_model(diffusion, ar):
         list(sample_autoregressive(diffusion, TextRequest()))
     with pytest.raises(SamplingError):
         list(sample_diffusion(ar, TextRequest()))
+
+
+@pytest.mark.parametrize(("length", "block", "steps"), [(28, 4, 32), (12, 4, 6), (10, 3, 7)])
+def test_blocks_share_exactly_the_requested_steps(diffusion, length, block, steps):
+    frames = list(sample_diffusion(diffusion, TextRequest(length=length, steps=steps, block_length=block)))
+    assert frames[-1].total == steps and len(frames) == steps + 1 and frames[-1].masked == 0
