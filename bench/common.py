@@ -33,8 +33,20 @@ def get_json(url: str) -> dict[str, Any]:
         return json.loads(response.read())
 
 
+class Base(str):
+    """The server's base URL (http://...), and its process id (to read its CPU time)."""
+
+    pid: int
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextlib.contextmanager
-def server(**env: str) -> Iterator[str]:
+def server(**env: str) -> Iterator[Base]:
     """`python -m app` in a subprocess with THEATER_* settings; yields its base URL (http://...).
 
     The server gets a session of its own, as a deployed server would: where the kernel groups CPU time by
@@ -50,7 +62,8 @@ def server(**env: str) -> Iterator[str]:
         stderr=subprocess.PIPE,
         start_new_session=True,
     )
-    base = f"http://127.0.0.1:{port}"
+    base = Base(f"http://127.0.0.1:{port}")
+    base.pid = process.pid
     try:
         deadline = time.monotonic() + 120
         while True:

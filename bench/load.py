@@ -1,6 +1,6 @@
 """A lecture hall at once: N concurrent websocket clients (distinct seeds, small requests).
 
-    python bench/load.py [--clients 100] [--models checkpoints|fake] [--kind text|image]
+    python bench/load.py [--clients 100] [--models checkpoints|fake] [--kind text|image] [--format json|html]
 
 Starts its own server, measures one client alone (steps/s), then N clients at once, and prints one JSON
 line: completed, errors, p50/p95 time to first frame, aggregate steps/s and its ratio to one client alone
@@ -40,13 +40,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--clients", type=int, default=100)
     parser.add_argument("--models", default="checkpoints", choices=["checkpoints", "fake"])
+    parser.add_argument("--format", default="json", choices=["json", "html"], help="wire format the clients ask for")
     parser.add_argument("--kind", default="text", choices=["text", "image"])
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--solo", type=int, default=5, help="sequential runs to measure one client alone")
     args = parser.parse_args()
 
     with server(models=args.models, max_queue=max(64, args.clients)) as base:
-        url = f"{base.replace('http', 'ws')}/ws/{args.kind}?format=json"
+        url = f"{base.replace('http', 'ws')}/ws/{args.kind}?format={args.format}"
         before = get_json(base + "/stats")
         # warm-up, then one client alone, sequentially
         asyncio.run(stream(url, request_for(args.kind, 10**6, args.steps)))
@@ -67,6 +68,7 @@ def main() -> None:
         {
             "bench": "load",
             "models": args.models,
+            "format": args.format,
             "kind": args.kind,
             "clients": args.clients,
             "steps": args.steps,

@@ -1,6 +1,6 @@
 """The same seeded request from many clients at once: all served, the compute done once.
 
-    python bench/replay.py [--clients 500] [--models checkpoints|fake]
+    python bench/replay.py [--clients 500] [--models checkpoints|fake] [--format json|html]
 
 Prints one JSON line: completed, errors, jobs the engine started (goal: 1), how many clients joined the
 run in flight and how many were answered from the replay cache, p50/p95 time to first frame, wall time.
@@ -20,6 +20,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--clients", type=int, default=500)
     parser.add_argument("--models", default="checkpoints", choices=["checkpoints", "fake"])
+    parser.add_argument("--format", default="json", choices=["json", "html"], help="wire format the clients ask for")
     parser.add_argument("--steps", type=int, default=32)
     args = parser.parse_args()
     request = {"prompt": "Once upon a time", "length": 64, "steps": args.steps, "seed": 42}
@@ -37,7 +38,7 @@ def main() -> None:
         return list(results), time.perf_counter() - started
 
     with server(models=args.models, max_connections_per_client=max(500, args.clients + 10)) as base:
-        results, wall = asyncio.run(everyone(f"{base.replace('http', 'ws')}/ws/text?format=json"))
+        results, wall = asyncio.run(everyone(f"{base.replace('http', 'ws')}/ws/text?format={args.format}"))
         stats = get_json(base + "/stats")
     done = [r for r in results if r["ok"]]
     firsts = [r["first"] * 1000 for r in done if r["first"] is not None]
@@ -46,6 +47,7 @@ def main() -> None:
         {
             "bench": "replay",
             "models": args.models,
+            "format": args.format,
             "clients": args.clients,
             "completed": len(done),
             "errors": len(results) - len(done),

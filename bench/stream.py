@@ -13,6 +13,8 @@ time (the replay cache must not answer), and medians are reported, so background
 `ms_per_step`): `streamed_ms - sampler_ms` is what the web layer adds on the critical path, and
 `sampler_ms - bare_ms` is how much the sampler itself slowed down beside the web layer's threads (on a
 machine with a free core, rendering overlaps the sampler; on a saturated one it takes CPU from it).
+`cpu_ratio` is the server's CPU time for a streamed run over the bare loop's: the web layer's cost in CPU,
+which background load disturbs far less than wall time, and which is what a saturated machine pays.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import asyncio
 import time
 from typing import Any
 
-from common import emit, median, server, stream
+from common import cpu_seconds, emit, median, server, stream
 
 
 def main() -> None:
@@ -46,14 +48,21 @@ def main() -> None:
     }
     formats = ("json", "html")
 
-    def bare(kind: str, request: dict[str, Any]) -> float:
+    def bare(kind: str, request: dict[str, Any]) -> tuple[float, float]:
+        """Wall and CPU seconds of the sampler run in a plain loop."""
         backend = backends.text if kind == "text" else backends.image
         parsed = TextRequest(**request) if kind == "text" else ImageRequest(**request)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         with torch.inference_mode():
             for _frame in backend.sample(parsed):  # type: ignore[arg-type]
                 pass
-        return time.perf_counter() - started
+        return time.perf_counter() - started, time.process_time() - cpu
+
+    def streamed(url: str, request: dict[str, Any], pid: int) -> dict[str, Any]:
+        cpu = cpu_seconds(pid)
+        run = asyncio.run(stream(url, request))
+        assert run["ok"], run
+        return {**run, "cpu": cpu_seconds(pid) - cpu}
 
     result: dict[str, Any] = {
         "bench": "stream", "models": args.models, "threads": args.threads, "repeats": args.repeats,
@@ -66,16 +75,15 @@ def main() -> None:
             bare(kind, {**request, "seed": 999})
             for fmt in formats:
                 asyncio.run(stream(urls[fmt][kind], {**request, "seed": 998 - len(fmt)}))
-            bares: list[float] = []
+            bares: list[tuple[float, float]] = []
             runs: dict[str, list[dict[str, Any]]] = {fmt: [] for fmt in formats}
             for i in range(args.repeats):
                 bares.append(bare(kind, {**request, "seed": 1000 + i}))
                 for j, fmt in enumerate(formats):
-                    run = asyncio.run(stream(urls[fmt][kind], {**request, "seed": 2000 + 10 * i + j}))
-                    assert run["ok"], run
-                    runs[fmt].append(run)
-            bare_s = median(bares)
-            result[kind] = {"steps": request["steps"], "bare_ms": round(bare_s * 1000, 1)}
+                    runs[fmt].append(streamed(urls[fmt][kind], {**request, "seed": 2000 + 10 * i + j}, base.pid))
+            bare_s, bare_cpu = median([b[0] for b in bares]), median([b[1] for b in bares])
+            result[kind] = {"steps": request["steps"], "bare_ms": round(bare_s * 1000, 1),
+                            "bare_cpu_ms": round(bare_cpu * 1000, 1)}
             for fmt in formats:
                 streamed_s = median([r["total"] for r in runs[fmt]])
                 result[kind][fmt] = {
@@ -83,6 +91,8 @@ def main() -> None:
                     "streamed_ms": round(streamed_s * 1000, 1),
                     "sampler_ms": round(median([r["sampler_ms"] for r in runs[fmt]]), 1),
                     "ratio": round(streamed_s / bare_s, 3),
+                    "cpu_ms": round(median([r["cpu"] for r in runs[fmt]]) * 1000, 1),
+                    "cpu_ratio": round(median([r["cpu"] for r in runs[fmt]]) / bare_cpu, 3),
                 }
     emit(result)
 
