@@ -179,3 +179,25 @@ def test_a_refused_request_says_why() -> None:
         await eng.close()
 
     asyncio.run(main())
+
+
+def test_a_failing_renderer_stops_the_job_and_reports_a_readable_error() -> None:
+    steps: list[int] = []
+
+    def produce(should_stop: Callable[[], bool]) -> Iterator[Callable[[], Rendered]]:
+        for i in range(50):
+            if should_stop():
+                return
+            steps.append(i)
+            time.sleep(0.005)
+            yield (lambda: Rendered("frame", "{}", "{}")) if i < 2 else (lambda: 1 / 0)  # type: ignore[return-value]
+
+    async def main() -> None:
+        eng = engine()
+        events = await collect(eng.join("k", produce))
+        assert len(frames(events)) == 2 and isinstance(events[-1], Failed)
+        assert "ZeroDivisionError" in events[-1].message and len(steps) < 10  # the sampler stopped within a step
+        assert eng.running == 0 and eng.cached == 0
+        await eng.close()
+
+    asyncio.run(main())
