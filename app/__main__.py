@@ -1,8 +1,13 @@
 """`python -m app [--host H] [--port P]`: serve with the websocket settings the engine was built for.
 
+This is the only supported way to serve the app (the tests' live server uses the same `server_config`):
 - ws="websockets-sansio" chosen explicitly (uvicorn >= 0.52.1: send backpressure, clean close);
 - per-message deflate off (frames are small and already compact; compression costs CPU per client);
-- timeout_graceful_shutdown set, so SIGTERM closes open sockets (code 1012) and exits in seconds.
+- ws_max_size = `Settings.ws_max_size`: a message up to that size reaches the app, which answers one over
+  `max_message_bytes` with an error message and close 1009; a larger one is cut by the server's websocket
+  layer with 1009 and no message (a bare `uvicorn app.main:app` would buffer up to 16 MiB instead);
+- timeout_graceful_shutdown set, so SIGTERM closes open sockets (code 1012) and exits in seconds;
+- `TheaterServer` marks the app as draining at the first SIGTERM/SIGINT, so `/readyz` answers 503.
 Flags override THEATER_HOST / THEATER_PORT.
 """
 
@@ -10,10 +15,35 @@ from __future__ import annotations
 
 import argparse
 import os
+from types import FrameType
+from typing import Any
 
 import uvicorn
 
-from app.settings import get_settings
+from app.settings import Settings, get_settings
+
+
+def server_config(app: Any, settings: Settings, **overrides: Any) -> uvicorn.Config:
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "ws": "websockets-sansio",
+        "ws_per_message_deflate": False,
+        "ws_max_size": settings.ws_max_size,
+        "timeout_graceful_shutdown": settings.graceful_shutdown_seconds,
+        "log_level": "info",
+    }
+    return uvicorn.Config(app, **{**options, **overrides})
+
+
+class TheaterServer(uvicorn.Server):
+    """uvicorn's server, plus a draining flag on the app at the first exit signal (`/readyz` -> 503)."""
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        state = getattr(self.config.app, "state", None)
+        if state is not None:
+            state.draining = True
+        super().handle_exit(sig, frame)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -27,16 +57,9 @@ def main(argv: list[str] | None = None) -> None:
         os.environ["THEATER_PORT"] = str(args.port)
     get_settings.cache_clear()
     settings = get_settings()
-    uvicorn.run(
-        "app.main:app",
-        host=settings.host,
-        port=settings.port,
-        ws="websockets-sansio",
-        ws_per_message_deflate=False,
-        ws_max_size=max(65536, settings.max_message_bytes * 4),
-        timeout_graceful_shutdown=settings.graceful_shutdown_seconds,
-        log_level="info",
-    )
+    from app.main import create_app  # after the environment is final: the app reads its settings once
+
+    TheaterServer(server_config(create_app(settings), settings)).run()
 
 
 if __name__ == "__main__":

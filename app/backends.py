@@ -14,16 +14,41 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from app.protocol import ImageRequest, TextRequest
+from app.engine import Refused
+from app.protocol import ImageRequest, RequestError, TextRequest
 from app.settings import Settings
 from models.frames import ImageFrame, TextFrame
 
 log = logging.getLogger("theater.models")
 
 ShouldStop = Callable[[], bool]
+INFILL_MARK = "___"  # models.text.sample.INFILL_MARK: each mark in a prompt becomes `length` blanks
+
+
+def tokens_needed(request: TextRequest, count_tokens: Callable[[str], int]) -> int:
+    """Canvas size of a text request, counted as `models.text.sample.build_canvas` builds it: the prompt's
+    tokens then `length` blanks, or (infill) each piece between `___` marks tokenised alone plus `length`
+    blanks per mark."""
+    if INFILL_MARK in request.prompt:
+        parts = request.prompt.split(INFILL_MARK)
+        return sum(count_tokens(part) for part in parts if part) + request.length * (len(parts) - 1)
+    return count_tokens(request.prompt) + request.length
+
+
+def context_problem(request: TextRequest, context: int, count_tokens: Callable[[str], int]) -> str | None:
+    """A readable reason when prompt + blanks do not fit the model's context, else None."""
+    needed = tokens_needed(request, count_tokens)
+    if needed <= context:
+        return None
+    room = context - (needed - request.length * max(1, request.prompt.count(INFILL_MARK)))
+    hint = f"use length {room // max(1, request.prompt.count(INFILL_MARK))} or less" if room > 0 else "shorten the prompt"
+    return f"prompt and blanks need {needed} tokens but the model reads at most {context}: {hint}"
 
 
 class TextBackend(Protocol):
+    """`context` (tokens the model reads) and `count_tokens(text)` are optional: where a backend has them,
+    requests that cannot fit are refused before a job starts (`Backends.check`)."""
+
     name: str
     trained: bool
     description: str
@@ -50,6 +75,17 @@ class Backends:
     def untrained(self) -> list[str]:
         return [b.name for b in (self.text, self.image) if not b.trained]
 
+    def check(self, request: TextRequest | ImageRequest) -> None:
+        """Refuse, before any job starts, what the loaded model cannot serve (RequestError, close 1008)."""
+        if not isinstance(request, TextRequest):
+            return
+        context = getattr(self.text, "context", None)
+        count_tokens = getattr(self.text, "count_tokens", None)
+        if isinstance(context, int) and callable(count_tokens):
+            problem = context_problem(request, context, count_tokens)
+            if problem:
+                raise RequestError(problem)
+
 
 # ---------------------------------------------------------------------------------------------------------
 # Real models
@@ -62,12 +98,19 @@ class RealText:
         self.trained = bool(getattr(model, "trained", False))
         card = getattr(model, "card", {}) or {}
         self.description = str(card.get("summary", "")) if isinstance(card, dict) else ""
+        self.context = int(model.context)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.model.tokenizer.encode(text).ids)
 
     def sample(self, request: TextRequest, should_stop: ShouldStop | None = None) -> Iterator[TextFrame]:
         from models.text import sample as text_sample
 
         args = text_sample.TextRequest(**request.model_dump())
-        return text_sample.sample_diffusion(self.model, args, should_stop=should_stop)
+        try:
+            yield from text_sample.sample_diffusion(self.model, args, should_stop=should_stop)
+        except text_sample.SamplingError as error:  # the sampler's refusal is the client's error, not a fault
+            raise Refused(str(error)) from error
 
 
 class RealImage:
@@ -88,7 +131,10 @@ class RealImage:
         from models.image import sample as image_sample
 
         args = image_sample.ImageRequest(**request.model_dump(), batch=1)
-        return image_sample.sample_image(self.model, args, should_stop=should_stop)
+        try:
+            yield from image_sample.sample_image(self.model, args, should_stop=should_stop)
+        except image_sample.SamplingError as error:
+            raise Refused(str(error)) from error
 
 
 def _load_text(settings: Settings) -> TextBackend:

@@ -44,6 +44,12 @@ class ShuttingDown(Exception):
     """The server is stopping and takes no new jobs."""
 
 
+class Refused(ValueError):
+    """The model cannot serve this request (the samplers' `SamplingError`, translated by `app.backends`).
+
+    A client error, not a server fault: its message is the sampler's readable reason, shown as is."""
+
+
 @dataclass(frozen=True, slots=True)
 class Queued:
     position: int
@@ -52,6 +58,7 @@ class Queued:
 @dataclass(frozen=True, slots=True)
 class Failed:
     message: str
+    refused: bool = False  # True: the model refused the request (a client error); False: a server fault
 
 
 Event = Queued | Rendered | Failed
@@ -66,6 +73,7 @@ class Job:
     subscribers: int = 0
     stop: bool = False
     error: str = ""
+    refused: bool = False  # the error is the model refusing the request, not a fault
     nbytes: int = 0
     waiter: asyncio.Future[None] | None = None
     wake_pending: bool = False  # a wake-up is already scheduled on the loop (set and cleared under the GIL)
@@ -203,9 +211,10 @@ class Engine:
                     rendered = self._render_pool.submit(self._render, job, item)
                     if job.stop:
                         break
-        except ValueError as error:  # the sampler refused the request (SamplingError): say why
-            log.warning("job %s refused by the sampler: %s", job.key[:80], error)
-            job.error = f"cannot generate this: {str(error)[:200]}"
+        except Refused as error:  # the sampler refused the request (SamplingError): a client error, say why
+            log.info("job %s refused by the sampler: %s", job.key[:80], error)
+            job.error = str(error)[:300] or "the model cannot generate this request"
+            job.refused = True
         except RuntimeError as error:  # the render pool is shut down: the server is stopping
             if not self.closing:
                 log.exception("job %s failed", job.key[:80])
@@ -344,7 +353,7 @@ class Subscription:
                 continue
             if job.finished:
                 if job.state == "failed":
-                    yield Failed(job.error)
+                    yield Failed(job.error, refused=job.refused)
                 elif job.state == "stopped":
                     yield Failed("the server stopped this run" if self.engine.closing else "this run was stopped")
                 return

@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
+from app.backends import context_problem
+from app.engine import Refused
 from app.protocol import ImageRequest, TextRequest
 from models.frames import BLANK, COMMITTED, FIXED, NEW, REMASKED, ImageFrame, TextFrame, TextToken, TokenAlternative
 
@@ -38,15 +40,22 @@ class FakeText:
     trained = False
     description = "fake text model (for tests): random words in a seeded order"
 
-    def __init__(self, step_seconds: float = 0.0) -> None:
+    def __init__(self, step_seconds: float = 0.0, context: int = 256) -> None:
         self.step_seconds = step_seconds
+        self.context = context  # like the real model: prompt words + blanks must fit, else the sampler refuses
         self.calls = 0  # samplers started (tests count compute with this)
         self.steps_run = 0  # steps computed across all calls
         self._lock = threading.Lock()
 
+    def count_tokens(self, text: str) -> int:
+        return len(_split(text))
+
     def sample(self, request: TextRequest, should_stop: Callable[[], bool] | None = None) -> Iterator[TextFrame]:
         with self._lock:
             self.calls += 1
+        problem = context_problem(request, self.context, self.count_tokens)
+        if problem:  # as models.text.sample.SamplingError, translated by app.backends
+            raise Refused(problem)
         rng = random.Random(request.seed)
         prompt = [TextToken(FIXED, i, piece, 1.0) for i, piece in enumerate(_split(request.prompt))]
         n, steps = request.length, request.steps

@@ -1,7 +1,8 @@
 """Assembles the app: settings, lifespan (load the models once, off the event loop), routers, static files.
 
-Run it with `python -m app` (explicit websocket implementation, no per-message deflate, bounded graceful
-shutdown) or `uvicorn app.main:app`.
+Serve it with `python -m app` (`app/__main__.py`): that entry point sets what uvicorn's defaults do not
+(websocket implementation, message size cap, no per-message deflate, bounded graceful shutdown, the
+draining flag for `/readyz`). `app` below exists for tests and tools that import it.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None, loader: Loader = load_backends,
     app.state.settings = settings
     app.state.backends = None
     app.state.engine = None
+    app.state.draining = False  # set at the first SIGTERM by app.__main__.TheaterServer: /readyz -> 503
     app.state.clients = stream.ClientCounter()
     app.add_middleware(SecurityHeaders, frame_ancestors=settings.frame_ancestors)
     app.include_router(health.router)

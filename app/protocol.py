@@ -61,12 +61,14 @@ REQUESTS: dict[str, type[Strict]] = {"text": TextRequest, "image": ImageRequest}
 
 
 class RequestError(ValueError):
-    """A client mistake. `message` is shown to the person; `code` closes the socket."""
+    """A client mistake. `message` is shown to the person; `code` closes the socket; `field` names the
+    request field at fault, where there is one (a page drops just that field from its URL)."""
 
-    def __init__(self, message: str, code: Close = Close.POLICY) -> None:
+    def __init__(self, message: str, code: Close = Close.POLICY, field: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
+        self.field = field
 
 
 def canonical_key(kind: str, request: Strict) -> str:
@@ -119,20 +121,27 @@ def check_limits(kind: str, request: Strict, settings: Settings) -> None:
     if isinstance(request, TextRequest):
         if len(request.prompt) > settings.max_prompt_chars:
             raise RequestError(
-                f"prompt is too long: {len(request.prompt)} characters, the limit is {settings.max_prompt_chars}"
+                f"prompt is too long: {len(request.prompt)} characters, the limit is {settings.max_prompt_chars}",
+                field="prompt",
             )
         bad = _bad_characters(request.prompt)
         if bad:
-            raise RequestError(f"prompt contains {bad}; only printable text, newlines and tabs are allowed")
+            raise RequestError(
+                f"prompt contains {bad}; only printable text, newlines and tabs are allowed", field="prompt"
+            )
         if request.length > settings.max_length:
-            raise RequestError(f"length {request.length} is over the limit of {settings.max_length} tokens")
+            raise RequestError(
+                f"length {request.length} is over the limit of {settings.max_length} tokens", field="length"
+            )
         if request.steps > settings.max_text_steps:
-            raise RequestError(f"steps {request.steps} is over the limit of {settings.max_text_steps}")
+            raise RequestError(f"steps {request.steps} is over the limit of {settings.max_text_steps}", field="steps")
         if request.block_length > request.length:
-            raise RequestError(f"block_length {request.block_length} cannot exceed length {request.length}")
+            raise RequestError(
+                f"block_length {request.block_length} cannot exceed length {request.length}", field="block_length"
+            )
     elif isinstance(request, ImageRequest):
         if request.steps > settings.max_image_steps:
-            raise RequestError(f"steps {request.steps} is over the limit of {settings.max_image_steps}")
+            raise RequestError(f"steps {request.steps} is over the limit of {settings.max_image_steps}", field="steps")
 
 
 def parse_request(kind: str, text: str | bytes, settings: Settings) -> Strict:
@@ -180,7 +189,8 @@ def to_query(request: Strict) -> dict[str, str]:
 
 
 def from_query(kind: str, query: Mapping[str, str], settings: Settings) -> tuple[Strict, list[str]]:
-    """Query string -> request. Unknown or invalid values fall back to defaults with a note, never an error."""
+    """Query string -> request. An invalid or over-limit value falls back to that field's default with a
+    note shown on the page, never an error; the other fields keep their values."""
     model = REQUESTS[kind]
     values: dict[str, Any] = {}
     notes: list[str] = []
@@ -203,11 +213,18 @@ def from_query(kind: str, query: Mapping[str, str], settings: Settings) -> tuple
                 continue
         values[name] = value
     request = model.model_validate(values)
-    try:
-        check_limits(kind, request, settings)
-    except RequestError as error:
-        notes.append(f"{error.message}; using defaults")
-        request = model()
+    for _ in range(len(model.model_fields)):  # each pass drops one offending field
+        try:
+            check_limits(kind, request, settings)
+            break
+        except RequestError as error:
+            if error.field is None or error.field not in values:  # even the default is over a limit
+                notes.append(f"{error.message}; change the server's limits or this setting")
+                break
+            default = model.model_fields[error.field].get_default()
+            notes.append(f"ignored {error.field}={query[error.field][:40]!r}: {error.message}; using {default!r}")
+            del values[error.field]
+            request = model.model_validate(values)
     return request, notes
 
 

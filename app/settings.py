@@ -34,7 +34,9 @@ class Settings(BaseSettings):
 
     # Request limits (each one tested at its edge)
     max_prompt_chars: int = Field(400, ge=1)
-    max_length: int = Field(256, ge=1, description="tokens to generate")
+    max_length: int = Field(
+        192, ge=1, description="tokens to generate; with the prompt, must also fit the model context (256)"
+    )
     max_text_steps: int = Field(256, ge=1)
     max_image_steps: int = Field(1000, ge=1)
     max_message_bytes: int = Field(4096, ge=256, description="largest websocket message a client may send")
@@ -47,6 +49,9 @@ class Settings(BaseSettings):
         default_factory=list, description="browser origins besides our own that may open websockets"
     )
     frame_ancestors: str = Field("*", description="CSP frame-ancestors: who may embed the pages")
+    stats_reset_from_anywhere: bool = Field(
+        False, description="let any client clear /stats samples with ?reset=1 (default: loopback clients only)"
+    )
 
     # Engine
     max_running: int = Field(CORES, ge=1, description="jobs computing at once (one worker thread each)")
@@ -65,6 +70,13 @@ class Settings(BaseSettings):
                 return json.loads(text)
             return [part.strip().rstrip("/") for part in text.split(",") if part.strip()]
         return value
+
+    @property
+    def ws_max_size(self) -> int:
+        """uvicorn's ws_max_size. Messages up to this size reach the app, so one a little over
+        `max_message_bytes` gets a readable error (and 1009); anything larger is cut by the websocket
+        layer (1009, no message) before it is buffered. 64 KiB, or 4x max_message_bytes if that is larger."""
+        return max(65536, 4 * self.max_message_bytes)
 
     @property
     def effective_torch_threads(self) -> int:

@@ -133,6 +133,8 @@ class Connection:
                 await self.send(render_queued(event.position))
             elif isinstance(event, Failed):
                 await self.send(render_error(event.message))
+                if event.refused:  # the model cannot serve this request: the client's to fix, not ours
+                    return Close.POLICY
                 return Close.SHUTDOWN if engine.closing else Close.SERVER_FAULT
             else:
                 await self.send(event)
@@ -166,6 +168,7 @@ async def serve(
             return
         try:
             request = await conn.first_request(kind)
+            backends.check(request)  # e.g. prompt + blanks must fit the loaded model's context
         except Gone:
             return
         except RequestError as error:
@@ -195,7 +198,8 @@ async def _stream(conn: Connection, subscription: Subscription, engine: Engine) 
         await asyncio.gather(pump, watch, return_exceptions=True)
     if pump.done() and not pump.cancelled() and pump.exception() is None:
         code = pump.result()
-        await conn.close(code, "done" if code == Close.DONE else "stopped")
+        reasons = {Close.DONE: "done", Close.POLICY: "the model cannot serve this request"}
+        await conn.close(code, reasons.get(code, "stopped"))
         return
     if watch.done() and not watch.cancelled():
         error = watch.exception()

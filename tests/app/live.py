@@ -15,6 +15,7 @@ from typing import Any
 import uvicorn
 import websockets
 
+from app.__main__ import TheaterServer, server_config
 from app.backends import Backends
 from app.engine import Engine
 from app.fakes import FakeImage, FakeText
@@ -62,16 +63,8 @@ def live_server(step_seconds: float = 0.0, backends: Backends | None = None, **o
     settings = Settings(port=port, models="fake", **overrides)
     backends = backends or Backends(text=FakeText(step_seconds), image=FakeImage(step_seconds))
     app = create_app(settings, loader=lambda _s: backends, use_torch=False)
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=port,
-        ws="websockets-sansio",
-        ws_per_message_deflate=False,
-        log_level="warning",
-        timeout_graceful_shutdown=2,
-    )
-    server = uvicorn.Server(config)
+    config = server_config(app, settings, host="127.0.0.1", log_level="warning", timeout_graceful_shutdown=2)
+    server = TheaterServer(config)  # the same server settings as `python -m app`
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

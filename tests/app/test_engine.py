@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from app.engine import Busy, Engine, Failed, Queued, ShuttingDown, Subscription
+from app.engine import Busy, Engine, Failed, Queued, Refused, ShuttingDown, Subscription
 from app.fakes import FakeText
 from app.protocol import TextRequest
 from app.render import Rendered, text_producer
@@ -167,15 +167,31 @@ def test_close_stops_running_jobs_and_refuses_new_ones() -> None:
     asyncio.run(main())
 
 
-def test_a_refused_request_says_why() -> None:
+def test_a_refused_request_says_why_and_is_a_client_error() -> None:
     def refuses(should_stop: Callable[[], bool]) -> Iterator[Rendered]:
-        raise ValueError("steps must be between 1 and 1000")
+        raise Refused("steps must be between 1 and 1000")
         yield Rendered("frame", "{}", "{}")
 
     async def main() -> None:
         eng = engine()
         events = await collect(eng.join("k", refuses))
-        assert isinstance(events[-1], Failed) and events[-1].message == "cannot generate this: steps must be between 1 and 1000"
+        assert events[-1] == Failed("steps must be between 1 and 1000", refused=True)
+        assert eng.running == 0 and eng.cached == 0
+        await eng.close()
+
+    asyncio.run(main())
+
+
+def test_any_other_error_in_a_sampler_is_a_server_fault() -> None:
+    def breaks(should_stop: Callable[[], bool]) -> Iterator[Rendered]:
+        raise ValueError("shapes do not match")  # a bug, not the client's doing
+        yield Rendered("frame", "{}", "{}")
+
+    async def main() -> None:
+        eng = engine()
+        events = await collect(eng.join("k", breaks))
+        assert isinstance(events[-1], Failed) and not events[-1].refused
+        assert "ValueError" in events[-1].message and "shapes" not in events[-1].message
         await eng.close()
 
     asyncio.run(main())

@@ -20,11 +20,13 @@ from app.settings import REPO_ROOT, Settings
 PAGES = ["/", "/text", "/image", "/embed/text", "/embed/image", "/text/run", "/image/run"]
 
 
-def client_for(settings: Settings | None = None, trained: bool = False) -> TestClient:
+def client_for(
+    settings: Settings | None = None, trained: bool = False, address: str = "testclient"
+) -> TestClient:
     text, image = FakeText(), FakeImage()
     text.trained = image.trained = trained  # type: ignore[misc]
     app = create_app(settings or Settings(models="fake"), loader=lambda _s: Backends(text, image), use_torch=False)
-    return TestClient(app)
+    return TestClient(app, client=(address, 50000))
 
 
 @pytest.fixture(scope="module")
@@ -176,3 +178,40 @@ def test_stats_reports_threads_memory_and_loop_lag(client: TestClient) -> None:
     assert body["threads"] >= 1 and body["rss_bytes"] > 0
     assert set(body["loop_lag"]) == {"p50_ms", "p99_ms", "max_ms", "samples"}
     assert body["engine"]["running"] == 0
+
+
+def test_stats_reset_only_from_loopback_unless_allowed() -> None:
+    with client_for() as visitor:  # TestClient's default peer is not a loopback address
+        visitor.app.state.loop_lag.samples.append(12345.0)
+        assert visitor.get("/stats?reset=1").status_code == 403
+        assert 12345.0 in visitor.app.state.loop_lag.samples
+        assert visitor.get("/stats").status_code == 200  # reading stays open
+    for address in ("127.0.0.1", "::1"):
+        with client_for(address=address) as local:
+            local.app.state.loop_lag.samples.append(12345.0)  # a sentinel no real lag sample equals
+            assert local.get("/stats?reset=1").status_code == 200
+            assert 12345.0 not in local.app.state.loop_lag.samples
+    with client_for(Settings(models="fake", stats_reset_from_anywhere=True)) as visitor:
+        assert visitor.get("/stats?reset=1").status_code == 200
+
+
+def test_readyz_is_503_once_draining() -> None:
+    import signal
+
+    from app.__main__ import TheaterServer, server_config
+
+    with client_for() as c:
+        assert c.get("/readyz").status_code == 200
+        server = TheaterServer(server_config(c.app, c.app.state.settings, log_level="warning"))
+        server.handle_exit(signal.SIGTERM, None)  # what uvicorn calls from its signal handler
+        assert server.should_exit
+        response = c.get("/readyz")
+        assert response.status_code == 503 and response.json() == {"status": "draining"}
+        assert c.get("/healthz").status_code == 200  # still alive while it drains
+
+
+def test_an_over_limit_url_value_drops_only_that_field_and_says_so(client: TestClient) -> None:
+    body = client.get("/text?prompt=hi&seed=5&length=300").text
+    assert 'maxlength="400">hi</textarea>' in body
+    assert 'name="seed" min="0" max="4294967295" value="5"' in body
+    assert 'class="note"' in body and "ignored length=&#39;300&#39;" in body and "using 64" in body

@@ -199,6 +199,22 @@ def test_bad_query_values_fall_back_with_a_note() -> None:
     assert parsed == TextRequest() and "length 71 is over the limit" in notes[0]
 
 
+def test_one_over_limit_query_value_drops_only_that_field() -> None:
+    at_edge, notes = from_query("text", {"prompt": "hi", "seed": "5", "length": "70"}, SETTINGS)
+    assert at_edge == TextRequest(prompt="hi", seed=5, length=70) and notes == []
+    parsed, notes = from_query("text", {"prompt": "hi", "seed": "5", "length": "71", "steps": "41"}, SETTINGS)
+    assert parsed == TextRequest(prompt="hi", seed=5)  # length and steps fall back to their defaults, alone
+    assert len(notes) == 2
+    assert "ignored length='71'" in notes[0] and "using 64" in notes[0]
+    assert "ignored steps='41'" in notes[1] and "steps 41 is over the limit of 40" in notes[1]
+    parsed, notes = from_query("text", {"prompt": "a" * 21, "seed": "9"}, SETTINGS)
+    assert parsed == TextRequest(seed=9) and "prompt is too long" in notes[0]
+    parsed, notes = from_query("text", {"length": "10", "block_length": "11", "seed": "3"}, SETTINGS)
+    assert parsed == TextRequest(length=10, seed=3) and "block_length 11 cannot exceed length 10" in notes[0]
+    parsed, notes = from_query("image", {"digit": "7", "steps": "51", "seed": "4"}, SETTINGS)
+    assert parsed == ImageRequest(digit=7, seed=4) and "steps 51 is over the limit of 50" in notes[0]
+
+
 # ---- fuzzing: any input either validates or is refused with a RequestError, nothing else -------------
 
 json_values = st.recursive(

@@ -18,7 +18,7 @@ from tests.app.live import Live, exchange, live_server, run
 
 # What one long run sends in html format (fake model, 256 tokens, 256 steps): ~15 MB, far more than the
 # kernel's socket buffers on both ends can absorb, so the server's sender must wait for this client.
-LONG = {"length": 256, "steps": 256, "seed": 1}
+LONG = {"prompt": "", "length": 256, "steps": 256, "seed": 1}  # fills the fake model's context of 256
 HIGH_WATER = 64 * 1024  # asyncio's default transport high-water mark (uvicorn keeps it)
 
 
@@ -81,7 +81,7 @@ def ws_connections(live: Live) -> list[object]:
 
 
 def test_a_client_that_reads_nothing_delays_no_one_and_holds_a_bounded_buffer() -> None:
-    with live_server(step_seconds=0.001) as live:
+    with live_server(step_seconds=0.001, max_length=256) as live:
         slow = RawClient(live.port, "/ws/text")  # html format: the largest messages
         try:
             slow.send_text(json.dumps(LONG))
@@ -113,7 +113,7 @@ def test_a_client_that_reads_nothing_delays_no_one_and_holds_a_bounded_buffer() 
 
 
 def test_a_slow_client_that_leaves_frees_its_connection() -> None:
-    with live_server(step_seconds=0.001) as live:
+    with live_server(step_seconds=0.001, max_length=256) as live:
         slow = RawClient(live.port, "/ws/text")
         slow.send_text(json.dumps(LONG))
         deadline = time.monotonic() + 30

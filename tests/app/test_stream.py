@@ -9,6 +9,8 @@ import time
 import pytest
 import websockets
 
+from app.backends import Backends
+from app.fakes import FakeImage, FakeText
 from tests.app.live import Live, exchange, live_server, run, strip_timing
 
 
@@ -98,7 +100,7 @@ def test_identical_concurrent_requests_are_computed_once() -> None:
     [
         ("not json", 1008, "not valid JSON"),
         ('{"steps": "ten"}', 1008, "steps should be a valid integer"),
-        ('{"length": 257}', 1008, "over the limit"),
+        ('{"length": 193}', 1008, "over the limit"),
         ('{"temperature": NaN}', 1008, "NaN"),
         ('{"nope": 1}', 1008, "unknown field 'nope'"),
         ('{"prompt": "\\u0007"}', 1008, "control character"),
@@ -146,3 +148,63 @@ def test_a_second_request_while_one_runs_is_answered_and_the_run_continues() -> 
 def test_unknown_format_is_refused(live: Live) -> None:
     result = run(exchange(f"ws://127.0.0.1:{live.port}/ws/text?format=xml", {}))
     assert result.code == 1008 and "unknown format" in result.last["message"]
+
+
+# ---- requests the model cannot serve are the client's errors (1008), never server faults (1011) ----------
+
+
+def test_prompt_plus_blanks_at_the_models_context_edge() -> None:
+    backends = Backends(text=FakeText(context=20), image=FakeImage())
+    with live_server(backends=backends, max_length=256) as live:
+        fits = run(exchange(live.ws("text"), {"prompt": "a b c", "length": 17, "steps": 2}))
+        assert fits.last["type"] == "done" and fits.code == 1000  # 3 prompt tokens + 17 blanks = 20
+        calls = live.text.calls
+        over = run(exchange(live.ws("text"), {"prompt": "a b c", "length": 18, "steps": 2}))
+        assert over.types == ["error"] and over.code == 1008
+        assert over.last["message"] == "prompt and blanks need 21 tokens but the model reads at most 20: use length 17 or less"
+        assert live.text.calls == calls  # refused before any job started
+        # infill: each `___` becomes `length` blanks ("a", " b" + 2 x 9 = 20 fits; 2 x 10 does not)
+        assert run(exchange(live.ws("text"), {"prompt": "a ___ b ___", "length": 9, "steps": 2})).code == 1000
+        infill = run(exchange(live.ws("text"), {"prompt": "a ___ b ___", "length": 10, "steps": 2}))
+        assert infill.code == 1008 and "need 22 tokens" in infill.last["message"] and "length 9 or less" in infill.last["message"]
+        assert run(exchange(live.ws("text"), {"length": 2, "steps": 1})).last["type"] == "done"  # still up
+
+
+class NoContextText:
+    """A text backend that does not expose its context: only its sampler can refuse."""
+
+    name, trained, description = "opaque", False, "no context exposed"
+
+    def __init__(self) -> None:
+        self.inner = FakeText(context=20)
+
+    def sample(self, request, should_stop=None):  # type: ignore[no-untyped-def]
+        return self.inner.sample(request, should_stop)
+
+
+def test_a_sampler_refusal_is_an_error_message_and_1008_not_a_server_fault() -> None:
+    with live_server(backends=Backends(text=NoContextText(), image=FakeImage())) as live:
+        over = run(exchange(live.ws("text"), {"prompt": "a b c", "length": 18, "steps": 2}))
+        assert over.types == ["error"] and over.code == 1008
+        assert over.last["message"].startswith("prompt and blanks need 21 tokens but the model reads at most 20")
+        assert run(exchange(live.ws("text"), {"prompt": "a b c", "length": 17, "steps": 2})).code == 1000
+
+
+def test_the_default_length_limit_leaves_room_for_a_prompt(live: Live) -> None:
+    assert live.app.state.settings.max_length == 192 <= 256 - 64
+    at_limit = run(exchange(live.ws("text"), {"prompt": "a", "length": 192, "steps": 1}))
+    assert at_limit.last["type"] == "done"
+    over = run(exchange(live.ws("text"), {"prompt": "a", "length": 193, "steps": 1}))
+    assert over.code == 1008 and "length 193 is over the limit of 192" in over.last["message"]
+
+
+# ---- message size: the app answers up to ws_max_size, the websocket layer cuts what is larger ------------
+
+
+def test_a_message_over_the_transport_limit_is_closed_1009_and_the_server_stays_up(live: Live) -> None:
+    assert live.server.config.ws_max_size == live.app.state.settings.ws_max_size == 65536
+    just_over_app_limit = run(exchange(live.ws("text"), '{"prompt": "' + "x" * 60000 + '"}'))  # < 64 KiB
+    assert just_over_app_limit.types == ["error"] and just_over_app_limit.code == 1009
+    huge = run(exchange(live.ws("text"), '{"prompt": "' + "x" * 70000 + '"}'))  # > 64 KiB: cut by uvicorn
+    assert huge.code == 1009 and huge.messages == []
+    assert run(exchange(live.ws("text"), {"length": 2, "steps": 1})).last["type"] == "done"

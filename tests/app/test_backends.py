@@ -1,0 +1,55 @@
+"""The real backends (with freshly initialised models of the real classes): the app's count of a text
+request's canvas matches the sampler's, and the samplers' refusals reach the engine as `Refused`."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.backends import Backends, RealImage, RealText, tokens_needed
+from app.engine import Refused
+from app.fakes import FakeImage
+from app.protocol import ImageRequest, RequestError, TextRequest
+
+torch = pytest.importorskip("torch")
+
+
+@pytest.fixture(scope="module")
+def text() -> RealText:
+    from models.text.model import untrained_text_model
+
+    return RealText(untrained_text_model(causal=False))
+
+
+@pytest.mark.parametrize(
+    "prompt", ["", "Once upon a time", "a ___ b", "___ starts, ends ___", "one ___ two ___ three", "___"]
+)
+def test_the_apps_token_count_matches_the_samplers_canvas(text: RealText, prompt: str) -> None:
+    from models.text.sample import TextRequest as ModelRequest
+    from models.text.sample import build_canvas
+
+    request = TextRequest(prompt=prompt, length=5)
+    canvas = build_canvas(text.model, ModelRequest(**request.model_dump()))
+    assert tokens_needed(request, text.count_tokens) == len(canvas)
+
+
+def test_context_edge_with_the_real_tokenizer(text: RealText) -> None:
+    backends = Backends(text=text, image=FakeImage())
+    prompt = "Once upon a time"
+    room = text.context - text.count_tokens(prompt)
+    backends.check(TextRequest(prompt=prompt, length=room))  # fits exactly
+    with pytest.raises(RequestError) as refused:
+        backends.check(TextRequest(prompt=prompt, length=room + 1))
+    assert refused.value.code == 1008 and f"but the model reads at most {text.context}" in refused.value.message
+
+
+def test_a_text_sampling_error_becomes_refused_with_the_samplers_message(text: RealText) -> None:
+    with pytest.raises(Refused, match=f"but the model reads at most {text.context}"):
+        next(iter(text.sample(TextRequest(prompt="", length=text.context + 1, steps=1))))
+
+
+def test_an_image_sampling_error_becomes_refused() -> None:
+    from models.image.model import untrained_image_model
+
+    image = RealImage(untrained_image_model())
+    with pytest.raises(Refused, match="steps must be between 1 and 1000"):
+        next(iter(image.sample(ImageRequest(steps=1001))))
