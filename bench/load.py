@@ -1,10 +1,16 @@
 """A lecture hall at once: N concurrent websocket clients (distinct seeds, small requests).
 
     python bench/load.py [--clients 100] [--models checkpoints|fake] [--kind text|image] [--format json|html]
+                         [--waves N]
 
 Starts its own server, measures one client alone (steps/s), then N clients at once, and prints one JSON
 line: completed, errors, p50/p95 time to first frame, aggregate steps/s and its ratio to one client alone
 (goal >= 0.9), event-loop lag p99 during the load (goal <= 20 ms), server threads and RSS before/after.
+
+`--waves N` then sends N more waves of `--clients` sessions each (new seeds, so no cache hits) and adds
+`waves`: the server's threads, RSS and replay-cache bytes after each wave, to show whether threads and
+memory stay flat over thousands of sessions (the cache is bounded by THEATER_CACHE_BYTES; its growth is
+reported apart so it is not mistaken for a leak).
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ def main() -> None:
     parser.add_argument("--kind", default="text", choices=["text", "image"])
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--solo", type=int, default=5, help="sequential runs to measure one client alone")
+    parser.add_argument("--waves", type=int, default=0, help="further waves of --clients sessions, for threads/RSS")
     args = parser.parse_args()
 
     with server(models=args.models, max_queue=max(64, args.clients)) as base:
@@ -60,6 +67,25 @@ def main() -> None:
         during = get_json(base + "/stats")
         time.sleep(0.5)
         after = get_json(base + "/stats")
+        waves = []
+        for wave in range(1, args.waves + 1):
+            wave_results, wave_wall = asyncio.run(
+                crowd(url, args.kind, args.clients, args.steps, offset=wave * args.clients)
+            )
+            time.sleep(0.5)  # let finished sockets and jobs be released before sampling
+            now = get_json(base + "/stats")
+            waves.append(
+                {
+                    "wave": wave,
+                    "sessions": (wave + 1) * args.clients,  # counting the measured crowd above
+                    "completed": sum(r["ok"] for r in wave_results),
+                    "wall_s": round(wave_wall, 2),
+                    "threads": now["threads"],
+                    "rss_mb": round(now["rss_bytes"] / 2**20, 1),
+                    "cache_mb": round(now["engine"]["cached_bytes"] / 2**20, 2),
+                }
+            )
+        final = get_json(base + "/stats") if waves else after
 
     done = [r for r in results if r["ok"]]
     firsts = [r["first"] * 1000 for r in done if r["first"] is not None]
@@ -82,7 +108,8 @@ def main() -> None:
             "loop_lag_ms": during["loop_lag"],
             "threads": {"before": before["threads"], "after": after["threads"]},
             "rss_mb": {"before": round(before["rss_bytes"] / 2**20, 1), "after": round(after["rss_bytes"] / 2**20, 1)},
-            "engine": after["engine"],
+            "engine": final["engine"],
+            **({"waves": waves} if waves else {}),
         }
     )
 
