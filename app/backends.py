@@ -40,8 +40,9 @@ def context_problem(request: TextRequest, context: int, count_tokens: Callable[[
     needed = tokens_needed(request, count_tokens)
     if needed <= context:
         return None
-    room = context - (needed - request.length * max(1, request.prompt.count(INFILL_MARK)))
-    hint = f"use length {room // max(1, request.prompt.count(INFILL_MARK))} or less" if room > 0 else "shorten the prompt"
+    slots = max(1, request.prompt.count(INFILL_MARK))  # places that each take `length` blanks
+    room = context - (needed - request.length * slots)  # what the fixed text leaves for blanks
+    hint = f"use length {room // slots} or less" if room >= slots else "shorten the prompt"
     return f"prompt and blanks need {needed} tokens but the model reads at most {context}: {hint}"
 
 

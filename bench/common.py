@@ -28,8 +28,8 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def get_json(url: str) -> dict[str, Any]:
-    with urllib.request.urlopen(url, timeout=10) as response:
+def get_json(url: str, timeout: float = 10) -> dict[str, Any]:
+    with urllib.request.urlopen(url, timeout=timeout) as response:
         return json.loads(response.read())
 
 

@@ -73,7 +73,7 @@ def main() -> None:
                 crowd(url, args.kind, args.clients, args.steps, offset=wave * args.clients)
             )
             time.sleep(0.5)  # let finished sockets and jobs be released before sampling
-            now = get_json(base + "/stats")
+            now = get_json(base + "/stats", timeout=120)  # a CPU-starved server may answer late
             waves.append(
                 {
                     "wave": wave,
@@ -85,7 +85,7 @@ def main() -> None:
                     "cache_mb": round(now["engine"]["cached_bytes"] / 2**20, 2),
                 }
             )
-        final = get_json(base + "/stats") if waves else after
+        final = get_json(base + "/stats", timeout=120) if waves else after
 
     done = [r for r in results if r["ok"]]
     firsts = [r["first"] * 1000 for r in done if r["first"] is not None]
