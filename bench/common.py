@@ -9,6 +9,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -54,12 +55,15 @@ def server(**env: str) -> Iterator[Base]:
     threads of the same group; in that case they would take their CPU out of the server's share."""
     port = free_port()
     environment = {**os.environ, **{f"THEATER_{k.upper()}": str(v) for k, v in env.items()}}
+    # The server's log goes to a file, not a pipe: nobody reads a pipe while the benchmark runs, and once
+    # its 64 KiB filled (uvicorn logs every websocket), the server's next log line would block its loop.
+    log = tempfile.TemporaryFile()
     process = subprocess.Popen(
         [sys.executable, "-m", "app", "--port", str(port)],
         cwd=ROOT,
         env=environment,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log,
         start_new_session=True,
     )
     base = Base(f"http://127.0.0.1:{port}")
@@ -68,7 +72,8 @@ def server(**env: str) -> Iterator[Base]:
         deadline = time.monotonic() + 120
         while True:
             if process.poll() is not None:
-                raise RuntimeError("server exited: " + (process.stderr.read().decode() if process.stderr else ""))
+                log.seek(0)
+                raise RuntimeError("server exited: " + log.read().decode(errors="replace")[-4000:])
             try:
                 get_json(base + "/readyz")
                 break
@@ -83,6 +88,7 @@ def server(**env: str) -> Iterator[Base]:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+        log.close()
 
 
 async def stream(url: str, request: dict[str, Any]) -> dict[str, Any]:
