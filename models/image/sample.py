@@ -47,7 +47,11 @@ def make_scheduler(model: ImageModel, sampler: str):
     if sampler == "ddim":
         return DDIMScheduler.from_config(model.scheduler_config, timestep_spacing="trailing")
     if sampler == "dpm":
-        return DPMSolverMultistepScheduler.from_config(model.scheduler_config, algorithm_type="dpmsolver++")
+        # lambda_min_clipped: the cosine schedule's alpha_bar reaches ~0 at t=999, where log-SNR diverges;
+        # clipping it is what diffusers recommends for squaredcos_cap_v2 (without it samples are garbage).
+        return DPMSolverMultistepScheduler.from_config(
+            model.scheduler_config, algorithm_type="dpmsolver++", lambda_min_clipped=-5.1
+        )
     raise SamplingError(f"sampler must be one of {', '.join(SAMPLERS)}")
 
 
@@ -126,6 +130,9 @@ def sample_image(model: ImageModel, request: ImageRequest, should_stop: Callable
         kwargs = {"generator": generator}
         if request.sampler == "ddim":
             kwargs["eta"] = request.eta
+            # Re-derive eps from the clipped x0 so the update stays consistent; with guidance the unclipped
+            # eps drives DDIM off the data (measured: class match 0.22 instead of 0.98 at guidance 2).
+            kwargs["use_clipped_model_output"] = True
         result = scheduler.step(eps, t, x, **kwargs)
         guess = getattr(result, "pred_original_sample", None)
         x0 = guess.clamp(-1, 1) if guess is not None else predicted_x0(alphas_cumprod, x, eps, t)
