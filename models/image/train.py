@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import math
 import platform
 import time
 from pathlib import Path
@@ -36,7 +37,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--warmup", type=int, default=200)
-    p.add_argument("--steps", type=int, default=4000)
+    p.add_argument("--min-lr-ratio", type=float, default=0.05, help="final learning rate as a share of --lr")
+    p.add_argument("--steps", type=int, default=4000, help="length of the learning-rate schedule")
     p.add_argument("--ema", type=float, default=0.999)
     p.add_argument("--label-dropout", type=float, default=0.1)
     p.add_argument("--max-minutes", type=float, default=float("inf"))
@@ -46,6 +48,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--seed", type=int, default=0)
     return p.parse_args(argv)
+
+
+def learning_rate(step: int, args: argparse.Namespace) -> float:
+    """Linear warmup, then cosine decay to `min_lr_ratio` of the peak at `--steps`."""
+    if step < args.warmup:
+        return args.lr * (step + 1) / args.warmup
+    progress = min(1.0, (step - args.warmup) / max(1, args.steps - args.warmup))
+    floor = args.lr * args.min_lr_ratio
+    return floor + 0.5 * (args.lr - floor) * (1 + math.cos(math.pi * progress))
 
 
 def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
@@ -102,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
     bar = tqdm(total=args.steps, initial=counters["step"], unit="step", mininterval=20, dynamic_ncols=True)
     while counters["step"] < args.steps:
         step = counters["step"]
-        lr = args.lr * min(1.0, (step + 1) / args.warmup)
+        lr = learning_rate(step, args)
         for group in optimizer.param_groups:
             group["lr"] = lr
         index = torch.randint(0, len(data), (args.batch,), generator=generator)
