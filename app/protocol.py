@@ -50,7 +50,7 @@ class TextRequest(Strict):
 
 class ImageRequest(Strict):
     digit: int | None = Field(3, ge=0, le=9, description="class to draw, or null for unconditional")
-    guidance: float = Field(3.0, ge=0.0, le=10.0)
+    guidance: float = Field(1.0, ge=0.0, le=10.0)
     sampler: Literal["ddim", "ddpm", "dpm"] = "ddim"
     steps: int = Field(50, ge=1)
     seed: int = Field(0, ge=0, le=SEED_MAX)

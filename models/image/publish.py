@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
         "## Metrics (held-out MNIST t10k; `python -m models.image.evaluate --json`)", "",
         "```json", json.dumps(metrics, indent=1), "```", "",
         f"Defaults: {metrics['sampler']}, {metrics['steps']} steps, guidance {metrics['guidance']}.", "",
-        "## Samples", "", "![one row per digit, DDIM 50 steps, guidance 3](samples.png)", "",
+        "## Samples", "", "![one row per digit, DDIM 50 steps, guidance 1](samples.png)", "",
     ]
     (out / "MODEL_CARD.md").write_text("\n".join(card))
     write_manifest(out)

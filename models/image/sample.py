@@ -31,7 +31,7 @@ class SamplingError(ValueError):
 @dataclass(frozen=True)
 class ImageRequest:
     digit: int | None = 3
-    guidance: float = 3.0
+    guidance: float = 1.0  # measured best trade-off: class match 1.0, FD within 3x of the train floor
     sampler: str = "ddim"
     steps: int = 50
     seed: int = 0

@@ -118,7 +118,7 @@ def test_form_state_round_trips_through_the_url(client: TestClient) -> None:
     sender = re.search(r"hx-vals='([^']*)'", client.get("/image/run?digit=none&steps=7&seed=42").text)
     assert sender is not None
     assert json.loads(sender.group(1).replace("&#34;", '"')) == {
-        "digit": None, "guidance": 3.0, "sampler": "ddim", "steps": 7, "seed": 42
+        "digit": None, "guidance": 1.0, "sampler": "ddim", "steps": 7, "seed": 42
     }
 
 
