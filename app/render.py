@@ -182,23 +182,32 @@ def render_text_done(frame: TextFrame, ms_total: float) -> Rendered:
 Deferred = Callable[[], Rendered]
 
 
-def text_producer(sample: Callable[..., Iterator[TextFrame]], request: TextRequest) -> Callable[..., Iterator[Deferred]]:
-    """Yields one deferred render per frame; `ms_per_step` is the sampler's own time for that step."""
+def _producer(
+    frames: Callable[[Callable[[], bool]], Iterator[Any]],
+    render_frame: Callable[[Any, float], Rendered],
+    render_done: Callable[[Any, float], Rendered],
+) -> Callable[..., Iterator[Deferred]]:
+    """Yields one deferred render per frame, then the done message if the run finished;
+    `ms_per_step` is the sampler's own time for that step (rendering happens later, elsewhere)."""
 
     def produce(should_stop: Callable[[], bool]) -> Iterator[Deferred]:
-        last: TextFrame | None = None
+        last = None
         total_ms = 0.0
         started = perf_counter()
-        for frame in sample(request, should_stop):
+        for frame in frames(should_stop):
             elapsed = (perf_counter() - started) * 1000
             total_ms += elapsed if frame.step > 0 else 0.0
-            yield partial(render_text_frame, frame, elapsed)
+            yield partial(render_frame, frame, elapsed)
             last = frame
             started = perf_counter()
         if last is not None and last.step == last.total and not should_stop():
-            yield partial(render_text_done, last, total_ms)
+            yield partial(render_done, last, total_ms)
 
     return produce
+
+
+def text_producer(sample: Callable[..., Iterator[TextFrame]], request: TextRequest) -> Callable[..., Iterator[Deferred]]:
+    return _producer(partial(sample, request), render_text_frame, render_text_done)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -328,22 +337,10 @@ def render_image_done(frame: ImageFrame, ms_total: float) -> Rendered:
 def image_producer(
     sample: Callable[..., Iterator[ImageFrame]], request: ImageRequest, schedule: np.ndarray
 ) -> Callable[..., Iterator[Deferred]]:
-    """Yields one deferred render per frame; `ms_per_step` is the sampler's own time for that step."""
+    def render_frame(frame: ImageFrame, elapsed_ms: float) -> Rendered:
+        return render_image_frame(frame, elapsed_ms, schedule)
 
-    def produce(should_stop: Callable[[], bool]) -> Iterator[Deferred]:
-        last: ImageFrame | None = None
-        total_ms = 0.0
-        started = perf_counter()
-        for frame in sample(request, should_stop):
-            elapsed = (perf_counter() - started) * 1000
-            total_ms += elapsed if frame.step > 0 else 0.0
-            yield partial(render_image_frame, frame, elapsed, schedule)
-            last = frame
-            started = perf_counter()
-        if last is not None and last.step == last.total and not should_stop():
-            yield partial(render_image_done, last, total_ms)
-
-    return produce
+    return _producer(partial(sample, request), render_frame, render_image_done)
 
 
 # ---------------------------------------------------------------------------------------------------------
