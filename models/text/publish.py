@@ -13,8 +13,6 @@ import argparse
 import shutil
 from pathlib import Path
 
-import torch
-
 from models.checkpoints import (
     CHECKPOINT_ROOT,
     load_weights,
@@ -25,17 +23,13 @@ from models.checkpoints import (
     write_manifest,
 )
 from models.text.data import encode_stream, fixed_windows, read_stories
-from models.text.evaluate import HELDOUT_TEXT, heldout_nelbo, heldout_nll
+from models.text.evaluate import HELDOUT_TEXT, heldout_loss
 from models.text.model import TextModel
 from models.text.network import TextModelConfig, TextTransformer
 from models.text.sample import TextRequest, final_text, sample_autoregressive, sample_diffusion
 from models.text.tokenizer import load_tokenizer
 
 CARD_PROMPTS = ("Once upon a time", "Lily and Tom")
-
-
-def heldout(model: TextModel, windows: torch.Tensor) -> float:
-    return heldout_nll(model, windows) if model.causal else heldout_nelbo(model, windows, draws=8)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -52,11 +46,11 @@ def main(argv: list[str] | None = None) -> None:
     load_weights(network, args.run / "model.safetensors")
     model = TextModel(network, tokenizer, args.name, trained=True)
     windows = fixed_windows(encode_stream(tokenizer, read_stories(args.valid)), config.context)[:64]
-    full = heldout(model, windows)
+    full = heldout_loss(network, windows)
     half_state = {k: v.half().float() if v.is_floating_point() else v for k, v in network.state_dict().items()}
     half_network = TextTransformer(config)
     half_network.load_state_dict(half_state)
-    half = heldout(TextModel(half_network, tokenizer, args.name, trained=True, pieces=model.pieces), windows)
+    half = heldout_loss(half_network, windows)
     use_half = abs(half - full) / full < 0.002
 
     out = args.out_root / args.name

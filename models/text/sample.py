@@ -212,10 +212,10 @@ def sample_diffusion(model: TextModel, request: TextRequest,
                 probs = _tempered(logits[blanks], request.temperature)  # (N, V)
                 drawn = _draw(probs, request.temperature, generator)
                 scores = _scores(request.strategy, probs, drawn, generator)
-                quota = remask_n if looping else math.ceil(len(blanks) / steps_left)
-                quota = min(len(blanks), max(quota, 1 if steps_left == 1 else quota))
-                if steps_left == 1:
+                if steps_left == 1:  # the block's last step fills every blank left
                     quota = len(blanks)
+                else:  # a loop step redecides as many as it remasks; otherwise keep on schedule
+                    quota = min(len(blanks), remask_n if looping else math.ceil(len(blanks) / steps_left))
                 chosen = scores.topk(quota).indices.tolist()
                 for index in chosen:
                     position = blanks[index]

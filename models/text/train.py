@@ -21,33 +21,13 @@ from tqdm import tqdm
 
 from models.checkpoints import load_weights, read_json, save_weights, sha256_of, write_json
 from models.text.data import encode_stream, fixed_windows, random_windows, read_stories
+from models.text.evaluate import heldout_loss
 from models.text.network import TextModelConfig, TextTransformer
 from models.text.objectives import ar_loss, mdlm_loss, stratified_mask_rates
 from models.text.tokenizer import load_tokenizer, special_ids, train_tokenizer
 from models.train_state import has_state, load_state, save_state
 
 CSV_FIELDS = ["step", "tokens_seen", "epochs", "train_loss", "heldout_loss", "lr", "wall_seconds"]
-
-
-@torch.inference_mode()
-def heldout_loss(model: TextTransformer, windows: torch.Tensor, draws: int, seed: int = 0) -> float:
-    """AR: mean next-token NLL. Diffusion: NELBO averaged over `draws` stratified mask rates per window.
-    A fixed seed makes successive evaluations comparable."""
-    was_training = model.training
-    model.eval()
-    generator = torch.Generator().manual_seed(seed)
-    total, count = 0.0, 0
-    for chunk in windows.split(32):
-        if model.config.causal:
-            total += ar_loss(model, chunk).item() * len(chunk)
-            count += len(chunk)
-        else:
-            for _ in range(draws):
-                t = stratified_mask_rates(len(chunk), generator)
-                total += mdlm_loss(model, chunk, t, generator).item() * len(chunk)
-                count += len(chunk)
-    model.train(was_training)
-    return total / count
 
 
 def learning_rate(step: int, args: argparse.Namespace) -> float:

@@ -37,11 +37,11 @@ def test_text_twins_share_tokenizer_and_shape():
 
 
 def test_ar_twin_heldout_nll(heldout_windows):
-    assert heldout_nll(load_text_model(CHECKPOINT_ROOT / "text-ar"), heldout_windows) < AR_NLL_MAX
+    assert heldout_nll(load_text_model(CHECKPOINT_ROOT / "text-ar").network, heldout_windows) < AR_NLL_MAX
 
 
 def test_diffusion_heldout_nelbo(heldout_windows):
-    nelbo = heldout_nelbo(load_text_model(CHECKPOINT_ROOT / "text-diffusion"), heldout_windows, draws=4)
+    nelbo = heldout_nelbo(load_text_model(CHECKPOINT_ROOT / "text-diffusion").network, heldout_windows, draws=4)
     assert nelbo < DIFFUSION_NELBO_MAX
 
 
