@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from app.settings import Settings
+from models.text.sample import DEFAULT_DECODING
 
 SEED_MAX = 2**32 - 1
 
@@ -41,9 +42,9 @@ class TextRequest(Strict):
     prompt: str = "Once upon a time"
     length: int = Field(64, ge=1, description="tokens to generate")
     steps: int = Field(32, ge=1)
-    strategy: Literal["confidence", "random", "margin", "entropy"] = "confidence"
-    temperature: float = Field(0.8, ge=0.0, le=2.0)
-    block_length: int = Field(0, ge=0, description="semi-autoregressive block size; 0 = one block")
+    strategy: Literal["confidence", "random", "margin", "entropy"] = DEFAULT_DECODING.strategy  # type: ignore[assignment]
+    temperature: float = Field(DEFAULT_DECODING.temperature, ge=0.0, le=2.0)
+    block_length: int = Field(DEFAULT_DECODING.block_length, ge=0, description="semi-autoregressive block size; 0 = one block")
     remask: Literal["none", "cap", "conf", "loop"] = "none"
     seed: int = Field(0, ge=0, le=SEED_MAX)
 

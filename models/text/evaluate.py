@@ -3,7 +3,8 @@
     python -m models.text.evaluate --json [--quick]
 
 diffusion_nelbo / ar_nll: nats per token on held-out windows (NELBO averaged over stratified mask rates);
-gen_ppl_*: perplexity under the AR twin of samples from each model (same prompts, length, temperature);
+gen_ppl_*: perplexity under the AR twin of samples from each model (same prompts, length, temperature;
+the decoding is the samplers' default unless --strategy/--temperature/--block-length say otherwise);
 distinct2_*: share of distinct token bigrams in those samples; ms_per_step_*: sampler speed at batch 1.
 """
 
@@ -13,6 +14,7 @@ import argparse
 import json
 import math
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -22,11 +24,23 @@ from models.text.data import encode_stream, fixed_windows, read_stories
 from models.text.model import TextModel, load_text_model
 from models.text.network import TextTransformer
 from models.text.objectives import ar_loss, mdlm_loss, stratified_mask_rates
-from models.text.sample import TextRequest, sample_autoregressive, sample_diffusion
+from models.text.sample import (
+    DEFAULT_DECODING,
+    STRATEGIES,
+    Decoding,
+    TextRequest,
+    sample_autoregressive,
+    sample_diffusion,
+)
 
 HELDOUT_TEXT = Path(__file__).resolve().parents[1] / "evaluation_data" / "tinystories-valid-head.txt"
 PROMPTS = ("Once upon a time", "Lily and Tom", "One day, a little", "Tom had a big", "The sun was",
            "Sara wanted to", "There was a dog", "Mom said")
+# Decodings compared by --sweep: whole-canvas vs semi-autoregressive blocks, confident-first vs random order.
+SWEEP = (
+    Decoding("confidence", 0.8, 0), Decoding("confidence", 1.0, 0), Decoding("confidence", 1.0, 8),
+    Decoding("confidence", 1.0, 4), Decoding("random", 0.8, 0), Decoding("random", 0.8, 1),
+)
 
 
 @torch.inference_mode()
@@ -71,11 +85,11 @@ def distinct_bigrams(samples: list[list[int]]) -> float:
     return len(set(bigrams)) / max(1, len(bigrams))
 
 
-def generate(model: TextModel, prompt: str, length: int, steps: int, temperature: float, seed: int,
-             strategy: str = "confidence") -> tuple[list[int], list[int], float]:
-    """(prompt ids, generated ids, ms per step)."""
-    request = TextRequest(prompt=prompt, length=length, steps=steps, temperature=temperature, seed=seed,
-                          strategy=strategy)
+def generate(model: TextModel, prompt: str, length: int, steps: int, seed: int,
+             decoding: Decoding) -> tuple[list[int], list[int], float]:
+    """(prompt ids, generated ids, ms per step). The causal twin only uses the temperature."""
+    request = TextRequest(prompt=prompt, length=length, steps=steps, seed=seed, temperature=decoding.temperature,
+                          strategy=decoding.strategy, block_length=decoding.block_length)
     sampler = sample_autoregressive if model.causal else sample_diffusion
     started = time.perf_counter()
     frames = list(sampler(model, request))
@@ -85,8 +99,22 @@ def generate(model: TextModel, prompt: str, length: int, steps: int, temperature
             [t.token_id for t in tokens if t.state != "fixed"], elapsed)
 
 
-def evaluate(diffusion: TextModel, ar: TextModel, valid: Path, quick: bool, temperature: float = 0.8,
-             length: int = 64) -> dict:
+def sample_quality(model: TextModel, ar: TextModel, decoding: Decoding, prompts: tuple[str, ...], seeds: int,
+                   length: int, steps: int) -> dict[str, float]:
+    """gen_ppl (perplexity of the samples under the AR twin), distinct2 and median ms per step."""
+    samples, nlls, speeds = [], [], []
+    for prompt in prompts:
+        for seed in range(seeds):
+            prompt_ids, generated, ms = generate(model, prompt, length, steps, seed, decoding)
+            samples.append(generated)
+            nlls.append(perplexity_under(ar, prompt_ids, generated))
+            speeds.append(ms)
+    return {"gen_ppl": math.exp(sum(nlls) / len(nlls)), "distinct2": distinct_bigrams(samples),
+            "ms_per_step": sorted(speeds)[len(speeds) // 2]}
+
+
+def evaluate(diffusion: TextModel, ar: TextModel, valid: Path, quick: bool, decoding: Decoding = DEFAULT_DECODING,
+             length: int = 64, sweep: bool = False) -> dict:
     windows = fixed_windows(encode_stream(ar.tokenizer, read_stories(valid)), ar.context)
     if quick:
         windows = windows[:16]
@@ -100,19 +128,25 @@ def evaluate(diffusion: TextModel, ar: TextModel, valid: Path, quick: bool, temp
     prompts = PROMPTS[:2] if quick else PROMPTS
     steps = length // 2 if quick else length
     for name, model in (("diffusion", diffusion), ("ar", ar)):
-        samples, nlls, speeds = [], [], []
-        for prompt in prompts:
-            for seed in range(seeds):
-                prompt_ids, generated, ms = generate(model, prompt, length, steps, temperature, seed)
-                samples.append(generated)
-                nlls.append(perplexity_under(ar, prompt_ids, generated))
-                speeds.append(ms)
-        results[f"gen_ppl_{name}"] = math.exp(sum(nlls) / len(nlls))
-        results[f"distinct2_{name}"] = distinct_bigrams(samples)
-        results[f"ms_per_step_{name}"] = sorted(speeds)[len(speeds) // 2]
+        for key, value in sample_quality(model, ar, decoding, prompts, seeds, length, steps).items():
+            results[f"{key}_{name}"] = value
     results.update(samples_per_model=len(prompts) * seeds, sample_length=length, diffusion_steps=steps,
-                   temperature=temperature, strategy="confidence")
-    return {k: round(v, 4) if isinstance(v, float) else v for k, v in results.items()}
+                   decoding=asdict(decoding))
+    if sweep:  # the trade-off between fluency and variety across decodings of the same diffusion model
+        results["decoding_sweep"] = [
+            {**asdict(d), **sample_quality(diffusion, ar, d, prompts, seeds, length, steps)} for d in SWEEP
+        ]
+    return _rounded(results)
+
+
+def _rounded(value: object) -> object:
+    if isinstance(value, float):
+        return round(value, 4)
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    return value
 
 
 @torch.inference_mode()
@@ -133,8 +167,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--valid", type=Path, default=HELDOUT_TEXT, help="held-out text (never the training text)")
     p.add_argument("--quick", action="store_true", help="a small slice: under a minute")
     p.add_argument("--json", action="store_true", help="print one JSON object (the default output anyway)")
+    p.add_argument("--strategy", default=DEFAULT_DECODING.strategy, choices=STRATEGIES)
+    p.add_argument("--temperature", type=float, default=DEFAULT_DECODING.temperature)
+    p.add_argument("--block-length", type=int, default=DEFAULT_DECODING.block_length)
+    p.add_argument("--sweep", action="store_true", help="also compare several decodings (a few minutes more)")
     args = p.parse_args(argv)
-    result = evaluate(load_text_model(args.diffusion), load_text_model(args.ar), args.valid, args.quick)
+    decoding = Decoding(args.strategy, args.temperature, args.block_length)
+    result = evaluate(load_text_model(args.diffusion), load_text_model(args.ar), args.valid, args.quick, decoding,
+                      sweep=args.sweep)
     print(json.dumps(result))
 
 

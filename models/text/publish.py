@@ -26,7 +26,7 @@ from models.text.data import encode_stream, fixed_windows, read_stories
 from models.text.evaluate import HELDOUT_TEXT, heldout_loss
 from models.text.model import TextModel
 from models.text.network import TextModelConfig, TextTransformer
-from models.text.sample import TextRequest, final_text, sample_autoregressive, sample_diffusion
+from models.text.sample import DEFAULT_DECODING, TextRequest, final_text, sample_autoregressive, sample_diffusion
 from models.text.tokenizer import load_tokenizer
 
 CARD_PROMPTS = ("Once upon a time", "Lily and Tom")
@@ -72,9 +72,12 @@ def main(argv: list[str] | None = None) -> None:
     samples = []
     for prompt in CARD_PROMPTS:
         for seed in range(5):
-            request = TextRequest(prompt=prompt, length=96, steps=96, temperature=0.8, seed=seed)
+            request = TextRequest(prompt=prompt, length=96, steps=96, seed=seed)  # the default decoding
             *_, last = sampler(model, request)
             samples.append(final_text(model, last).replace("\n", " "))
+    d = DEFAULT_DECODING
+    decoding = (f"temperature {d.temperature}" if config.causal else
+                f"96 steps, strategy {d.strategy}, temperature {d.temperature}, block length {d.block_length or 'off'}")
     kind = "autoregressive (causal) twin" if config.causal else "masked-diffusion (MDLM) model"
     metric = "next-token NLL" if config.causal else "NELBO (upper bound on NLL)"
     lines = [
@@ -95,8 +98,7 @@ def main(argv: list[str] | None = None) -> None:
         f"{full:.4f} on 64 windows of the shipped validation excerpt (fp32), "
         f"{half:.4f} in fp16 -> weights stored as {summary['weights_dtype']}",
         "- `python -m models.text.evaluate --json` compares it with its twin (see the project README).", "",
-        "## Samples (temperature 0.8, 96 tokens" + ("" if config.causal else ", 96 steps, most-confident first")
-        + ", seeds 0-4)", "",
+        f"## Samples (96 tokens, seeds 0-4, {decoding})", "",
     ]
     lines += [f"{i + 1}. {s}" for i, s in enumerate(samples)]
     (out / "MODEL_CARD.md").write_text("\n".join(lines) + "\n")

@@ -39,13 +39,27 @@ class SamplingError(ValueError):
 
 
 @dataclass(frozen=True)
+class Decoding:
+    """How the diffusion sampler picks tokens: the knobs that trade fluency against variety."""
+
+    strategy: str
+    temperature: float
+    block_length: int  # 0: the whole canvas at once
+
+
+# Chosen with `python -m models.text.evaluate --sweep` (gen-ppl and distinct-2 of each decoding; see the
+# text-diffusion model card): the default everywhere a request does not say otherwise.
+DEFAULT_DECODING = Decoding(strategy="confidence", temperature=0.8, block_length=0)
+
+
+@dataclass(frozen=True)
 class TextRequest:
     prompt: str = "Once upon a time"
     length: int = 64          # tokens to generate (per blank in an infill template)
     steps: int = 32
-    strategy: str = "confidence"
-    temperature: float = 0.8
-    block_length: int = 0     # 0: the whole canvas at once
+    strategy: str = DEFAULT_DECODING.strategy
+    temperature: float = DEFAULT_DECODING.temperature
+    block_length: int = DEFAULT_DECODING.block_length
     remask: str = "none"
     remask_rate: float = 0.1  # share of committed tokens a remasking step may send back
     seed: int = 0

@@ -1,0 +1,107 @@
+"""The data-efficiency plot: held-out loss against epochs of the same repeated data, for both text models.
+
+    python -m models.text.curves --curve "autoregressive=runs/ar/training.csv" \
+        --curve "diffusion, from scratch=runs/diffusion/training.csv" \
+        --curve "diffusion, from AR=runs/stage1/training.csv,runs/stage2/training.csv" --out curves.svg
+
+Each `--curve` is `label=csv[,csv...]`: the CSVs of one model's training, in order. A run that continued
+another (`--init-from`) starts its own counters at zero, so later CSVs are shifted to follow the earlier
+ones in epochs and steps. Solid lines are held-out loss, dashed lines training loss: where a model
+overfits, the two part (held-out flat or rising while training keeps falling). Writes the plot (SVG or
+PNG by the suffix of --out) and, beside it, one merged CSV with a `curve` column, the plot's data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Point:
+    step: int
+    epochs: float
+    train_loss: float
+    heldout_loss: float
+
+
+def read_curve(paths: list[Path]) -> list[Point]:
+    """Concatenate training CSVs, shifting each continuation to start where the previous one ended."""
+    points: list[Point] = []
+    for path in paths:
+        step_offset, epoch_offset = (points[-1].step, points[-1].epochs) if points else (0, 0.0)
+        with path.open(newline="") as f:
+            rows = list(csv.DictReader(f))
+        if not rows:
+            raise ValueError(f"{path} has no rows")
+        for row in rows:
+            points.append(Point(
+                step=step_offset + int(row["step"]),
+                epochs=epoch_offset + float(row["epochs"]),
+                train_loss=float(row["train_loss"]),
+                heldout_loss=float(row["heldout_loss"]),
+            ))
+    return points
+
+
+def parse_curve(spec: str) -> tuple[str, list[Path]]:
+    label, sep, paths = spec.partition("=")
+    if not sep or not label.strip() or not paths.strip():
+        raise argparse.ArgumentTypeError(f"expected label=path.csv[,path.csv...], got {spec!r}")
+    return label.strip(), [Path(p.strip()) for p in paths.split(",")]
+
+
+def plot(curves: dict[str, list[Point]], out: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display, no GUI toolkit
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(7.5, 4.5), dpi=120)
+    for index, (label, points) in enumerate(curves.items()):
+        colour = f"C{index}"
+        epochs = [p.epochs for p in points]
+        axes.plot(epochs, [p.heldout_loss for p in points], color=colour, lw=2, label=f"{label}: held-out")
+        axes.plot(epochs, [p.train_loss for p in points], color=colour, lw=1, ls="--", label=f"{label}: training")
+        best = min(points, key=lambda p: p.heldout_loss)
+        axes.annotate(f"{best.heldout_loss:.2f}", (best.epochs, best.heldout_loss), textcoords="offset points",
+                      xytext=(0, -12), ha="center", fontsize=8, color=colour)
+    axes.set_xlabel("epochs over the same training stories")
+    axes.set_ylabel("loss, nats/token (AR: NLL; diffusion: NELBO)")
+    axes.set_title(title, fontsize=11)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(out, metadata={"Date": None} if out.suffix == ".svg" else None)  # reproducible SVG bytes
+    plt.close(figure)
+
+
+def write_merged(curves: dict[str, list[Point]], path: Path) -> None:
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["curve", "step", "epochs", "train_loss", "heldout_loss"])
+        for label, points in curves.items():
+            writer.writerows([label, p.step, round(p.epochs, 4), p.train_loss, p.heldout_loss] for p in points)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--curve", type=parse_curve, action="append", required=True, help="label=csv[,csv...]")
+    p.add_argument("--out", type=Path, required=True, help="plot file, .svg or .png")
+    p.add_argument("--title", default="Held-out loss under repeated data")
+    args = p.parse_args(argv)
+    curves = {label: read_curve(paths) for label, paths in args.curve}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    plot(curves, args.out, args.title)
+    write_merged(curves, args.out.with_suffix(".csv"))
+    for label, points in curves.items():
+        best = min(points, key=lambda p: p.heldout_loss)
+        print(f"{label}: {points[-1].epochs:.1f} epochs, best held-out {best.heldout_loss:.4f} "
+              f"at {best.epochs:.1f} epochs, last {points[-1].heldout_loss:.4f}")
+    print(f"wrote {args.out} and {args.out.with_suffix('.csv')}")
+
+
+if __name__ == "__main__":
+    main()
