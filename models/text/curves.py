@@ -27,23 +27,37 @@ class Point:
     heldout_loss: float
 
 
-def read_curve(paths: list[Path]) -> list[Point]:
-    """Concatenate training CSVs, shifting each continuation to start where the previous one ended."""
-    points: list[Point] = []
+CUMULATIVE = ("step", "tokens_seen", "epochs", "wall_seconds")  # counters a continuation restarts at zero
+
+
+def join_logs(paths: list[Path]) -> list[dict[str, str]]:
+    """Concatenate training CSVs, shifting each continuation's counters to start where the previous ended."""
+    rows: list[dict[str, str]] = []
     for path in paths:
-        step_offset, epoch_offset = (points[-1].step, points[-1].epochs) if points else (0, 0.0)
-        with path.open(newline="") as f:
-            rows = list(csv.DictReader(f))
-        if not rows:
+        offsets = {k: float(rows[-1][k]) for k in CUMULATIVE if k in rows[-1]} if rows else {}
+        own = read_csv_rows(path)
+        if not own:
             raise ValueError(f"{path} has no rows")
-        for row in rows:
-            points.append(Point(
-                step=step_offset + int(row["step"]),
-                epochs=epoch_offset + float(row["epochs"]),
-                train_loss=float(row["train_loss"]),
-                heldout_loss=float(row["heldout_loss"]),
-            ))
-    return points
+        for row in own:
+            shifted = dict(row)
+            for key, offset in offsets.items():
+                value = float(row[key]) + offset
+                shifted[key] = str(int(value)) if key in ("step", "tokens_seen") else f"{value:.6g}"
+            rows.append(shifted)
+    return rows
+
+
+def read_csv_rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def read_curve(paths: list[Path]) -> list[Point]:
+    return [
+        Point(step=int(r["step"]), epochs=float(r["epochs"]), train_loss=float(r["train_loss"]),
+              heldout_loss=float(r["heldout_loss"]))
+        for r in join_logs(paths)
+    ]
 
 
 def parse_curve(spec: str) -> tuple[str, list[Path]]:

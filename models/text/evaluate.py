@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from models.checkpoints import CHECKPOINT_ROOT
+from models.checkpoints import CHECKPOINT_ROOT, write_json, write_manifest
 from models.text.data import encode_stream, fixed_windows, read_stories
 from models.text.model import TextModel, load_text_model
 from models.text.network import TextTransformer
@@ -160,6 +160,44 @@ def heldout_loss(network: TextTransformer, windows: torch.Tensor, draws: int = 8
         network.train(was_training)
 
 
+EVALUATION_HEADING = "## Evaluation against the twin"
+
+
+def evaluation_section(result: dict) -> str:
+    """Markdown for the model cards: the issue's targets beside the measured values."""
+    r = result
+    lines = [
+        EVALUATION_HEADING, "",
+        f"`python -m models.text.evaluate --json{' --sweep' if 'decoding_sweep' in r else ''}` on "
+        f"{r['heldout_windows']} held-out windows ({r['heldout_tokens']:,} tokens); samples: "
+        f"{r['samples_per_model']} per model, {r['sample_length']} tokens, {r['diffusion_steps']} diffusion steps, "
+        f"decoding {r['decoding']}.", "",
+        "| measure | diffusion | autoregressive | target |", "| --- | --- | --- | --- |",
+        f"| held-out loss, nats/token | NELBO {r['diffusion_nelbo']:.4f} (+-{r['diffusion_nelbo_stderr']:.4f}) "
+        f"| NLL {r['ar_nll']:.4f} | NELBO <= 1.20x NLL: {r['nelbo_to_nll_ratio']:.3f}x |",
+        f"| gen-ppl under the AR twin | {r['gen_ppl_diffusion']:.2f} | {r['gen_ppl_ar']:.2f} "
+        f"| <= 2x: {r['gen_ppl_diffusion'] / r['gen_ppl_ar']:.2f}x |",
+        f"| distinct-2 | {r['distinct2_diffusion']:.3f} | {r['distinct2_ar']:.3f} | diffusion >= AR |",
+        f"| ms per step (batch 1) | {r['ms_per_step_diffusion']:.1f} | {r['ms_per_step_ar']:.1f} | |",
+    ]
+    if "decoding_sweep" in r:
+        lines += ["", "Decodings of the diffusion model (fluency against variety):", "",
+                  "| strategy | temperature | block length | gen-ppl | distinct-2 |", "| --- | --- | --- | --- | --- |"]
+        lines += [f"| {d['strategy']} | {d['temperature']} | {d['block_length'] or 'off'} | {d['gen_ppl']:.2f} "
+                  f"| {d['distinct2']:.3f} |" for d in r["decoding_sweep"]]
+    return "\n".join(lines) + "\n"
+
+
+def record(result: dict, folders: list[Path]) -> None:
+    """Write the result into checkpoint folders: evaluation.json, a model-card section, a fresh manifest."""
+    for folder in folders:
+        write_json(folder / "evaluation.json", result)
+        card = folder / "MODEL_CARD.md"
+        kept = card.read_text().split(EVALUATION_HEADING)[0].rstrip()
+        card.write_text(kept + "\n\n" + evaluation_section(result))
+        write_manifest(folder)
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--diffusion", type=Path, default=CHECKPOINT_ROOT / "text-diffusion")
@@ -171,10 +209,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--temperature", type=float, default=DEFAULT_DECODING.temperature)
     p.add_argument("--block-length", type=int, default=DEFAULT_DECODING.block_length)
     p.add_argument("--sweep", action="store_true", help="also compare several decodings (a few minutes more)")
+    p.add_argument("--record", action="store_true",
+                   help="write the result into both checkpoint folders (evaluation.json, MODEL_CARD.md, manifest)")
     args = p.parse_args(argv)
     decoding = Decoding(args.strategy, args.temperature, args.block_length)
     result = evaluate(load_text_model(args.diffusion), load_text_model(args.ar), args.valid, args.quick, decoding,
                       sweep=args.sweep)
+    if args.record:
+        record(result, [args.diffusion, args.ar])
     print(json.dumps(result))
 
 

@@ -10,6 +10,7 @@ samples, and the sha256 manifest the app checks before loading.
 from __future__ import annotations
 
 import argparse
+import csv
 import shutil
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from models.checkpoints import (
     write_json,
     write_manifest,
 )
+from models.text.curves import join_logs, read_csv_rows
 from models.text.data import encode_stream, fixed_windows, read_stories
 from models.text.evaluate import HELDOUT_TEXT, heldout_loss
 from models.text.model import TextModel
@@ -38,6 +40,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--name", required=True)
     p.add_argument("--valid", type=Path, default=HELDOUT_TEXT)
     p.add_argument("--out-root", type=Path, default=CHECKPOINT_ROOT)
+    p.add_argument("--history", type=Path, action="append", default=[],
+                   help="training.csv of a run this one continued (--init-from), oldest first; repeatable")
     args = p.parse_args(argv)
 
     config = TextModelConfig.from_json(read_json(args.run / "config.json"))
@@ -60,8 +64,17 @@ def main(argv: list[str] | None = None) -> None:
     save_weights(network, out / "model.safetensors", half=use_half)
     write_json(out / "config.json", config.to_dict())
     shutil.copy(args.run / "tokenizer.json", out / "tokenizer.json")
-    shutil.copy(args.run / "training.csv", out / "training.csv")
     summary = portable_summary(read_json(args.run / "training_summary.json"))
+    log = join_logs([*args.history, args.run / "training.csv"])  # the whole lineage, counters continued
+    with (out / "training.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(log[0]))
+        writer.writeheader()
+        writer.writerows(log)
+    if args.history:
+        earlier = len(log) - len(read_csv_rows(args.run / "training.csv"))
+        summary["best_step"] += int(log[earlier - 1]["step"])
+        summary.update({k: float(log[-1][k]) for k in ("epochs", "wall_seconds")}, tokens_seen=int(log[-1]["tokens_seen"]),
+                       stages=len(args.history) + 1)
     if summary.get("init_from"):  # a local folder name means nothing to a reader: say what it was
         summary["init_from"] = "the autoregressive twin's weights (Dream / DiffuLLaMA-style initialisation)"
     summary.update(heldout_loss_fp32=round(full, 4), heldout_loss_published=round(half if use_half else full, 4),
@@ -91,7 +104,9 @@ def main(argv: list[str] | None = None) -> None:
         f"- best held-out step {summary['best_step']}, tokens seen {summary['tokens_seen']:,}, "
         f"epochs {summary['epochs']:.2f}",
         f"- wall time {summary['wall_seconds'] / 60:.1f} min on {summary['hardware']}",
-        f"- initialised from: {summary['init_from'] or 'scratch'}",
+        f"- initialised from: {summary['init_from'] or 'scratch'}"
+        + (f"; trained in {summary['stages']} stages, each continuing the last (training.csv joins them)"
+           if summary.get("stages") else ""),
         f"- config: `{config.to_dict()}`", "",
         "## Held-out metrics", "",
         f"- {metric}: **{summary['best_heldout_loss']:.4f} nats/token** at training time; "

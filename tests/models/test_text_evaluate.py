@@ -1,0 +1,37 @@
+"""Recording an evaluation into checkpoint folders: the card section is replaced, not stacked; the manifest stays true."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from models.checkpoints import verify_manifest, write_manifest
+from models.text.evaluate import EVALUATION_HEADING, record
+
+RESULT = {
+    "heldout_windows": 3, "heldout_tokens": 768, "samples_per_model": 2, "sample_length": 64, "diffusion_steps": 32,
+    "decoding": {"strategy": "confidence", "temperature": 1.0, "block_length": 8},
+    "diffusion_nelbo": 3.3, "diffusion_nelbo_stderr": 0.01, "ar_nll": 2.6, "nelbo_to_nll_ratio": 1.2692,
+    "gen_ppl_diffusion": 9.0, "gen_ppl_ar": 6.0, "distinct2_diffusion": 0.5, "distinct2_ar": 0.6,
+    "ms_per_step_diffusion": 30.0, "ms_per_step_ar": 20.0,
+    "decoding_sweep": [{"strategy": "random", "temperature": 0.8, "block_length": 0, "gen_ppl": 18.0, "distinct2": 0.6}],
+}
+
+
+def test_record_writes_json_card_section_and_manifest(tmp_path: Path) -> None:
+    folder = tmp_path / "text-diffusion"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    (folder / "MODEL_CARD.md").write_text("# text-diffusion\n\n## Samples\n\n1. Once upon a time\n")
+    write_manifest(folder)
+
+    record(RESULT, [folder])
+    record({**RESULT, "ar_nll": 2.5}, [folder])  # a second evaluation replaces the first
+
+    card = (folder / "MODEL_CARD.md").read_text()
+    assert card.count(EVALUATION_HEADING) == 1
+    assert "1. Once upon a time" in card and "NLL 2.5000" in card and "| random | 0.8 | off | 18.00 | 0.600 |" in card
+    assert "<= 2x: 1.50x" in card
+    assert json.loads((folder / "evaluation.json").read_text())["ar_nll"] == 2.5
+    verify_manifest(folder)  # evaluation.json is covered and matches
+    assert "evaluation.json" in (folder / "SHA256SUMS").read_text()
