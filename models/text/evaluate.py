@@ -39,7 +39,7 @@ PROMPTS = ("Once upon a time", "Lily and Tom", "One day, a little", "Tom had a b
 # Decodings compared by --sweep: whole-canvas vs semi-autoregressive blocks, confident-first vs random order.
 SWEEP = (
     Decoding("confidence", 0.8, 0), Decoding("confidence", 1.0, 0), Decoding("confidence", 1.0, 8),
-    Decoding("confidence", 1.0, 4), Decoding("random", 0.8, 0), Decoding("random", 0.8, 1),
+    Decoding("confidence", 1.0, 16), Decoding("random", 0.8, 0), Decoding("random", 0.8, 1),
 )
 
 
@@ -127,15 +127,16 @@ def evaluate(diffusion: TextModel, ar: TextModel, valid: Path, quick: bool, deco
     seeds = 1 if quick else 4
     prompts = PROMPTS[:2] if quick else PROMPTS
     steps = length // 2 if quick else length
+    measured: dict[Decoding, dict[str, float]] = {}
+    if sweep:  # the trade-off between fluency and variety across decodings of the same diffusion model
+        measured = {d: sample_quality(diffusion, ar, d, prompts, seeds, length, steps) for d in SWEEP}
+        results["decoding_sweep"] = [{**asdict(d), **quality} for d, quality in measured.items()]
     for name, model in (("diffusion", diffusion), ("ar", ar)):
-        for key, value in sample_quality(model, ar, decoding, prompts, seeds, length, steps).items():
+        cached = measured.get(decoding) if name == "diffusion" else None  # same seeds: the same samples
+        for key, value in (cached or sample_quality(model, ar, decoding, prompts, seeds, length, steps)).items():
             results[f"{key}_{name}"] = value
     results.update(samples_per_model=len(prompts) * seeds, sample_length=length, diffusion_steps=steps,
                    decoding=asdict(decoding))
-    if sweep:  # the trade-off between fluency and variety across decodings of the same diffusion model
-        results["decoding_sweep"] = [
-            {**asdict(d), **sample_quality(diffusion, ar, d, prompts, seeds, length, steps)} for d in SWEEP
-        ]
     return _rounded(results)
 
 

@@ -23,15 +23,13 @@ from models.checkpoints import (
     write_json,
     write_manifest,
 )
+from models.text.card import card_samples, write_model_card
 from models.text.curves import join_logs, read_csv_rows
 from models.text.data import encode_stream, fixed_windows, read_stories
 from models.text.evaluate import HELDOUT_TEXT, heldout_loss
 from models.text.model import TextModel
 from models.text.network import TextModelConfig, TextTransformer
-from models.text.sample import DEFAULT_DECODING, TextRequest, final_text, sample_autoregressive, sample_diffusion
 from models.text.tokenizer import load_tokenizer
-
-CARD_PROMPTS = ("Once upon a time", "Lily and Tom")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -81,42 +79,9 @@ def main(argv: list[str] | None = None) -> None:
                    weights_dtype="float16" if use_half else "float32")
     write_json(out / "training_summary.json", summary)
 
-    sampler = sample_autoregressive if config.causal else sample_diffusion
-    samples = []
-    for prompt in CARD_PROMPTS:
-        for seed in range(5):
-            request = TextRequest(prompt=prompt, length=96, steps=96, seed=seed)  # the default decoding
-            *_, last = sampler(model, request)
-            samples.append(final_text(model, last).replace("\n", " "))
-    d = DEFAULT_DECODING
-    decoding = (f"temperature {d.temperature}" if config.causal else
-                f"96 steps, strategy {d.strategy}, temperature {d.temperature}, block length {d.block_length or 'off'}")
-    kind = "autoregressive (causal) twin" if config.causal else "masked-diffusion (MDLM) model"
-    metric = "next-token NLL" if config.causal else "NELBO (upper bound on NLL)"
-    lines = [
-        f"# {args.name}", "",
-        f"A {summary['parameters']:,}-parameter pre-norm transformer with rotary positions, used as the {kind}.",
-        "Same width, depth, context, tokenizer and data as its twin; the only architectural difference is the",
-        "`causal` flag.", "",
-        "## Training", "",
-        f"- data: TinyStories sample (train.txt, {summary['train_tokens']:,} tokens), sha256 `{summary['data_sha256']}`",
-        f"- held-out: TinyStories validation (quotes repaired), sha256 `{summary['valid_sha256']}`",
-        f"- best held-out step {summary['best_step']}, tokens seen {summary['tokens_seen']:,}, "
-        f"epochs {summary['epochs']:.2f}",
-        f"- wall time {summary['wall_seconds'] / 60:.1f} min on {summary['hardware']}",
-        f"- initialised from: {summary['init_from'] or 'scratch'}"
-        + (f"; trained in {summary['stages']} stages, each continuing the last (training.csv joins them)"
-           if summary.get("stages") else ""),
-        f"- config: `{config.to_dict()}`", "",
-        "## Held-out metrics", "",
-        f"- {metric}: **{summary['best_heldout_loss']:.4f} nats/token** at training time; "
-        f"{full:.4f} on 64 windows of the shipped validation excerpt (fp32), "
-        f"{half:.4f} in fp16 -> weights stored as {summary['weights_dtype']}",
-        "- `python -m models.text.evaluate --json` compares it with its twin (see the project README).", "",
-        f"## Samples (96 tokens, seeds 0-4, {decoding})", "",
-    ]
-    lines += [f"{i + 1}. {s}" for i, s in enumerate(samples)]
-    (out / "MODEL_CARD.md").write_text("\n".join(lines) + "\n")
+    fp16_line = (f"- {full:.4f} on 64 windows of the shipped validation excerpt (fp32), {half:.4f} in fp16 "
+                 f"-> weights stored as {summary['weights_dtype']}")
+    write_model_card(out, args.name, config, summary, [fp16_line], card_samples(model))
     write_manifest(out)
     print(f"published {out} ({summary['weights_dtype']}), held-out {full:.4f}")
 

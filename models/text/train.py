@@ -17,11 +17,14 @@ import time
 from pathlib import Path
 
 import torch
+from tokenizers import Tokenizer
 from tqdm import tqdm
 
-from models.checkpoints import load_weights, read_json, save_weights, sha256_of, write_json
+from models.checkpoints import load_weights, portable_summary, read_json, save_weights, sha256_of, write_json
+from models.text.card import card_samples, write_model_card
 from models.text.data import encode_stream, fixed_windows, random_windows, read_stories
 from models.text.evaluate import heldout_loss
+from models.text.model import TextModel
 from models.text.network import TextModelConfig, TextTransformer
 from models.text.objectives import ar_loss, mdlm_loss, stratified_mask_rates
 from models.text.tokenizer import load_tokenizer, special_ids, train_tokenizer
@@ -168,7 +171,18 @@ def main(argv: list[str] | None = None) -> None:
     bar.close()
     if counters["step"] >= args.steps or counters["since_best"] >= args.patience:
         shutil.rmtree(out / "resume", ignore_errors=True)
+        write_run_card(out, config, tokenizer)
         (out / "FINISHED").write_text("training finished\n")
+
+
+def write_run_card(out: Path, config: TextModelConfig, tokenizer: Tokenizer) -> None:
+    """The finished run's MODEL_CARD.md, from its best held-out weights (publish rewrites it with the fp16 check)."""
+    network = TextTransformer(config)
+    load_weights(network, out / "model.safetensors")
+    network.eval()
+    model = TextModel(network, tokenizer, out.name, trained=True)
+    write_model_card(out, out.name, config, portable_summary(read_json(out / "training_summary.json")), [],
+                     card_samples(model))
 
 
 if __name__ == "__main__":

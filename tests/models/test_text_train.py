@@ -1,0 +1,58 @@
+"""The text training CLI end to end on a tiny model (seconds, not a real training): files, log, resume, card."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from models.text import train
+
+STORIES = [
+    "Once upon a time, there was a little dog named Max. Max liked to run in the park with his ball.",
+    "Lily and Tom went to the beach. They built a big castle of sand and laughed when the sea came.",
+    "One day, a little bird sat on a tree. The bird sang a happy song for the children below.",
+    "Sara wanted to bake a cake for her mom. She mixed flour and eggs and the kitchen smelled sweet.",
+] * 6
+
+
+@pytest.fixture
+def texts(tmp_path: Path) -> tuple[Path, Path]:
+    data, valid = tmp_path / "train.txt", tmp_path / "valid.txt"
+    data.write_text("\n<|endoftext|>\n".join(STORIES))
+    valid.write_text("\n<|endoftext|>\n".join(reversed(STORIES[:8])))
+    return data, valid
+
+
+def tiny_run(kind: str, data: Path, valid: Path, out: Path, steps: int, *extra: str) -> None:
+    train.main(["--kind", kind, "--data", str(data), "--valid", str(valid), "--out", str(out), "--vocab", "300",
+                "--context", "48", "--width", "32", "--depth", "1", "--heads", "2", "--batch", "4", "--warmup", "1",
+                "--steps", str(steps), "--eval-every", "2", "--eval-windows", "2", "--eval-draws", "1", "--threads", "1",
+                *extra])
+
+
+@pytest.mark.parametrize("kind", ["ar", "diffusion"])
+def test_a_finished_run_has_weights_log_and_model_card(kind: str, texts: tuple[Path, Path], tmp_path: Path) -> None:
+    out = tmp_path / kind
+    tiny_run(kind, *texts, out, steps=4)
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "training.csv", "training_summary.json",
+                 "MODEL_CARD.md", "FINISHED"):
+        assert (out / name).exists(), name
+    with (out / "training.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["step"]) for r in rows] == [2, 4]
+    assert all(float(r["heldout_loss"]) > 0 for r in rows)
+    card = (out / "MODEL_CARD.md").read_text()
+    assert "## Samples" in card and "10. Lily and Tom" in card and "sha256" in card
+    assert not (out / "resume").exists()  # a finished run keeps no training state
+
+
+def test_an_interrupted_run_resumes_where_it_stopped(texts: tuple[Path, Path], tmp_path: Path) -> None:
+    out = tmp_path / "ar"
+    tiny_run("ar", *texts, out, 4, "--max-minutes", "0")  # stops (resumably) after its first evaluation
+    assert (out / "resume").exists() and not (out / "FINISHED").exists()
+    tiny_run("ar", *texts, out, 4)
+    with (out / "training.csv").open() as f:
+        assert [int(r["step"]) for r in csv.DictReader(f)] == [2, 4]
+    assert (out / "FINISHED").exists()
