@@ -7,8 +7,9 @@
                      otherwise   -> Busy
 
 Two stages, pipelined: a sampler thread (one per running job) computes frames and hands each one, still
-unrendered, to a single render thread, which turns it into a `Rendered` message (HTML fragment, JSON, PNG)
-and appends it to the job's list. Torch ops release the GIL, so rendering frame n overlaps computing frame
+unrendered, to a single render thread, which turns it into a `Rendered` message (JSON, PNG; the HTML
+fragment too while an html client watches the job, else only when one first asks) and appends it to the
+job's list. Torch ops release the GIL, so rendering frame n overlaps computing frame
 n+1 instead of adding to it. Every subscriber reads the job's list at its own pace (a slow socket slows only
 itself; memory is bounded by the steps of one run). When the last subscriber leaves a running job,
 `should_stop` turns true and the sampler ends within one step. All bookkeeping runs on the event loop;
@@ -71,6 +72,7 @@ class Job:
     frames: list[Rendered] = field(default_factory=list)
     state: State = "queued"
     subscribers: int = 0
+    html_subscribers: int = 0  # subscribers of the html format: while > 0, the render thread renders the HTML
     stop: bool = False
     error: str = ""
     refused: bool = False  # the error is the model refusing the request, not a fault
@@ -101,7 +103,7 @@ class Engine:
         self._pool = ThreadPoolExecutor(
             max_workers=max_running, thread_name_prefix="sampler", initializer=initializer[0], initargs=initializer[1]
         )
-        # One render thread for all jobs: FIFO keeps each job's frames in order; rendering (~0.3-0.6 ms a
+        # One render thread for all jobs: FIFO keeps each job's frames in order; rendering (~0.05-0.2 ms a
         # frame) is far cheaper than a model step, so one thread keeps up with every sampler.
         self._render_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="render")
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -118,8 +120,9 @@ class Engine:
 
     # ----- public API (event loop only) -----
 
-    def join(self, key: str, produce: Producer) -> Subscription:
-        """Subscribe to the run for `key`; raises Busy or ShuttingDown."""
+    def join(self, key: str, produce: Producer, html: bool = True) -> Subscription:
+        """Subscribe to the run for `key`; raises Busy or ShuttingDown. `html`: this subscriber sends the
+        messages' HTML variant (then rendered in the render thread; json-only runs never render it)."""
         if self.closing:
             raise ShuttingDown
         self._loop = self._loop or asyncio.get_running_loop()
@@ -127,11 +130,11 @@ class Engine:
         if cached is not None:
             self._cache.move_to_end(key)
             self.cache_hits += 1
-            return Subscription(self, cached, replay=True)
+            return Subscription(self, cached, replay=True, html=html)
         job = self._inflight.get(key)
         if job is not None:
             self.joined_inflight += 1
-            return Subscription(self, job)
+            return Subscription(self, job, html=html)
         if len(self._running) >= self.max_running and len(self._queue) >= self.max_queue:
             raise Busy
         job = Job(key, produce, waiter=self._loop.create_future())
@@ -140,7 +143,7 @@ class Engine:
             self._start(job)
         else:
             self._queue.append(job)
-        return Subscription(self, job)
+        return Subscription(self, job, html=html)
 
     def position(self, job: Job) -> int:
         try:
@@ -232,6 +235,8 @@ class Engine:
             return
         try:
             message = item if isinstance(item, Rendered) else item()
+            if job.html_subscribers:  # render the HTML here, off the event loop (json-only: never, or later)
+                message.html  # noqa: B018  (the property renders and keeps it)
         except Exception as error:  # a fault in a renderer: log it once, stop the job, tell the clients
             log.exception("job %s failed to render", job.key[:80])
             job.error = f"generation failed on the server ({type(error).__name__}); please try again"
@@ -267,14 +272,27 @@ class Engine:
             self._wake(waiting)
 
     def _remember(self, job: Job) -> None:
+        job.nbytes = sum(message.nbytes for message in job.frames)  # HTML rendered on the loop since counts too
         if job.nbytes > self.cache_bytes:
             return
         job.produce = _spent
         self._cache[job.key] = job
         self._cached_bytes += job.nbytes
+        self._evict()
+
+    def _evict(self) -> None:
         while self._cached_bytes > self.cache_bytes:
             _key, old = self._cache.popitem(last=False)
             self._cached_bytes -= old.nbytes
+
+    def _recount(self, job: Job) -> None:
+        """An html client read a cached run: HTML rendered then (on first need) now takes memory too."""
+        if self._cache.get(job.key) is not job:
+            return
+        nbytes = sum(message.nbytes for message in job.frames)
+        self._cached_bytes += nbytes - job.nbytes
+        job.nbytes = nbytes
+        self._evict()
 
     def _wake(self, job: Job) -> None:
         waiter = job.waiter
@@ -287,8 +305,12 @@ class Engine:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    def _leave(self, job: Job) -> None:
+    def _leave(self, job: Job, html: bool) -> None:
         job.subscribers -= 1
+        if html:
+            job.html_subscribers -= 1
+            if job.finished:
+                self._recount(job)
         if job.subscribers > 0 or job.finished:
             return
         # Nobody watches any more: stop computing and let a later identical request start afresh.
@@ -317,12 +339,14 @@ def _spent(_should_stop: Callable[[], bool]) -> Iterator[Rendered | Deferred]:
 class Subscription:
     """One socket's view of a job. Iterate `events()`; always call `leave()` (use `with`)."""
 
-    def __init__(self, engine: Engine, job: Job, replay: bool = False) -> None:
+    def __init__(self, engine: Engine, job: Job, replay: bool = False, html: bool = True) -> None:
         self.engine = engine
         self.job = job
         self.replay = replay
+        self.html = html
         self._left = False
         job.subscribers += 1
+        job.html_subscribers += html
 
     def __enter__(self) -> Subscription:
         return self
@@ -333,7 +357,7 @@ class Subscription:
     def leave(self) -> None:
         if not self._left:
             self._left = True
-            self.engine._leave(self.job)
+            self.engine._leave(self.job, self.html)
 
     async def events(self) -> AsyncIterator[Event]:
         job = self.job

@@ -2,9 +2,15 @@
 
 Each frame becomes one `Rendered`: the same JSON message twice, once with a `content` field holding the
 HTML fragment (what htmx's hx-ws swaps into the page) and once without (for `?format=json` clients).
-Both are serialised once, in the engine's render thread, and shared by every subscriber: the event loop
-only sends finished strings. Producers yield each frame as a deferred render (`functools.partial`), so the
-sampler thread never waits for rendering (see app/engine.py).
+The JSON is serialised in the engine's render thread; the HTML variant is rendered on first need and kept
+(the engine asks for it in the render thread while an html client watches the job, so a json-only run
+never runs Jinja, and a later html client of a cached json-only run still gets it). Either way each
+message is serialised once and shared by every subscriber: the event loop only sends finished strings.
+Producers yield each frame as a deferred render (`functools.partial`), so the sampler thread never waits
+for rendering (see app/engine.py).
+
+Text runs keep a per-run memo (`_TextMemo`): a token chip's HTML and a token's JSON depend only on the
+token, and from one step to the next most tokens do not change, so each distinct chip is rendered once.
 """
 
 from __future__ import annotations
@@ -23,10 +29,11 @@ from typing import Any
 
 import numpy as np
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 
 from app.protocol import ImageRequest, TextRequest
 from app.settings import REPO_ROOT
-from models.frames import BLANK, FIXED, NEW, REMASKED, ImageFrame, TextFrame, TextToken
+from models.frames import BLANK, COMMITTED, FIXED, NEW, REMASKED, ImageFrame, TextFrame, TextToken
 
 templates = Jinja2Templates(directory=REPO_ROOT / "templates")
 templates.env.trim_blocks = True
@@ -38,28 +45,60 @@ def stream_macros() -> Any:
     return templates.env.get_template("stream.html").module
 
 
-@dataclass(frozen=True, slots=True)
 class Rendered:
-    """One outgoing message, serialised for both formats."""
+    """One outgoing message: `json` (JSON text, for ?format=json) and `html` (the same JSON text with the
+    "content" fragment for htmx), the latter rendered by `make_html` on first access and then kept."""
 
-    type: str  # "frame" | "done"
-    html: str  # JSON text with "content" (htmx hx-ws)
-    json: str  # JSON text without it (?format=json)
+    __slots__ = ("type", "json", "_html", "_make_html")
+
+    def __init__(self, type: str, json: str, *, html: str | None = None, make_html: Callable[[], str] | None = None):
+        assert html is not None or make_html is not None
+        self.type = type  # "frame" | "done" | "queued" | "error"
+        self.json = json
+        self._html = html
+        self._make_html = make_html
+
+    @property
+    def html(self) -> str:
+        html = self._html
+        if html is None:
+            make = self._make_html
+            if make is None:  # another thread rendered it meanwhile (it sets _html before clearing this)
+                return self._html  # type: ignore[return-value]
+            html = make()  # two threads may both get here: they render equal strings, either one is kept
+            self._html = html
+            self._make_html = None  # drop the frame it was rendered from
+        return html
+
+    @property
+    def html_ready(self) -> bool:
+        return self._html is not None
 
     @property
     def nbytes(self) -> int:
-        return len(self.html) + len(self.json) + 64
+        """Approximate memory held. A pending HTML variant is counted as the JSON's length again: about what
+        the frame it will be rendered from holds; the engine recounts a cached run once html clients read it."""
+        html = self._html
+        return len(self.json) + (len(html) if html is not None else len(self.json)) + 64
+
+    def __repr__(self) -> str:
+        return f"Rendered({self.type!r}, {self.json[:60]!r}..., html_ready={self.html_ready})"
 
 
 def _dump(data: dict[str, Any]) -> str:
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
-def _pack(data: dict[str, Any], content: str, **swap: str) -> Rendered:
-    """Serialise `data` once; the HTML message is the same text with `content` (and overrides) appended,
-    byte for byte what dumping `{**data, "content": content, **swap}` gives."""
+def _with_content(plain: str, content: str, swap: dict[str, str]) -> str:
+    """`plain` (a dumped object) with "content" (and `swap`) appended: byte for byte what dumping
+    `{**data, "content": content, **swap}` gives."""
+    return plain[:-1] + "," + _dump({"content": content, **swap})[1:]
+
+
+def _pack(data: dict[str, Any], content: Callable[[], str], **swap: str) -> Rendered:
+    """Serialise `data` now; render the HTML message (`content()` appended) only when someone asks for it."""
     plain = _dump(data)
-    return Rendered(data["type"], plain[:-1] + "," + _dump({"content": content, **swap})[1:], plain)
+    return Rendered(data["type"], plain, make_html=lambda: _with_content(plain, content(), swap))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -132,8 +171,50 @@ def text_status(frame: TextFrame) -> str:
     return f"step {frame.step} of {frame.total}, {frame.decided} of {frame.generated} tokens decided"
 
 
-def render_text_frame(frame: TextFrame, ms_per_step: float) -> Rendered:
-    masked, generated = frame.masked, frame.generated  # each a pass over the canvas: count once
+class _TextMemo:
+    """One run's rendered tokens: per distinct token, its JSON object and (once asked for) its chip's HTML.
+
+    From one step to the next most tokens are unchanged (the sampler builds new, equal `TextToken`s), so a
+    run renders each distinct token once (~7% of the token renders of a 64-token, 32-step run). Entries
+    are only added, from whichever thread renders: the GIL makes each dict get/set atomic, and a race at
+    worst renders an equal string twice."""
+
+    __slots__ = ("entries",)
+
+    def __init__(self) -> None:
+        # key -> [alternatives it was rendered with, token JSON, chip HTML or None until an html client]
+        self.entries: dict[tuple[Any, ...], list[Any]] = {}
+
+    def entry(self, index: int, token: TextToken) -> list[Any]:
+        # Alternatives only show on committed chips. They are keyed by identity (the sampler reuses a slot's
+        # tuple from frame to frame) and the entry keeps the tuple alive, so its id cannot be reused.
+        alternatives = token.alternatives if token.state in (COMMITTED, NEW) else None
+        key = (token.state, token.text, token.guess, token.confidence, token.committed_at, token.remask_count,
+               id(alternatives), index == 0)
+        entry = self.entries.get(key)
+        if entry is None or entry[0] is not alternatives:
+            token_json = _dump({"text": token.text, "state": token.state, "confidence": round(token.confidence, 4),
+                                "guess": token.guess})
+            entry = self.entries[key] = [alternatives, token_json, None]
+        return entry
+
+    def chip(self, chip_macro: Any, index: int, token: TextToken, entry: list[Any]) -> str:
+        html = entry[2]
+        if html is None:
+            html = entry[2] = str(chip_macro(token_view(index, token)))
+        return html
+
+
+def render_text_frame(frame: TextFrame, ms_per_step: float, memo: _TextMemo | None = None) -> Rendered:
+    """`memo`: the run's `_TextMemo` (a fresh one when rendering a lone frame); the output is the same."""
+    memo = _TextMemo() if memo is None else memo
+    tokens = frame.tokens
+    masked = generated = 0  # one pass over the canvas for both counts
+    for t in tokens:
+        if t.state != FIXED:
+            generated += 1
+            if t.state in (BLANK, REMASKED):
+                masked += 1
     decided = generated - masked
     data = {
         "type": "frame",
@@ -146,24 +227,31 @@ def render_text_frame(frame: TextFrame, ms_per_step: float) -> Rendered:
         "ms_per_step": round(ms_per_step, 2),
         "committed": list(frame.committed),
         "remasked": list(frame.remasked),
-        "tokens": [
-            {"text": t.text, "state": t.state, "confidence": round(t.confidence, 4), "guess": t.guess}
-            for t in frame.tokens
-        ],
     }
-    view = SimpleNamespace(
-        step=frame.step,
-        total=frame.total,
-        status=f"step {frame.step} of {frame.total}, {decided} of {generated} tokens decided",
-        tokens=[token_view(i, t) for i, t in enumerate(frame.tokens)],
-        decided=decided,
-        generated=generated,
-        masked=masked,
-        forward_passes=frame.forward_passes,
-        ms_per_step=f"{ms_per_step:.1f}",
-        last=frame.step == frame.total,
-    )
-    return _pack(data, stream_macros().text_frame(view))
+    entry = memo.entry
+    entries = [entry(i, t) for i, t in enumerate(tokens)]
+    # "tokens" is the last field: splice the memoised objects in, byte for byte what dumping them gives
+    plain = _dump(data)[:-1] + ',"tokens":[' + ",".join([e[1] for e in entries]) + "]}"
+
+    def content() -> str:
+        macros = stream_macros()
+        chip = memo.chip
+        view = SimpleNamespace(
+            step=frame.step,
+            total=frame.total,
+            status=f"step {frame.step} of {frame.total}, {decided} of {generated} tokens decided",
+            # the chips are escaped HTML, from the template's `chip` macro
+            canvas=Markup("".join([chip(macros.chip, i, t, e) for (i, t), e in zip(enumerate(tokens), entries)])),
+            decided=decided,
+            generated=generated,
+            masked=masked,
+            forward_passes=frame.forward_passes,
+            ms_per_step=f"{ms_per_step:.1f}",
+            last=frame.step == frame.total,
+        )
+        return macros.text_frame(view)
+
+    return Rendered("frame", plain, make_html=lambda: _with_content(plain, content(), {}))
 
 
 def render_text_done(frame: TextFrame, ms_total: float) -> Rendered:
@@ -176,7 +264,7 @@ def render_text_done(frame: TextFrame, ms_total: float) -> Rendered:
         "ms_per_step": round(ms_total / steps, 2),
     }
     summary = f"Done: {frame.total} steps, {frame.forward_passes} forward passes, {ms_total / steps:.1f} ms per step."
-    return _pack(data, stream_macros().notice(summary, "done"), target="#notice", swap="outerHTML")
+    return _pack(data, lambda: stream_macros().notice(summary, "done"), target="#notice", swap="outerHTML")
 
 
 Deferred = Callable[[], Rendered]
@@ -184,13 +272,15 @@ Deferred = Callable[[], Rendered]
 
 def _producer(
     frames: Callable[[Callable[[], bool]], Iterator[Any]],
-    render_frame: Callable[[Any, float], Rendered],
+    renderer: Callable[[], Callable[[Any, float], Rendered]],
     render_done: Callable[[Any, float], Rendered],
 ) -> Callable[..., Iterator[Deferred]]:
     """Yields one deferred render per frame, then the done message if the run finished;
-    `ms_per_step` is the sampler's own time for that step (rendering happens later, elsewhere)."""
+    `ms_per_step` is the sampler's own time for that step (rendering happens later, elsewhere).
+    `renderer()` gives each run its frame renderer (which may keep state across the run's frames)."""
 
     def produce(should_stop: Callable[[], bool]) -> Iterator[Deferred]:
+        render_frame = renderer()
         last = None
         total_ms = 0.0
         started = perf_counter()
@@ -207,7 +297,10 @@ def _producer(
 
 
 def text_producer(sample: Callable[..., Iterator[TextFrame]], request: TextRequest) -> Callable[..., Iterator[Deferred]]:
-    return _producer(partial(sample, request), render_text_frame, render_text_done)
+    def renderer() -> Callable[[TextFrame, float], Rendered]:
+        return partial(render_text_frame, memo=_TextMemo())  # one memo per run
+
+    return _producer(partial(sample, request), renderer, render_text_done)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -318,7 +411,7 @@ def render_image_frame(frame: ImageFrame, ms_per_step: float, schedule: np.ndarr
         meter=meter,
         note=frame.note,
     )
-    return _pack(data, stream_macros().image_frame(view))
+    return _pack(data, lambda: stream_macros().image_frame(view))
 
 
 def render_image_done(frame: ImageFrame, ms_total: float) -> Rendered:
@@ -331,7 +424,7 @@ def render_image_done(frame: ImageFrame, ms_total: float) -> Rendered:
         "ms_per_step": round(ms_total / steps, 2),
     }
     summary = f"Done: {frame.total} steps, {frame.forward_passes} forward passes, {ms_total / steps:.1f} ms per step."
-    return _pack(data, stream_macros().notice(summary, "done"), target="#notice", swap="outerHTML")
+    return _pack(data, lambda: stream_macros().notice(summary, "done"), target="#notice", swap="outerHTML")
 
 
 def image_producer(
@@ -340,7 +433,7 @@ def image_producer(
     def render_frame(frame: ImageFrame, elapsed_ms: float) -> Rendered:
         return render_image_frame(frame, elapsed_ms, schedule)
 
-    return _producer(partial(sample, request), render_frame, render_image_done)
+    return _producer(partial(sample, request), lambda: render_frame, render_image_done)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -350,9 +443,9 @@ def image_producer(
 def render_queued(position: int) -> Rendered:
     data = {"type": "queued", "position": position}
     text = f"Waiting for a free slot: position {position} in line."
-    return _pack(data, stream_macros().notice(text, "queued"), target="#notice", swap="outerHTML")
+    return _pack(data, lambda: stream_macros().notice(text, "queued"), target="#notice", swap="outerHTML")
 
 
 def render_error(message: str) -> Rendered:
     data = {"type": "error", "message": message}
-    return _pack(data, stream_macros().notice(message, "error"), target="#notice", swap="outerHTML")
+    return _pack(data, lambda: stream_macros().notice(message, "error"), target="#notice", swap="outerHTML")

@@ -175,7 +175,9 @@ async def serve(
             await conn.fail(error.message, error.code)
             return
         try:
-            subscription = engine.join(canonical_key(kind, request), make_producer(kind, backends, request))
+            subscription = engine.join(
+                canonical_key(kind, request), make_producer(kind, backends, request), html=fmt == "html"
+            )
         except Busy:
             waiting = engine.queued
             await conn.fail(f"busy: {engine.running} runs going and {waiting} waiting; try again soon", Close.BUSY)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 from collections.abc import Callable, Iterator
 
 import pytest
 
+from app import render as render_module
 from app.engine import Busy, Engine, Failed, Queued, Refused, ShuttingDown, Subscription
 from app.fakes import FakeText
 from app.protocol import TextRequest
@@ -67,8 +69,8 @@ def slow(started: list[str], name: str, steps: int = 5, delay: float = 0.02) -> 
             if should_stop():
                 return
             time.sleep(delay)
-            yield Rendered("frame", json.dumps({"step": i}), json.dumps({"step": i}))
-        yield Rendered("done", "{}", "{}")
+            yield Rendered("frame", json.dumps({"step": i}), html=json.dumps({"step": i}))
+        yield Rendered("done", "{}", html="{}")
 
     return produce
 
@@ -137,7 +139,7 @@ def test_leaving_a_queued_job_removes_it() -> None:
 
 def test_a_failing_sampler_reports_a_readable_error() -> None:
     def broken(should_stop: Callable[[], bool]) -> Iterator[Rendered]:
-        yield Rendered("frame", "{}", "{}")
+        yield Rendered("frame", "{}", html="{}")
         raise RuntimeError("boom")
 
     async def main() -> None:
@@ -170,7 +172,7 @@ def test_close_stops_running_jobs_and_refuses_new_ones() -> None:
 def test_a_refused_request_says_why_and_is_a_client_error() -> None:
     def refuses(should_stop: Callable[[], bool]) -> Iterator[Rendered]:
         raise Refused("steps must be between 1 and 1000")
-        yield Rendered("frame", "{}", "{}")
+        yield Rendered("frame", "{}", html="{}")
 
     async def main() -> None:
         eng = engine()
@@ -185,7 +187,7 @@ def test_a_refused_request_says_why_and_is_a_client_error() -> None:
 def test_any_other_error_in_a_sampler_is_a_server_fault() -> None:
     def breaks(should_stop: Callable[[], bool]) -> Iterator[Rendered]:
         raise ValueError("shapes do not match")  # a bug, not the client's doing
-        yield Rendered("frame", "{}", "{}")
+        yield Rendered("frame", "{}", html="{}")
 
     async def main() -> None:
         eng = engine()
@@ -206,7 +208,7 @@ def test_a_failing_renderer_stops_the_job_and_reports_a_readable_error() -> None
                 return
             steps.append(i)
             time.sleep(0.005)
-            yield (lambda: Rendered("frame", "{}", "{}")) if i < 2 else (lambda: 1 / 0)  # type: ignore[return-value]
+            yield (lambda: Rendered("frame", "{}", html="{}")) if i < 2 else (lambda: 1 / 0)  # type: ignore[return-value]
 
     async def main() -> None:
         eng = engine()
@@ -215,5 +217,34 @@ def test_a_failing_renderer_stops_the_job_and_reports_a_readable_error() -> None
         assert "ZeroDivisionError" in events[-1].message and len(steps) < 10  # the sampler stopped within a step
         assert eng.running == 0 and eng.cached == 0
         await eng.close()
+
+    asyncio.run(main())
+
+
+def test_a_json_only_run_skips_the_html_and_a_later_html_replay_gets_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = itertools.count()
+    monkeypatch.setattr(render_module, "perf_counter", lambda: next(clock) * 0.01)  # same ms_per_step each run
+    request = TextRequest(length=8, steps=4, seed=3)
+
+    async def main() -> None:
+        eng = engine()
+        produce = text_producer(FakeText().sample, request)
+        plain = [e for e in await collect(eng.join("k", produce, html=False)) if isinstance(e, Rendered)]
+        assert len(plain) == 6 and not any(m.html_ready for m in plain)  # the render thread never ran Jinja
+        bytes_before = eng.cached_bytes
+        replay = eng.join("k", produce, html=True)
+        assert replay.replay
+        with replay:  # as the socket sends it: HTML rendered on first need
+            html = [e.html async for e in replay.events() if isinstance(e, Rendered)]
+        assert eng.cached_bytes == sum(m.nbytes for m in plain) > bytes_before  # the cache counts the HTML now
+
+        other = engine()  # the same run computed for an html client from the start
+        first = [e for e in await collect(other.join("k", text_producer(FakeText().sample, request)))
+                 if isinstance(e, Rendered)]
+        assert all(m.html_ready for m in first)  # rendered in the render thread
+        assert [m.html for m in first] == html and [m.json for m in first] == [m.json for m in plain]
+        assert json.loads(html[1])["content"].startswith('<article class="frame text-frame"')
+        await eng.close()
+        await other.close()
 
     asyncio.run(main())

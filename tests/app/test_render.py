@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import base64
 import io
+import itertools
 import json
 import re
 from collections.abc import Callable, Iterator
 
 import numpy as np
 from PIL import Image
+from pytest import MonkeyPatch
 
+from app import render as render_module
 from app.fakes import FakeImage, FakeText
 from app.protocol import ImageRequest, TextRequest
 from app.render import (
@@ -115,3 +118,38 @@ def test_html_message_is_the_json_message_plus_the_fragment() -> None:
     html, plain = json.loads(message.html), json.loads(message.json)
     assert message.html.startswith(message.json[:-1] + ',"content":')
     assert {k: v for k, v in html.items() if k != "content"} == plain and html["content"].startswith("<article")
+
+
+def test_memoised_text_render_is_byte_identical_to_rendering_each_frame_alone(monkeypatch: MonkeyPatch) -> None:
+    """A run's memo (chips and token JSON shared across frames) changes nothing in the output."""
+    clock = itertools.count()
+    monkeypatch.setattr(render_module, "perf_counter", lambda: next(clock) * 0.0123)  # ms_per_step 12.3
+    request = TextRequest(length=24, steps=8, seed=4, remask="loop")  # remasked and re-decided chips too
+    frames = list(FakeText().sample(request))
+    assert any(t.remask_count for f in frames for t in f.tokens)
+
+    def run() -> list[Rendered]:
+        return rendered(text_producer(lambda _request, _stop: iter(frames), request))[:-1]  # without "done"
+
+    cached = run()
+    for frame, message in zip(frames, cached, strict=True):
+        alone = render_text_frame(frame, 12.3)  # a fresh memo: nothing cached
+        assert message.json == alone.json and message.html == alone.html
+    late = run()
+    for message in reversed(late):  # HTML first asked for out of order, as by a late html client
+        assert not message.html_ready
+        message.html  # noqa: B018
+    assert [m.html for m in late] == [m.html for m in cached]
+
+
+def test_html_is_rendered_only_when_asked_for_and_then_kept() -> None:
+    calls = []
+    frame = TextFrame(1, 2, (TextToken(FIXED, 1, "a", 1.0), TextToken(BLANK, None, "", 0.0, guess=" b")), 1)
+    message = render_text_frame(frame, 3.0)
+    assert not message.html_ready and json.loads(message.json)["tokens"][1]["guess"] == " b"
+    pending = message.nbytes
+    html = message.html
+    assert message.html_ready and message.html is html and message.nbytes == len(message.json) + len(html) + 64
+    assert pending == 2 * len(message.json) + 64  # a pending HTML variant is counted as the JSON again
+    lazy = Rendered("frame", "{}", make_html=lambda: calls.append(1) or '{"content":""}')
+    assert lazy.html == lazy.html == '{"content":""}' and calls == [1]

@@ -84,6 +84,17 @@ def test_cache_hit_replays_identical_frames_without_compute(live: Live) -> None:
     assert first.messages == second.messages  # recorded ms_per_step included
 
 
+def test_an_html_client_replaying_a_run_computed_for_a_json_client_gets_the_fragments(live: Live) -> None:
+    request = {"length": 8, "steps": 4, "seed": 78}
+    plain = run(exchange(live.ws("text"), request))
+    calls = live.text.calls
+    html = run(exchange(live.ws("text", fmt="html"), request))
+    assert live.text.calls == calls  # a cache hit: the json client's run, its HTML rendered on first need
+    assert all(m["content"].startswith('<article class="frame text-frame"') for m in html.frames)
+    assert [{k: v for k, v in m.items() if k != "content"} for m in html.frames] == plain.frames
+    assert 'class="tok blank sp"' in html.frames[0]["content"] and html.code == 1000
+
+
 def test_identical_concurrent_requests_are_computed_once() -> None:
     with live_server(step_seconds=0.02) as live:
 
