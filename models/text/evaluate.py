@@ -38,8 +38,9 @@ PROMPTS = ("Once upon a time", "Lily and Tom", "One day, a little", "Tom had a b
            "Sara wanted to", "There was a dog", "Mom said")
 # Decodings compared by --sweep: whole-canvas vs semi-autoregressive blocks, confident-first vs random order.
 SWEEP = (
-    Decoding("confidence", 0.8, 0), Decoding("confidence", 1.0, 0), Decoding("confidence", 1.0, 8),
-    Decoding("confidence", 1.0, 16), Decoding("random", 0.8, 0), Decoding("random", 0.8, 1),
+    Decoding("confidence", 0.8, 0), Decoding("confidence", 1.0, 0), Decoding("confidence", 0.8, 16),
+    Decoding("confidence", 1.0, 16), Decoding("confidence", 1.0, 8), Decoding("random", 0.8, 0),
+    Decoding("random", 0.8, 1),
 )
 
 
