@@ -41,6 +41,14 @@ def test_defaults_are_valid() -> None:
     assert parse("image", {}) == ImageRequest()
 
 
+def test_text_defaults_are_the_models_default_decoding() -> None:
+    from models.text.sample import DEFAULT_DECODING
+
+    request = TextRequest()
+    assert (request.strategy, request.temperature, request.block_length) == (
+        DEFAULT_DECODING.strategy, DEFAULT_DECODING.temperature, DEFAULT_DECODING.block_length)
+
+
 @pytest.mark.parametrize(
     ("kind", "field", "limit", "word"),
     [
