@@ -41,10 +41,10 @@ class Strict(BaseModel):
 class TextRequest(Strict):
     prompt: str = "Once upon a time"
     length: int = Field(64, ge=1, description="tokens to generate")
-    steps: int = Field(32, ge=1)
+    steps: int = Field(64, ge=1, description="one token per step at the default length")
     strategy: Literal["confidence", "random", "margin", "entropy"] = DEFAULT_DECODING.strategy  # type: ignore[assignment]
     temperature: float = Field(DEFAULT_DECODING.temperature, ge=0.0, le=2.0)
-    block_length: int = Field(DEFAULT_DECODING.block_length, ge=0, description="semi-autoregressive block size; 0 = one block")
+    block_length: int = Field(DEFAULT_DECODING.block_length, ge=0, description="semi-autoregressive block size; 0 or >= length: one block")
     remask: Literal["none", "cap", "conf", "loop"] = "none"
     seed: int = Field(0, ge=0, le=SEED_MAX)
 
@@ -136,9 +136,11 @@ def check_limits(kind: str, request: Strict, settings: Settings) -> None:
             )
         if request.steps > settings.max_text_steps:
             raise RequestError(f"steps {request.steps} is over the limit of {settings.max_text_steps}", field="steps")
-        if request.block_length > request.length:
+        # A block as long as the canvas or longer is one block (so the default suits any length).
+        if request.block_length > settings.max_length:
             raise RequestError(
-                f"block_length {request.block_length} cannot exceed length {request.length}", field="block_length"
+                f"block_length {request.block_length} is over the limit of {settings.max_length} tokens",
+                field="block_length",
             )
     elif isinstance(request, ImageRequest):
         if request.steps > settings.max_image_steps:

@@ -49,14 +49,14 @@ class Decoding:
 
 # Chosen with `python -m models.text.evaluate --sweep` (gen-ppl and distinct-2 of each decoding; see the
 # text-diffusion model card): the default everywhere a request does not say otherwise.
-DEFAULT_DECODING = Decoding(strategy="confidence", temperature=0.8, block_length=0)
+DEFAULT_DECODING = Decoding(strategy="confidence", temperature=1.0, block_length=16)
 
 
 @dataclass(frozen=True)
 class TextRequest:
     prompt: str = "Once upon a time"
     length: int = 64          # tokens to generate (per blank in an infill template)
-    steps: int = 32
+    steps: int = 64
     strategy: str = DEFAULT_DECODING.strategy
     temperature: float = DEFAULT_DECODING.temperature
     block_length: int = DEFAULT_DECODING.block_length

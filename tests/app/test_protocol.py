@@ -22,7 +22,7 @@ from app.protocol import (
 from app.settings import Settings
 
 SETTINGS = Settings(
-    max_prompt_chars=20, max_length=70, max_text_steps=40, max_image_steps=50, max_message_bytes=300
+    max_prompt_chars=20, max_length=70, max_text_steps=70, max_image_steps=50, max_message_bytes=300
 )
 
 
@@ -53,7 +53,7 @@ def test_text_defaults_are_the_models_default_decoding() -> None:
     ("kind", "field", "limit", "word"),
     [
         ("text", "length", 70, "length"),
-        ("text", "steps", 40, "steps"),
+        ("text", "steps", 70, "steps"),
         ("image", "steps", 50, "steps"),
     ],
 )
@@ -104,7 +104,7 @@ def test_message_size_at_the_edge() -> None:
         ('{"prompt": "a\\u0000b"}', "control character U+0000"),
         ('{"prompt": "a\\u001bb"}', "control character U+001B"),
         ('{"prompt": "\\ud800"}', "unpaired surrogate"),
-        ('{"block_length": 65}', "block_length"),
+        ('{"block_length": 71}', "block_length 71 is over the limit of 70"),
         ("[" * 290, "not valid JSON"),
         ('{"seed": ' + "9" * 250 + "}", "seed"),
     ],
@@ -173,7 +173,7 @@ text_requests = st.builds(
     TextRequest,
     prompt=st.text(st.characters(blacklist_categories=("Cc", "Cs")), max_size=20),
     length=st.integers(1, 70),
-    steps=st.integers(1, 40),
+    steps=st.integers(1, 70),
     strategy=st.sampled_from(["confidence", "random", "margin", "entropy"]),
     temperature=st.floats(0, 2, allow_nan=False),
     block_length=st.just(0),
@@ -210,15 +210,17 @@ def test_bad_query_values_fall_back_with_a_note() -> None:
 def test_one_over_limit_query_value_drops_only_that_field() -> None:
     at_edge, notes = from_query("text", {"prompt": "hi", "seed": "5", "length": "70"}, SETTINGS)
     assert at_edge == TextRequest(prompt="hi", seed=5, length=70) and notes == []
-    parsed, notes = from_query("text", {"prompt": "hi", "seed": "5", "length": "71", "steps": "41"}, SETTINGS)
+    parsed, notes = from_query("text", {"prompt": "hi", "seed": "5", "length": "71", "steps": "71"}, SETTINGS)
     assert parsed == TextRequest(prompt="hi", seed=5)  # length and steps fall back to their defaults, alone
     assert len(notes) == 2
     assert "ignored length='71'" in notes[0] and "using 64" in notes[0]
-    assert "ignored steps='41'" in notes[1] and "steps 41 is over the limit of 40" in notes[1]
+    assert "ignored steps='71'" in notes[1] and "steps 71 is over the limit of 70" in notes[1]
     parsed, notes = from_query("text", {"prompt": "a" * 21, "seed": "9"}, SETTINGS)
     assert parsed == TextRequest(seed=9) and "prompt is too long" in notes[0]
-    parsed, notes = from_query("text", {"length": "10", "block_length": "11", "seed": "3"}, SETTINGS)
-    assert parsed == TextRequest(length=10, seed=3) and "block_length 11 cannot exceed length 10" in notes[0]
+    parsed, notes = from_query("text", {"length": "10", "block_length": "71", "seed": "3"}, SETTINGS)
+    assert parsed == TextRequest(length=10, seed=3) and "block_length 71 is over the limit of 70" in notes[0]
+    parsed, notes = from_query("text", {"length": "4", "block_length": "70"}, SETTINGS)  # longer than the canvas: one block
+    assert parsed == TextRequest(length=4, block_length=70) and notes == []
     parsed, notes = from_query("image", {"digit": "7", "steps": "51", "seed": "4"}, SETTINGS)
     assert parsed == ImageRequest(digit=7, seed=4) and "steps 51 is over the limit of 50" in notes[0]
 
