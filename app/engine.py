@@ -225,6 +225,13 @@ class Engine:
         except Exception as error:  # a fault in a model: log it once, tell the clients
             log.exception("job %s failed", job.key[:80])
             job.error = f"generation failed on the server ({type(error).__name__}); please try again"
+        if rendered is not None and not job.stop and not job.error:
+            # The run is complete and goes to the replay cache: render the HTML still pending (json-only
+            # clients) now, after its last frame went out, so the cache holds strings only. Pending renders
+            # keep frames and closures alive, and every full garbage collection would walk those millions
+            # of objects on whichever thread triggers it, the event loop's included (200 ms stalls).
+            with contextlib.suppress(RuntimeError):  # the render pool is shut down: the server is stopping
+                rendered = self._render_pool.submit(self._materialize, job)
         if rendered is not None:  # FIFO: once the last is rendered, all are, and `_finish` sees every frame
             with contextlib.suppress(CancelledError, RuntimeError):  # cancelled or loop closed: shutting down
                 rendered.result()
@@ -248,6 +255,14 @@ class Engine:
             job.wake_pending = True
             assert self._loop is not None
             self._loop.call_soon_threadsafe(self._woken, job)
+
+    def _materialize(self, job: Job) -> None:
+        """Runs in the render thread: every message's HTML, so that nothing but strings stays cached."""
+        try:
+            for message in job.frames:
+                message.html  # noqa: B018  (the property renders and keeps it)
+        except Exception:  # the clients have their frames already: log it; html replays render on need
+            log.exception("job %s failed to render its HTML for the cache", job.key[:80])
 
     def _woken(self, job: Job) -> None:
         job.wake_pending = False  # cleared before subscribers read: a frame appended later schedules anew

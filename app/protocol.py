@@ -44,7 +44,9 @@ class TextRequest(Strict):
     steps: int = Field(64, ge=1, description="one token per step at the default length")
     strategy: Literal["confidence", "random", "margin", "entropy"] = DEFAULT_DECODING.strategy  # type: ignore[assignment]
     temperature: float = Field(DEFAULT_DECODING.temperature, ge=0.0, le=2.0)
-    block_length: int = Field(DEFAULT_DECODING.block_length, ge=0, description="semi-autoregressive block size; 0 or >= length: one block")
+    block_length: int = Field(
+        DEFAULT_DECODING.block_length, ge=0, description="semi-autoregressive block size; 0 or >= length: one block"
+    )
     remask: Literal["none", "cap", "conf", "loop"] = "none"
     seed: int = Field(0, ge=0, le=SEED_MAX)
 
