@@ -48,6 +48,7 @@ bench: install
 	$(BIN)/python bench/stream.py
 	$(BIN)/python bench/load.py
 	$(BIN)/python bench/replay.py
+	$(BIN)/python bench/batching.py
 
 clean:
 	rm -rf $(VENV) test-artifacts .pytest_cache .ruff_cache
