@@ -250,7 +250,6 @@ class Engine:
             job.stop = True
             return
         job.frames.append(message)
-        job.nbytes += message.nbytes
         if not job.wake_pending:  # frames that arrive before the loop runs share one wake-up
             job.wake_pending = True
             assert self._loop is not None
@@ -287,7 +286,7 @@ class Engine:
             self._wake(waiting)
 
     def _remember(self, job: Job) -> None:
-        job.nbytes = sum(message.nbytes for message in job.frames)  # HTML rendered on the loop since counts too
+        job.nbytes = sum(message.nbytes for message in job.frames)  # counted once, HTML included (`_materialize`)
         if job.nbytes > self.cache_bytes:
             return
         job.produce = _spent
@@ -299,15 +298,6 @@ class Engine:
         while self._cached_bytes > self.cache_bytes:
             _key, old = self._cache.popitem(last=False)
             self._cached_bytes -= old.nbytes
-
-    def _recount(self, job: Job) -> None:
-        """An html client read a cached run: HTML rendered then (on first need) now takes memory too."""
-        if self._cache.get(job.key) is not job:
-            return
-        nbytes = sum(message.nbytes for message in job.frames)
-        self._cached_bytes += nbytes - job.nbytes
-        job.nbytes = nbytes
-        self._evict()
 
     def _wake(self, job: Job) -> None:
         waiter = job.waiter
@@ -322,10 +312,7 @@ class Engine:
 
     def _leave(self, job: Job, html: bool) -> None:
         job.subscribers -= 1
-        if html:
-            job.html_subscribers -= 1
-            if job.finished:
-                self._recount(job)
+        job.html_subscribers -= html
         if job.subscribers > 0 or job.finished:
             return
         # Nobody watches any more: stop computing and let a later identical request start afresh.

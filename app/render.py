@@ -76,8 +76,8 @@ class Rendered:
 
     @property
     def nbytes(self) -> int:
-        """Approximate memory held. A pending HTML variant is counted as the JSON's length again: about what
-        the frame it will be rendered from holds; the engine recounts a cached run once html clients read it."""
+        """Memory held. A pending HTML variant is counted as the JSON's length again (about what the frame it
+        will be rendered from holds); the engine renders a run's HTML before it caches and counts the run."""
         html = self._html
         return len(self.json) + (len(html) if html is not None else len(self.json)) + 64
 
@@ -209,12 +209,7 @@ def render_text_frame(frame: TextFrame, ms_per_step: float, memo: _TextMemo | No
     """`memo`: the run's `_TextMemo` (a fresh one when rendering a lone frame); the output is the same."""
     memo = _TextMemo() if memo is None else memo
     tokens = frame.tokens
-    masked = generated = 0  # one pass over the canvas for both counts
-    for t in tokens:
-        if t.state != FIXED:
-            generated += 1
-            if t.state in (BLANK, REMASKED):
-                masked += 1
+    masked, generated = frame.masked, frame.generated  # each a pass over the canvas: count once
     decided = generated - masked
     data = {
         "type": "frame",

@@ -30,14 +30,12 @@ class Point:
 CUMULATIVE = ("step", "tokens_seen", "epochs", "wall_seconds")  # counters a continuation restarts at zero
 
 
-def join_logs(paths: list[Path]) -> list[dict[str, str]]:
-    """Concatenate training CSVs, shifting each continuation's counters to start where the previous ended."""
+def join_logs(logs: list[list[dict[str, str]]]) -> list[dict[str, str]]:
+    """Concatenate training logs (rows of training CSVs), shifting each continuation's counters to start
+    where the previous one ended."""
     rows: list[dict[str, str]] = []
-    for path in paths:
+    for own in logs:
         offsets = {k: float(rows[-1][k]) for k in CUMULATIVE if k in rows[-1]} if rows else {}
-        own = read_csv_rows(path)
-        if not own:
-            raise ValueError(f"{path} has no rows")
         for row in own:
             shifted = dict(row)
             for key, offset in offsets.items():
@@ -49,14 +47,17 @@ def join_logs(paths: list[Path]) -> list[dict[str, str]]:
 
 def read_csv_rows(path: Path) -> list[dict[str, str]]:
     with path.open(newline="") as f:
-        return list(csv.DictReader(f))
+        rows = list(csv.DictReader(f))
+    if not rows:
+        raise ValueError(f"{path} has no rows")
+    return rows
 
 
 def read_curve(paths: list[Path]) -> list[Point]:
     return [
         Point(step=int(r["step"]), epochs=float(r["epochs"]), train_loss=float(r["train_loss"]),
               heldout_loss=float(r["heldout_loss"]))
-        for r in join_logs(paths)
+        for r in join_logs([read_csv_rows(p) for p in paths])
     ]
 
 

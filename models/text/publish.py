@@ -63,14 +63,14 @@ def main(argv: list[str] | None = None) -> None:
     write_json(out / "config.json", config.to_dict())
     shutil.copy(args.run / "tokenizer.json", out / "tokenizer.json")
     summary = portable_summary(read_json(args.run / "training_summary.json"))
-    log = join_logs([*args.history, args.run / "training.csv"])  # the whole lineage, counters continued
+    earlier = [read_csv_rows(path) for path in args.history]
+    log = join_logs([*earlier, read_csv_rows(args.run / "training.csv")])  # the whole lineage, counters continued
     with (out / "training.csv").open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(log[0]))
         writer.writeheader()
         writer.writerows(log)
     if args.history:
-        earlier = len(log) - len(read_csv_rows(args.run / "training.csv"))
-        summary["best_step"] += int(log[earlier - 1]["step"])
+        summary["best_step"] += int(log[sum(map(len, earlier)) - 1]["step"])  # where this run's steps start
         summary.update({k: float(log[-1][k]) for k in ("epochs", "wall_seconds")}, tokens_seen=int(log[-1]["tokens_seen"]),
                        stages=len(args.history) + 1)
     if summary.get("init_from"):  # a local folder name means nothing to a reader: say what it was
