@@ -37,10 +37,14 @@ HELDOUT_TEXT = Path(__file__).resolve().parents[1] / "evaluation_data" / "tinyst
 PROMPTS = ("Once upon a time", "Lily and Tom", "One day, a little", "Tom had a big", "The sun was",
            "Sara wanted to", "There was a dog", "Mom said")
 # Decodings compared by --sweep: whole-canvas vs semi-autoregressive blocks, confident-first vs random order.
+# Confident-first ranks positions by the probability of the token just drawn there, so unlikely draws wait
+# and are drawn again: a hidden lowering of the temperature. Random, margin and entropy orders rank
+# positions without looking at the draw, so every committed token is a true sample at the temperature.
 SWEEP = (
     Decoding("confidence", 0.8, 0), Decoding("confidence", 1.0, 0), Decoding("confidence", 0.8, 16),
     Decoding("confidence", 1.0, 16), Decoding("confidence", 1.0, 8), Decoding("random", 0.8, 0),
-    Decoding("random", 0.8, 1),
+    Decoding("random", 0.8, 1), Decoding("random", 1.0, 0), Decoding("random", 1.0, 1),
+    Decoding("margin", 1.0, 16), Decoding("entropy", 1.0, 16),
 )
 
 
@@ -187,7 +191,26 @@ def evaluation_section(result: dict) -> str:
                   "| strategy | temperature | block length | gen-ppl | distinct-2 |", "| --- | --- | --- | --- | --- |"]
         lines += [f"| {d['strategy']} | {d['temperature']} | {d['block_length'] or 'off'} | {d['gen_ppl']:.2f} "
                   f"| {d['distinct2']:.3f} |" for d in r["decoding_sweep"]]
+        lines += ["", closest_to_target(r)]
     return "\n".join(lines) + "\n"
+
+
+def closest_to_target(result: dict) -> str:
+    """One line: the most varied decoding within 2x the twin's gen-ppl, and the most fluent one at least
+    as varied as the twin (a decoding in both would meet the sample-quality target)."""
+    sweep, ppl_cap, variety = result["decoding_sweep"], 2 * result["gen_ppl_ar"], result["distinct2_ar"]
+    fluent = [d for d in sweep if d["gen_ppl"] <= ppl_cap]
+    varied = [d for d in sweep if d["distinct2"] >= variety]
+
+    def name(d: dict) -> str:
+        return (f"{d['strategy']} at {d['temperature']}, blocks {d['block_length'] or 'off'} "
+                f"(gen-ppl {d['gen_ppl']:.2f}, distinct-2 {d['distinct2']:.3f})")
+
+    parts = [f"Most varied within 2x the twin's gen-ppl: {name(max(fluent, key=lambda d: d['distinct2']))}."
+             if fluent else "No decoding is within 2x the twin's gen-ppl."]
+    parts.append(f"Most fluent at least as varied as the twin: {name(min(varied, key=lambda d: d['gen_ppl']))}."
+                 if varied else "No decoding is as varied as the twin.")
+    return " ".join(parts)
 
 
 def record(result: dict, folders: list[Path]) -> None:

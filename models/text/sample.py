@@ -156,7 +156,10 @@ def _draw(probs: torch.Tensor, temperature: float, generator: torch.Generator) -
 
 
 def _scores(strategy: str, probs: torch.Tensor, drawn: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Higher score = commit sooner. probs (N, V), drawn (N,)."""
+    """Higher score = commit sooner. probs (N, V), drawn (N,).
+
+    Only `confidence` looks at the draw: an unlikely draw waits and is drawn again, which reads better and
+    varies less than the temperature promises. The other orders commit whatever was drawn."""
     if strategy == "random":
         return torch.rand(len(drawn), generator=generator)
     if strategy == "confidence":

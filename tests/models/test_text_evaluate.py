@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from models.checkpoints import verify_manifest, write_manifest
-from models.text.evaluate import EVALUATION_HEADING, record
+from models.text.evaluate import EVALUATION_HEADING, closest_to_target, record
 
 RESULT = {
     "heldout_windows": 3, "heldout_tokens": 768, "samples_per_model": 2, "sample_length": 64, "diffusion_steps": 32,
@@ -35,3 +35,17 @@ def test_record_writes_json_card_section_and_manifest(tmp_path: Path) -> None:
     assert json.loads((folder / "evaluation.json").read_text())["ar_nll"] == 2.5
     verify_manifest(folder)  # evaluation.json is covered and matches
     assert "evaluation.json" in (folder / "SHA256SUMS").read_text()
+
+
+def test_closest_to_target_names_the_frontier_of_the_sweep() -> None:
+    def row(strategy: str, ppl: float, distinct: float) -> dict:
+        return {"strategy": strategy, "temperature": 1.0, "block_length": 16, "gen_ppl": ppl, "distinct2": distinct}
+
+    sweep = [row("confidence", 7.0, 0.37), row("margin", 12.0, 0.55), row("random", 40.0, 0.72),
+             row("entropy", 48.0, 0.73)]
+    line = closest_to_target({**RESULT, "gen_ppl_ar": 16.0, "distinct2_ar": 0.71, "decoding_sweep": sweep})
+    assert "within 2x the twin's gen-ppl: margin at 1.0, blocks 16 (gen-ppl 12.00, distinct-2 0.550)" in line
+    assert "as varied as the twin: random at 1.0, blocks 16 (gen-ppl 40.00" in line
+
+    line = closest_to_target({**RESULT, "gen_ppl_ar": 1.0, "distinct2_ar": 0.99, "decoding_sweep": sweep})
+    assert line == "No decoding is within 2x the twin's gen-ppl. No decoding is as varied as the twin."
