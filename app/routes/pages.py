@@ -23,10 +23,11 @@ router = APIRouter(tags=["pages"])
 
 TEXT_OPTIONS = {
     "strategy": [
-        ("confidence", "most confident first (LLaDA)"),
-        ("random", "random order (MDLM)"),
-        ("margin", "top-2 margin"),
-        ("entropy", "lowest entropy"),
+        # The trade-off each order makes, as measured by `evaluate --sweep` (see the text-diffusion card).
+        ("confidence", "most confident first (LLaDA): fluent, repetitive"),
+        ("random", "random order (MDLM): true samples, varied"),
+        ("margin", "top-2 margin: varied"),
+        ("entropy", "lowest entropy: varied"),
     ],
     "remask": [
         ("none", "no remasking"),
