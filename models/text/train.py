@@ -40,6 +40,12 @@ def learning_rate(step: int, args: argparse.Namespace) -> float:
     return args.min_lr + 0.5 * (args.lr - args.min_lr) * (1 + math.cos(math.pi * progress))
 
 
+def selection_windows(valid_stream: torch.Tensor, context: int, count: int) -> torch.Tensor:
+    """The windows that choose the best checkpoint: the held-out text's last ones. `evaluate` reports on
+    the head of the same text, so the published numbers come from text the choice never saw."""
+    return fixed_windows(valid_stream, context)[-count:]
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--kind", choices=["diffusion", "ar"], required=True)
@@ -72,6 +78,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    if args.eval_windows < 1:
+        raise SystemExit("--eval-windows must be at least 1")
     if args.threads:
         torch.set_num_threads(args.threads)
     out: Path = args.out
@@ -84,7 +92,8 @@ def main(argv: list[str] | None = None) -> None:
     eos_id, mask_id = special_ids(tokenizer)
 
     train_stream = encode_stream(tokenizer, read_stories(args.data))
-    valid_windows = fixed_windows(encode_stream(tokenizer, read_stories(args.valid)), args.context, args.eval_windows)
+    valid_windows = selection_windows(encode_stream(tokenizer, read_stories(args.valid)), args.context,
+                                      args.eval_windows)
 
     config = TextModelConfig(
         vocab_size=tokenizer.get_vocab_size(), context=args.context, width=args.width, depth=args.depth,

@@ -6,6 +6,7 @@ import csv
 from pathlib import Path
 
 import pytest
+import torch
 
 from models.text import train
 
@@ -56,3 +57,16 @@ def test_an_interrupted_run_resumes_where_it_stopped(texts: tuple[Path, Path], t
     with (out / "training.csv").open() as f:
         assert [int(r["step"]) for r in csv.DictReader(f)] == [2, 4]
     assert (out / "FINISHED").exists()
+
+
+def test_checkpoints_are_chosen_on_the_tail_of_the_heldout_text() -> None:
+    stream = torch.arange(100)
+    windows = train.selection_windows(stream, context=10, count=3)
+    assert windows[:, 0].tolist() == [70, 80, 90]  # evaluate reports on the head: no overlap for long files
+    assert len(train.selection_windows(stream, context=10, count=50)) == 10  # a short file: all of it
+
+
+def test_eval_windows_must_be_positive(texts: tuple[Path, Path], tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="eval-windows"):
+        train.main(["--kind", "ar", "--data", str(texts[0]), "--valid", str(texts[1]), "--out", str(tmp_path),
+                    "--eval-windows", "0"])
