@@ -18,7 +18,7 @@ from models.text.evaluate import HELDOUT_TEXT, heldout_nelbo, heldout_nll
 from models.text.model import load_text_model
 from models.text.sample import TextRequest, sample_diffusion
 
-AR_NLL_MAX = 2.8           # nats/token on the held-out slice (measured 2.56 at publication)
+AR_NLL_MAX = 2.8            # nats/token on the held-out slice (measured 2.56 at publication)
 DIFFUSION_NELBO_MAX = 3.15  # nats/token, an upper bound on NLL (measured 2.92 at publication)
 
 
