@@ -54,9 +54,7 @@ def random_windows(stream: torch.Tensor, batch: int, length: int, generator: tor
     return torch.stack([stream[s : s + length] for s in starts.tolist()])  # (B, L)
 
 
-def fixed_windows(stream: torch.Tensor, length: int, limit: int | None = None) -> torch.Tensor:
-    """Non-overlapping windows covering the stream (held-out evaluation)."""
+def fixed_windows(stream: torch.Tensor, length: int) -> torch.Tensor:
+    """Non-overlapping windows covering the stream (held-out evaluation); callers slice the ones they use."""
     count = len(stream) // length
-    if limit is not None:
-        count = min(count, limit)
     return stream[: count * length].view(count, length)

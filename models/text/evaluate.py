@@ -36,10 +36,8 @@ from models.text.sample import (
 HELDOUT_TEXT = Path(__file__).resolve().parents[1] / "evaluation_data" / "tinystories-valid-head.txt"
 PROMPTS = ("Once upon a time", "Lily and Tom", "One day, a little", "Tom had a big", "The sun was",
            "Sara wanted to", "There was a dog", "Mom said")
-# Decodings compared by --sweep: whole-canvas vs semi-autoregressive blocks, confident-first vs random order.
-# Confident-first ranks positions by the probability of the token just drawn there, so unlikely draws wait
-# and are drawn again: a hidden lowering of the temperature. Random, margin and entropy orders rank
-# positions without looking at the draw, so every committed token is a true sample at the temperature.
+# Decodings compared by --sweep: whole-canvas vs semi-autoregressive blocks, and confident-first against the
+# orders that commit whatever was drawn (why that matters for variety: `_scores` in models/text/sample.py).
 SWEEP = (
     Decoding("confidence", 0.8, 0), Decoding("confidence", 1.0, 0), Decoding("confidence", 0.8, 16),
     Decoding("confidence", 1.0, 16), Decoding("confidence", 1.0, 8), Decoding("random", 0.8, 0),
