@@ -15,9 +15,10 @@ from typing import Any, Protocol
 import numpy as np
 
 from app.engine import Refused
-from app.protocol import ImageRequest, RequestError, TextRequest
+from app.protocol import ImageRequest, RaceRequest, RequestError, TextRequest
 from app.settings import Settings
 from models.frames import ImageFrame, TextFrame
+from models.text.race import RaceFrame
 
 log = logging.getLogger("theater.models")
 
@@ -67,19 +68,48 @@ class ImageBackend(Protocol):
     def noise_schedule(self) -> np.ndarray: ...
 
 
+class RaceBackend(Protocol):
+    """The diffusion model and its autoregressive twin, raced on one clock (`models.text.race`).
+    `untrained`: the names of whichever of the two models is not trained; `facts`: one line on what the two
+    models share (shown on the race page)."""
+
+    name: str
+    trained: bool
+    untrained: list[str]
+    facts: str
+
+    def sample(self, request: RaceRequest, should_stop: ShouldStop | None = None) -> Iterator[RaceFrame]: ...
+
+
+def race_problem(request: RaceRequest) -> str | None:
+    """The race fills at most one gap, and needs text before it (the AR lane starts from that text)."""
+    marks = request.prompt.count(INFILL_MARK)
+    if marks > 1:
+        return f"the race fills one gap: the prompt has {marks} '{INFILL_MARK}' marks; keep one"
+    if marks == 1 and not request.prompt.split(INFILL_MARK)[0].strip():
+        return "the infill race needs text before the gap: the left-to-right model starts from it"
+    return None
+
+
 @dataclass
 class Backends:
     text: TextBackend
     image: ImageBackend
+    race: RaceBackend
 
     @property
     def untrained(self) -> list[str]:
-        return [b.name for b in (self.text, self.image) if not b.trained]
+        names = [b.name for b in (self.text, self.image) if not b.trained]
+        return names + [name for name in self.race.untrained if name not in names]
 
     def check(self, request: TextRequest | ImageRequest) -> None:
         """Refuse, before any job starts, what the loaded model cannot serve (RequestError, close 1008)."""
         if not isinstance(request, TextRequest):
             return
+        if isinstance(request, RaceRequest):
+            problem = race_problem(request)
+            if problem:
+                raise RequestError(problem)
         context = getattr(self.text, "context", None)
         count_tokens = getattr(self.text, "count_tokens", None)
         if isinstance(context, int) and callable(count_tokens):
@@ -138,21 +168,63 @@ class RealImage:
             raise Refused(str(error)) from error
 
 
-def _load_text(settings: Settings) -> TextBackend:
-    from app.fakes import FakeText
+class RealRace:
+    def __init__(self, diffusion: Any, autoregressive: Any) -> None:
+        self.diffusion, self.autoregressive = diffusion, autoregressive
+        self.name = "text-race"
+        self.untrained = [str(m.name) for m in (diffusion, autoregressive) if not m.trained]
+        self.trained = not self.untrained
+        self.facts = _shared_facts(diffusion, autoregressive)
 
+    def sample(self, request: RaceRequest, should_stop: ShouldStop | None = None) -> Iterator[RaceFrame]:
+        from models.text import race
+        from models.text.sample import SamplingError
+        from models.text.sample import TextRequest as SamplerRequest
+
+        args = SamplerRequest(**request.model_dump())
+        try:
+            yield from race.sample_race(self.diffusion, self.autoregressive, args, should_stop=should_stop)
+        except SamplingError as error:
+            raise Refused(str(error)) from error
+
+
+def _shared_facts(diffusion: Any, autoregressive: Any) -> str:
+    """What the two lanes share, read off the loaded networks (not written by hand)."""
+    a, b = diffusion.network.config, autoregressive.network.config
+    same = {k: v for k, v in a.to_dict().items() if k != "causal" and b.to_dict().get(k) == v}
+    params = diffusion.network.parameter_count()
+    if len(same) != len(a.to_dict()) - 1 or params != autoregressive.network.parameter_count():
+        differ = sorted(k for k in a.to_dict() if k != "causal" and k not in same)
+        return f"The two networks differ in {', '.join(differ) or 'parameter count'}: this is not a like-for-like race."
+    return (f"Both lanes: one transformer class, {a.depth} layers, width {a.width}, {a.heads} heads, a {a.vocab_size:,}-token "
+            f"BPE tokenizer, context {a.context}, {params / 1e6:.1f}M parameters, trained on the same stories; the only "
+            "difference is causal=True for the autoregressive twin.")
+
+
+def _load_text_model(settings: Settings, name: str, causal: bool) -> Any:
+    """The checkpoint `name`, or (saying so loudly) a freshly initialised model of the same class."""
+    from models.text.model import load_text_model, untrained_text_model
+
+    folder = settings.checkpoint_dir / name
     try:
-        from models.text.model import load_text_model, untrained_text_model
-        from models.text.sample import sample_diffusion  # noqa: F401  (the sampler must exist too)
-    except ImportError as error:
-        log.warning("UNTRAINED: models.text sampler not available (%s); serving the fake text model", error)
-        return FakeText(settings.fake_step_ms / 1000)
-    folder = settings.checkpoint_dir / "text-diffusion"
-    try:
-        return RealText(load_text_model(folder))
+        return load_text_model(folder)
     except Exception as error:  # missing folder, checksum mismatch, config mismatch: say so, run untrained
         log.warning("UNTRAINED: could not load %s (%s); serving a freshly initialised text model", folder, error)
-        return RealText(untrained_text_model(causal=False))
+        return untrained_text_model(causal=causal)
+
+
+def _load_text(settings: Settings) -> tuple[TextBackend, RaceBackend]:
+    from app.fakes import FakeRace, FakeText
+
+    try:
+        from models.text.race import sample_race  # noqa: F401  (the samplers must exist too)
+    except ImportError as error:
+        log.warning("UNTRAINED: models.text sampler not available (%s); serving the fake text model", error)
+        step = settings.fake_step_ms / 1000
+        return FakeText(step), FakeRace(step)
+    diffusion = _load_text_model(settings, "text-diffusion", causal=False)
+    autoregressive = _load_text_model(settings, "text-ar", causal=True)
+    return RealText(diffusion), RealRace(diffusion, autoregressive)
 
 
 def _load_image(settings: Settings) -> ImageBackend:
@@ -182,8 +254,9 @@ def _load_image(settings: Settings) -> ImageBackend:
 def load_backends(settings: Settings) -> Backends:
     """Blocking: call it from a worker thread."""
     if settings.models == "fake":
-        from app.fakes import FakeImage, FakeText
+        from app.fakes import FakeImage, FakeRace, FakeText
 
         step = settings.fake_step_ms / 1000
-        return Backends(text=FakeText(step), image=FakeImage(step))
-    return Backends(text=_load_text(settings), image=_load_image(settings))
+        return Backends(text=FakeText(step), image=FakeImage(step), race=FakeRace(step))
+    text, race = _load_text(settings)
+    return Backends(text=text, image=_load_image(settings), race=race)

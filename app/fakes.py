@@ -17,8 +17,9 @@ import numpy as np
 
 from app.backends import context_problem
 from app.engine import Refused
-from app.protocol import ImageRequest, TextRequest
+from app.protocol import ImageRequest, RaceRequest, TextRequest
 from models.frames import BLANK, COMMITTED, FIXED, NEW, REMASKED, ImageFrame, TextFrame, TextToken, TokenAlternative
+from models.text.race import AUTOREGRESSIVE, DIFFUSION, LaneSpec, RaceFrame, race_frames, split_gap
 
 WORDS = (
     " the", " cat", " sat", " on", " a", " mat", " and", " dog", " ran", " to", " park", " with", " her",
@@ -105,9 +106,58 @@ class FakeText:
                 steps,
                 tuple(prompt + current),
                 passes,
-                committed=tuple(committed),
-                remasked=tuple(remasked),
+                committed=tuple(len(prompt) + p for p in committed),  # canvas positions, as the real sampler
+                remasked=tuple(len(prompt) + p for p in remasked),
             )
+
+
+class FakeAutoregressive:
+    """Left-to-right look-alike: one word a step from the first blank on (the race's second lane)."""
+
+    name = "fake-text-ar"
+    trained = False
+
+    def __init__(self, step_seconds: float = 0.0) -> None:
+        self.step_seconds = step_seconds
+        self.prompts: list[str] = []  # every prompt it was given (tests check what the AR lane could read)
+
+    def sample(self, request: TextRequest, should_stop: Callable[[], bool] | None = None) -> Iterator[TextFrame]:
+        self.prompts.append(request.prompt)
+        rng = random.Random(request.seed + 1)
+        prompt = [TextToken(FIXED, i, piece, 1.0) for i, piece in enumerate(_split(request.prompt))]
+        tokens: list[TextToken] = [TextToken(BLANK, None, "", 0.0) for _ in range(request.length)]
+        yield TextFrame(0, request.length, tuple(prompt + tokens), 0, model="ar")
+        for step in range(1, request.length + 1):
+            if should_stop is not None and should_stop():
+                return
+            if self.step_seconds:
+                time.sleep(self.step_seconds / 4)  # cheaper passes than the diffusion fake, as with a KV cache
+            tokens = [_settle(t) if t.state == NEW else t for t in tokens]
+            tokens[step - 1] = TextToken(NEW, 2000 + step, rng.choice(WORDS), round(rng.uniform(0.2, 1.0), 3),
+                                         committed_at=step)
+            yield TextFrame(step, request.length, tuple(prompt + tokens), step, committed=(len(prompt) + step - 1,),
+                            model="ar")
+
+
+class FakeRace:
+    """The race over the two fakes, through the real clock of `models.text.race`."""
+
+    name = "fake-race"
+    trained = False
+    facts = "Fake lanes for tests: the diffusion lane commits several words a pass, the other one a pass."
+
+    def __init__(self, step_seconds: float = 0.0) -> None:
+        self.diffusion = FakeText(step_seconds)
+        self.autoregressive = FakeAutoregressive(step_seconds)
+        self.untrained = [self.diffusion.name, self.autoregressive.name]
+
+    def sample(self, request: RaceRequest, should_stop: Callable[[], bool] | None = None) -> Iterator[RaceFrame]:
+        gap = split_gap(request.prompt)
+        ar_request = TextRequest(**{**request.model_dump(), "prompt": gap[0] if gap else request.prompt})
+        yield from race_frames([
+            LaneSpec(DIFFUSION, self.diffusion.sample(request, should_stop)),
+            LaneSpec(AUTOREGRESSIVE, self.autoregressive.sample(ar_request, should_stop), unseen=gap[1] if gap else ""),
+        ], should_stop)
 
 
 def _settle(token: TextToken) -> TextToken:

@@ -51,6 +51,13 @@ class TextRequest(Strict):
     seed: int = Field(0, ge=0, le=SEED_MAX)
 
 
+class RaceRequest(TextRequest):
+    """The race: the diffusion lane runs these settings; the autoregressive lane the same prompt (the text before
+    the gap, with one `___`), length, temperature and seed, one token per forward pass."""
+
+    steps: int = Field(16, ge=1, description="diffusion steps; the autoregressive lane always takes `length`")
+
+
 class ImageRequest(Strict):
     digit: int | None = Field(3, ge=0, le=9, description="class to draw, or null for unconditional")
     guidance: float = Field(1.0, ge=0.0, le=10.0)
@@ -59,8 +66,8 @@ class ImageRequest(Strict):
     seed: int = Field(0, ge=0, le=SEED_MAX)
 
 
-Kind = Literal["text", "image"]
-REQUESTS: dict[str, type[Strict]] = {"text": TextRequest, "image": ImageRequest}
+Kind = Literal["text", "image", "race"]
+REQUESTS: dict[str, type[Strict]] = {"text": TextRequest, "image": ImageRequest, "race": RaceRequest}
 
 
 class RequestError(ValueError):

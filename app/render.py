@@ -21,19 +21,22 @@ import struct
 import unicodedata
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache, partial
 from time import perf_counter
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
+from app.decision_map import decision_map
 from app.protocol import ImageRequest, TextRequest
 from app.settings import REPO_ROOT
 from models.frames import BLANK, COMMITTED, FIXED, NEW, REMASKED, ImageFrame, TextFrame, TextToken
+from models.text.decisions import REMASK, DecisionLog
+from models.text.race import AUTOREGRESSIVE, DIFFUSION, Lane, RaceFrame
 
 templates = Jinja2Templates(directory=REPO_ROOT / "templates")
 templates.env.trim_blocks = True
@@ -249,53 +252,277 @@ def render_text_frame(frame: TextFrame, ms_per_step: float, memo: _TextMemo | No
     return Rendered("frame", plain, make_html=lambda: _with_content(plain, content(), {}))
 
 
-def render_text_done(frame: TextFrame, ms_total: float) -> Rendered:
+def decisions_json(log: DecisionLog) -> dict[str, Any]:
+    """A run's decisions for programs: every commit and remask as [column, step, kind], the changes of mind."""
+    return {
+        "columns": log.width,
+        "in_order_share": round(log.in_order_share(), 4),
+        "events": [[e.column, e.step, e.kind] for e in log.events],
+        "changes": [
+            {"column": c.column, "before": c.before, "after": c.after, "committed_at": c.committed_at,
+             "remasked_at": c.remasked_at, "redecided_at": c.redecided_at}
+            for c in log.changes()
+        ],
+    }
+
+
+def change_lines(log: DecisionLog) -> list[str]:
+    """Each change of mind as a person reads it: position, before -> after, and when."""
+    lines = []
+    for c in log.changes():
+        before = visible(c.before).strip() or "\u2423"
+        if c.after is None:
+            lines.append(f"position {c.column + 1}: {before!r} sent back at step {c.remasked_at}, not decided again")
+            continue
+        after = visible(c.after).strip() or "\u2423"
+        same = " (the same token again)" if c.after == c.before else ""
+        lines.append(f"position {c.column + 1}: {before!r} -> {after!r}{same}, sent back at step {c.remasked_at}, "
+                     f"decided again at step {c.redecided_at}")
+    return lines
+
+
+def render_text_done(frame: TextFrame, ms_total: float, log: DecisionLog | None = None) -> Rendered:
     steps = max(frame.total, 1)
-    data = {
+    data: dict[str, Any] = {
         "type": "done",
         "text": frame.text,
         "steps": frame.total,
         "forward_passes": frame.forward_passes,
         "ms_per_step": round(ms_total / steps, 2),
     }
+    if log is not None:
+        data["decisions"] = decisions_json(log)
     summary = f"Done: {frame.total} steps, {frame.forward_passes} forward passes, {ms_total / steps:.1f} ms per step."
-    return _pack(data, lambda: stream_macros().notice(summary, "done"), target="#notice", swap="outerHTML")
+
+    def content() -> str:
+        macros = stream_macros()
+        if log is None:
+            return macros.notice(summary, "done")
+        changes = change_lines(log)
+        remasks = sum(1 for e in log.events if e.kind == REMASK)
+        view = SimpleNamespace(
+            summary=summary,
+            maps=[decision_map(log, "this run")],
+            changes=changes,
+            changes_title=(f"The model changed its mind {remasks} time{'s' if remasks != 1 else ''}: every token it sent "
+                           "back to blank, and what it decided instead" if remasks else ""),
+            verdict="",
+        )
+        return macros.run_done(view)
+
+    return _pack(data, content, target="#notice", swap="outerHTML")
 
 
 Deferred = Callable[[], Rendered]
 
 
+class RunRenderer(Protocol):
+    """One run's renderer: it may keep state across the run's frames (a memo, a decision log)."""
+
+    def frame(self, frame: Any, ms_per_step: float) -> Rendered: ...
+
+    def done(self, frame: Any, ms_total: float) -> Rendered: ...
+
+
 def _producer(
-    frames: Callable[[Callable[[], bool]], Iterator[Any]],
-    renderer: Callable[[], Callable[[Any, float], Rendered]],
-    render_done: Callable[[Any, float], Rendered],
+    frames: Callable[[Callable[[], bool]], Iterator[Any]], new_run: Callable[[], RunRenderer]
 ) -> Callable[..., Iterator[Deferred]]:
     """Yields one deferred render per frame, then the done message if the run finished;
-    `ms_per_step` is the sampler's own time for that step (rendering happens later, elsewhere).
-    `renderer()` gives each run its frame renderer (which may keep state across the run's frames)."""
+    `ms_per_step` is the sampler's own time for that step (rendering happens later, elsewhere). The render
+    thread runs the deferred renders in order, so a run renderer sees its frames in order, then `done`."""
 
     def produce(should_stop: Callable[[], bool]) -> Iterator[Deferred]:
-        render_frame = renderer()
+        run = new_run()
         last = None
         total_ms = 0.0
         started = perf_counter()
         for frame in frames(should_stop):
             elapsed = (perf_counter() - started) * 1000
             total_ms += elapsed if frame.step > 0 else 0.0
-            yield partial(render_frame, frame, elapsed)
+            yield partial(run.frame, frame, elapsed)
             last = frame
             started = perf_counter()
         if last is not None and last.step == last.total and not should_stop():
-            yield partial(render_done, last, total_ms)
+            yield partial(run.done, last, total_ms)
 
     return produce
 
 
-def text_producer(sample: Callable[..., Iterator[TextFrame]], request: TextRequest) -> Callable[..., Iterator[Deferred]]:
-    def renderer() -> Callable[[TextFrame, float], Rendered]:
-        return partial(render_text_frame, memo=_TextMemo())  # one memo per run
+class _TextRun:
+    def __init__(self) -> None:
+        self.memo = _TextMemo()
+        self.log = DecisionLog()
 
-    return _producer(partial(sample, request), renderer, render_text_done)
+    def frame(self, frame: TextFrame, ms_per_step: float) -> Rendered:
+        self.log.record(frame)
+        return render_text_frame(frame, ms_per_step, self.memo)
+
+    def done(self, frame: TextFrame, ms_total: float) -> Rendered:
+        return render_text_done(frame, ms_total, self.log)
+
+
+def text_producer(sample: Callable[..., Iterator[TextFrame]], request: TextRequest) -> Callable[..., Iterator[Deferred]]:
+    return _producer(partial(sample, request), _TextRun)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Race: two text lanes on one clock (models.text.race)
+
+LANE_TITLES = {DIFFUSION: "Diffusion", AUTOREGRESSIVE: "Autoregressive twin"}
+LANE_NOTES = {
+    DIFFUSION: "reads the whole canvas every pass and commits several tokens",
+    AUTOREGRESSIVE: "the same network, causal: one token a pass, left to right, KV cache",
+}
+WHY_COUNTS_DIFFER = (
+    "Why passes and wall time disagree: on this CPU each pass is compute-bound, so a pass over the whole canvas "
+    "costs more than a cached pass over one new token; on a GPU at batch 1 a pass over 64 positions costs "
+    "about the same as over one, and then fewer passes win."
+)
+
+
+def lane_status(lane: Lane) -> str:
+    return f"{LANE_TITLES[lane.name].lower()} {lane.frame.decided} of {lane.frame.generated} tokens decided"
+
+
+def _settled(frame: TextFrame) -> TextFrame:
+    """A finished lane's last frame, shown again at later ticks: nothing is new there any more."""
+    tokens = tuple(replace(t, state=COMMITTED) if t.state == NEW else t for t in frame.tokens)
+    return replace(frame, tokens=tokens, committed=(), remasked=())
+
+
+class _RaceRun:
+    """One race's rendering state: per lane a token memo, a decision log, and its settled last frame."""
+
+    def __init__(self) -> None:
+        self.memos: dict[str, _TextMemo] = {}
+        self.logs: dict[str, DecisionLog] = {}
+        self.seen: dict[str, int] = {}       # lane -> last step recorded in its log
+        self.settled: dict[str, TextFrame] = {}
+
+    def _lane_frame(self, lane: Lane, tick: int) -> TextFrame:
+        frame = lane.frame
+        if self.seen.get(lane.name, -1) < frame.step:
+            self.logs.setdefault(lane.name, DecisionLog()).record(frame)
+            self.seen[lane.name] = frame.step
+        if frame.step == tick:
+            return frame
+        if lane.name not in self.settled:
+            self.settled[lane.name] = _settled(frame)
+        return self.settled[lane.name]
+
+    def frame(self, race: RaceFrame, _ms: float) -> Rendered:
+        lanes_json: list[str] = []
+        views: list[SimpleNamespace] = []
+        for lane in race.lanes:
+            frame = self._lane_frame(lane, race.step)
+            memo = self.memos.setdefault(lane.name, _TextMemo())
+            entries = [memo.entry(i, t) for i, t in enumerate(frame.tokens)]
+            masked, generated = frame.masked, frame.generated
+            data = {
+                "lane": lane.name,
+                "step": frame.step,
+                "total": frame.total,
+                "forward_passes": frame.forward_passes,
+                "masked": masked,
+                "decided": generated - masked,
+                "generated": generated,
+                "ms_per_pass": round(lane.ms_per_pass, 2),
+                "wall_ms": round(lane.wall_ms, 1),
+                "finished": lane.finished,
+                "committed": list(frame.committed),
+                "remasked": list(frame.remasked),
+                "unseen": lane.unseen,
+            }
+            lanes_json.append(_dump(data)[:-1] + ',"tokens":[' + ",".join([e[1] for e in entries]) + "]}")
+            views.append(SimpleNamespace(lane=lane, frame=frame, memo=memo, entries=entries, decided=generated - masked,
+                                         generated=generated))
+        plain = _dump({"type": "frame", "step": race.step, "total": race.total})[:-1] + ',"lanes":[' + ",".join(lanes_json) + "]}"
+        status = f"pass {race.step} of {race.total}: " + ", ".join(lane_status(lane) for lane in race.lanes)
+
+        def content() -> str:
+            macros = stream_macros()
+            lanes = []
+            for v in views:
+                lane, frame = v.lane, v.frame
+                chips = "".join([v.memo.chip(macros.chip, i, t, e) for (i, t), e in zip(enumerate(frame.tokens), v.entries)])
+                lanes.append(SimpleNamespace(
+                    name=lane.name,
+                    title=LANE_TITLES[lane.name],
+                    note=LANE_NOTES[lane.name],
+                    canvas=Markup(chips),
+                    unseen=visible(lane.unseen).strip(),
+                    finished=lane.finished,
+                    finish=(f"finished: {frame.forward_passes} passes, {lane.wall_ms / 1000:.2f} s" if lane.finished else ""),
+                    counters=[
+                        (frame.forward_passes, "forward passes"),
+                        (f"{v.decided}/{v.generated}", "tokens decided"),
+                        (f"{lane.ms_per_pass:.1f}", "ms/pass"),
+                        (f"{lane.wall_ms / 1000:.2f} s", "wall time"),
+                    ],
+                ))
+            view = SimpleNamespace(step=race.step, total=race.total, status=status, lanes=lanes)
+            return macros.race_frame(view)
+
+        return Rendered("frame", plain, make_html=lambda: _with_content(plain, content(), {}))
+
+    def done(self, race: RaceFrame, _ms_total: float) -> Rendered:
+        lanes = []
+        for lane in race.lanes:
+            log = self.logs[lane.name]
+            lanes.append({
+                "lane": lane.name,
+                "text": lane.frame.text,
+                "forward_passes": lane.frame.forward_passes,
+                "wall_ms": round(lane.wall_ms, 1),
+                "ms_per_pass": round(lane.ms_per_pass, 2),
+                "unseen": lane.unseen,
+                "decisions": decisions_json(log),
+            })
+        data = {"type": "done", "steps": race.total, "lanes": lanes}
+        summary = "Done. " + " ".join(
+            f"{LANE_TITLES[lane.name]}: {lane.frame.forward_passes} passes, {lane.wall_ms / 1000:.2f} s "
+            f"({lane.ms_per_pass:.1f} ms a pass)." for lane in race.lanes
+        )
+
+        def content() -> str:
+            maps = [decision_map(self.logs[lane.name], LANE_TITLES[lane.name], rows=race.total) for lane in race.lanes]
+            changes: list[str] = []
+            for lane in race.lanes:
+                changes += [f"{LANE_TITLES[lane.name]}, {line}" for line in change_lines(self.logs[lane.name])]
+            remasks = sum(m.remasks for m in maps)
+            view = SimpleNamespace(
+                summary=summary,
+                maps=maps,
+                changes=changes,
+                changes_title=f"Changes of mind ({remasks})" if remasks else "",
+                verdict=race_verdict(race),
+            )
+            return stream_macros().run_done(view)
+
+        return _pack(data, content, target="#notice", swap="outerHTML")
+
+
+def race_verdict(race: RaceFrame) -> str:
+    """Both counts, measured, in one line: fewer passes and, separately, what that cost in time here."""
+    by_name = {lane.name: lane for lane in race.lanes}
+    diffusion, ar = by_name.get(DIFFUSION), by_name.get(AUTOREGRESSIVE)
+    if diffusion is None or ar is None or not diffusion.frame.forward_passes or not diffusion.wall_ms:
+        return ""
+    passes = ar.frame.forward_passes / diffusion.frame.forward_passes
+    time = ar.wall_ms / diffusion.wall_ms
+    if passes >= 1:
+        by_passes = f"Diffusion used {passes:.1f}x fewer forward passes"
+    else:
+        by_passes = f"Diffusion used {1 / passes:.1f}x more forward passes"
+    if time >= 1:
+        by_time = f"and finished {time:.1f}x sooner in wall time on this server"
+    else:
+        by_time = f"but took {1 / time:.1f}x as long in wall time on this server"
+    return f"{by_passes} {by_time}. {WHY_COUNTS_DIFFER}"
+
+
+def race_producer(sample: Callable[..., Iterator[RaceFrame]], request: TextRequest) -> Callable[..., Iterator[Deferred]]:
+    return _producer(partial(sample, request), _RaceRun)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -422,13 +649,21 @@ def render_image_done(frame: ImageFrame, ms_total: float) -> Rendered:
     return _pack(data, lambda: stream_macros().notice(summary, "done"), target="#notice", swap="outerHTML")
 
 
+class _ImageRun:
+    def __init__(self, schedule: np.ndarray) -> None:
+        self.schedule = schedule
+
+    def frame(self, frame: ImageFrame, ms_per_step: float) -> Rendered:
+        return render_image_frame(frame, ms_per_step, self.schedule)
+
+    def done(self, frame: ImageFrame, ms_total: float) -> Rendered:
+        return render_image_done(frame, ms_total)
+
+
 def image_producer(
     sample: Callable[..., Iterator[ImageFrame]], request: ImageRequest, schedule: np.ndarray
 ) -> Callable[..., Iterator[Deferred]]:
-    def render_frame(frame: ImageFrame, elapsed_ms: float) -> Rendered:
-        return render_image_frame(frame, elapsed_ms, schedule)
-
-    return _producer(partial(sample, request), lambda: render_frame, render_image_done)
+    return _producer(partial(sample, request), partial(_ImageRun, schedule))
 
 
 # ---------------------------------------------------------------------------------------------------------

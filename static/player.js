@@ -53,7 +53,20 @@
     state.index = i;
     const scrub = $("scrub");
     if (scrub) scrub.value = String(i);
+    markMaps(parseInt(state.frames[i].dataset.step, 10) || 0);
     announce();
+  }
+
+  // The decision maps of a finished run follow the player: a line under the pass now shown.
+  function markMaps(step) {
+    for (const svg of document.querySelectorAll("#result .decision-map svg")) {
+      const line = svg.querySelector(".now");
+      if (!line) continue;
+      const passes = parseInt(svg.dataset.passes, 10) || 0;
+      const y = parseFloat(svg.dataset.top) + Math.min(step, passes) * parseFloat(svg.dataset.row);
+      line.setAttribute("y1", String(y));
+      line.setAttribute("y2", String(y));
+    }
   }
 
   function announce() {
@@ -173,6 +186,8 @@
       if (reducedMotion.matches && !state.playing) show(state.frames.length - 1);
     } else if (data.type === "done" || data.type === "error") {
       state.finished = true;
+      const frame = state.frames[state.index];
+      if (frame) markMaps(parseInt(frame.dataset.step, 10) || 0);
       if (reducedMotion.matches && !state.playing) show(state.frames.length - 1);
       announce();
     }

@@ -42,6 +42,14 @@ IMAGE_OPTIONS = {
 }
 
 
+# Starting points for the race, as links (every setting lives in the URL): the second shows what the
+# autoregressive lane cannot do, fill a gap using the text on its right.
+RACE_PRESETS = [
+    ("Continue a story", {"prompt": "Once upon a time", "length": "64", "steps": "16"}),
+    ("Fill a gap", {"prompt": "Tom had a red ball. ___ He was sad.", "length": "16", "steps": "8"}),
+]
+
+
 def render_block(name: str, block: str, context: dict[str, Any]) -> str:
     """Render one block of a page template: the template-fragment pattern."""
     template = templates.env.get_template(name)
@@ -53,9 +61,9 @@ def page_context(
 ) -> dict[str, Any]:
     query = dict(request.query_params)
     run_request, notes = from_query(kind, query, settings)
-    assert isinstance(run_request, TextRequest | ImageRequest)
+    assert isinstance(run_request, TextRequest | ImageRequest)  # RaceRequest is a TextRequest
     autoplay = query.get("autoplay") == "1"
-    backend = backends.text if kind == "text" else backends.image
+    backend = {"text": backends.text, "image": backends.image, "race": backends.race}[kind]
     params = to_query(run_request)
     return {
         "kind": kind,
@@ -67,10 +75,12 @@ def page_context(
         "request_json": json.dumps(run_request.model_dump(mode="json"), separators=(",", ":")),
         "notes": notes,
         "settings": settings,
-        "options": TEXT_OPTIONS if kind == "text" else IMAGE_OPTIONS,
+        "options": IMAGE_OPTIONS if kind == "image" else TEXT_OPTIONS,
         "model_name": backend.name,
         "model_trained": backend.trained,
-        "model_description": backend.description,
+        "model_description": getattr(backend, "description", ""),
+        "race_facts": backends.race.facts,
+        "presets": [(label, urlencode(values)) for label, values in RACE_PRESETS] if kind == "race" else [],
         "untrained": backends.untrained,
         "active": autoplay,
         "page_path": f"/embed/{kind}" if embed else f"/{kind}",
@@ -108,10 +118,20 @@ async def embed_image(request: Request, settings: SettingsDep, backends: Backend
     return _page(request, "image", True, settings, backends)
 
 
+@router.get("/race", response_class=HTMLResponse)
+async def race_page(request: Request, settings: SettingsDep, backends: BackendsDep) -> HTMLResponse:
+    return _page(request, "race", False, settings, backends)
+
+
+@router.get("/embed/race", response_class=HTMLResponse)
+async def embed_race(request: Request, settings: SettingsDep, backends: BackendsDep) -> HTMLResponse:
+    return _page(request, "race", True, settings, backends)
+
+
 @router.get("/{kind}/run", response_class=HTMLResponse)
 async def run_fragment(kind: str, request: Request, settings: SettingsDep, backends: BackendsDep) -> HTMLResponse:
     """The `run` block alone, active: swapping it in opens the websocket and sends the request."""
-    if kind not in ("text", "image"):
+    if kind not in ("text", "image", "race"):
         return HTMLResponse("not found", status_code=404)
     context = page_context(request, kind, False, settings, backends)
     context["active"] = True

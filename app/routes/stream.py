@@ -26,8 +26,17 @@ from fastapi import APIRouter, WebSocket
 from app.backends import Backends
 from app.deps import BackendsDep, EngineDep, SettingsDep
 from app.engine import Busy, Engine, Failed, Queued, ShuttingDown, Subscription
-from app.protocol import Close, ImageRequest, RequestError, TextRequest, canonical_key, close_reason, parse_request
-from app.render import Rendered, image_producer, render_error, render_queued, text_producer
+from app.protocol import (
+    Close,
+    ImageRequest,
+    RaceRequest,
+    RequestError,
+    TextRequest,
+    canonical_key,
+    close_reason,
+    parse_request,
+)
+from app.render import Rendered, image_producer, race_producer, render_error, render_queued, text_producer
 from app.security import origin_allowed
 from app.settings import Settings
 
@@ -142,6 +151,8 @@ class Connection:
 
 
 def make_producer(kind: str, backends: Backends, request: TextRequest | ImageRequest) -> Any:
+    if isinstance(request, RaceRequest):
+        return race_producer(backends.race.sample, request)
     if isinstance(request, TextRequest):
         return text_producer(backends.text.sample, request)
     return image_producer(backends.image.sample, request, backends.image.noise_schedule())
@@ -226,3 +237,8 @@ async def ws_text(ws: WebSocket, settings: SettingsDep, engine: EngineDep, backe
 @router.websocket("/ws/image")
 async def ws_image(ws: WebSocket, settings: SettingsDep, engine: EngineDep, backends: BackendsDep) -> None:
     await serve(ws, "image", settings, engine, backends, ws.app.state.clients)
+
+
+@router.websocket("/ws/race")
+async def ws_race(ws: WebSocket, settings: SettingsDep, engine: EngineDep, backends: BackendsDep) -> None:
+    await serve(ws, "race", settings, engine, backends, ws.app.state.clients)

@@ -62,6 +62,33 @@ def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch
     return rotated.flatten(-2)
 
 
+class KVCache:
+    """Keys and values of the positions already read, per layer: lets the causal twin read each token once.
+
+    Only for `causal=True` (a bidirectional model's keys change whenever a blank is filled)."""
+
+    def __init__(self, depth: int) -> None:
+        self.keys: list[torch.Tensor | None] = [None] * depth
+        self.values: list[torch.Tensor | None] = [None] * depth
+
+    def cached(self, layer: int) -> int:
+        keys = self.keys[layer]
+        return 0 if keys is None else keys.shape[2]
+
+    @property
+    def length(self) -> int:
+        """Positions cached so far (by the last layer: complete once a forward pass has finished)."""
+        return self.cached(len(self.keys) - 1)
+
+    def extend(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Append this call's (B, H, T, D) keys and values; return everything cached for the layer."""
+        past_k, past_v = self.keys[layer], self.values[layer]
+        if past_k is not None and past_v is not None:
+            k, v = torch.cat((past_k, k), dim=2), torch.cat((past_v, v), dim=2)
+        self.keys[layer], self.values[layer] = k, v
+        return k, v
+
+
 class Attention(nn.Module):
     def __init__(self, config: TextModelConfig) -> None:
         super().__init__()
@@ -71,12 +98,23 @@ class Attention(nn.Module):
         self.dropout = config.dropout
         self.causal = config.causal
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+                cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
         B, T, C = x.shape
         q, k, v = self.qkv(x).view(B, T, 3, self.heads, C // self.heads).permute(2, 0, 3, 1, 4)  # (B, H, T, D)
         q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+        past = cache.cached(layer) if cache is not None else 0
+        if cache is not None:
+            k, v = cache.extend(layer, k, v)  # (B, H, past + T, D)
+        mask = None
+        causal = self.causal
+        if causal and past and T > 1:  # new queries see all the past and the new keys up to themselves
+            mask = torch.ones(T, past + T, dtype=torch.bool, device=x.device).tril(diagonal=past)
+            causal = False
+        elif past:  # one new query: it may read every cached key
+            causal = False
         y = F.scaled_dot_product_attention(
-            q, k, v, is_causal=self.causal, dropout_p=self.dropout if self.training else 0.0
+            q, k, v, attn_mask=mask, is_causal=causal, dropout_p=self.dropout if self.training else 0.0
         )
         return self.out(y.transpose(1, 2).reshape(B, T, C))
 
@@ -98,8 +136,9 @@ class Block(nn.Module):
         self.attention, self.mlp = Attention(config), MLP(config)
         self.drop = nn.Dropout(config.dropout)
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-        x = x + self.drop(self.attention(self.norm1(x), cos, sin))
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+                cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
+        x = x + self.drop(self.attention(self.norm1(x), cos, sin, cache, layer))
         return x + self.drop(self.mlp(self.norm2(x)))
 
 
@@ -126,16 +165,23 @@ class TextTransformer(nn.Module):
         if isinstance(module, (nn.Linear, nn.Embedding)):
             nn.init.normal_(module.weight, std=0.02)
 
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        """ids (B, T) -> logits (B, T, V)."""
-        T = ids.shape[1]
-        if T > self.config.context:
-            raise ValueError(f"sequence of {T} tokens exceeds the model context of {self.config.context}")
-        cos, sin = self.rope_cos[:T], self.rope_sin[:T]
+    def forward(self, ids: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        """ids (B, T) -> logits (B, T, V). With `cache` (causal model only), `ids` are the positions after
+        those already cached: they are read once, appended to the cache, and only their logits returned."""
+        if cache is not None and not self.config.causal:
+            raise ValueError("a KV cache needs the causal model: bidirectional keys change with every step")
+        start = cache.length if cache is not None else 0
+        end = start + ids.shape[1]
+        if end > self.config.context:
+            raise ValueError(f"sequence of {end} tokens exceeds the model context of {self.config.context}")
+        cos, sin = self.rope_cos[start:end], self.rope_sin[start:end]
         x = self.drop(self.embed(ids))
-        for block in self.blocks:
-            x = block(x, cos, sin)
+        for layer, block in enumerate(self.blocks):
+            x = block(x, cos, sin, cache, layer)
         return self.head(self.norm(x))
+
+    def new_cache(self) -> KVCache:
+        return KVCache(self.config.depth)
 
     def parameter_count(self) -> int:
         return sum(p.numel() for p in self.parameters())

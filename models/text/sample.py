@@ -13,7 +13,8 @@ ReMDM remasking (`remask`) sends some committed tokens back to blank so the mode
     conf  the same count, chosen among the least confident
     loop  fill to ~90% first, then loop: each step remasks and redecides the least confident tokens
           without net progress, then finish.
-The autoregressive twin (`sample_autoregressive`) commits one token per step, left to right.
+The autoregressive twin (`sample_autoregressive`) commits one token per step, left to right, reading each
+token once through a KV cache.
 Every sampler takes its randomness from a `torch.Generator` seeded by `request.seed`.
 """
 
@@ -278,8 +279,10 @@ def _guesses(model: TextModel, slots: list[_Slot], logits: torch.Tensor,
 
 
 def sample_autoregressive(model: TextModel, request: TextRequest,
-                          should_stop: Callable[[], bool] | None = None) -> Iterator[TextFrame]:
-    """Left to right, one token per step (the twin has no KV cache: each step reads the whole prefix)."""
+                          should_stop: Callable[[], bool] | None = None, use_cache: bool = True) -> Iterator[TextFrame]:
+    """Left to right, one token per step. With `use_cache` (the default) a KV cache lets each step read only
+    the newest token (the prompt once, at the first step); without it every step reads the whole prefix.
+    Both give the same logits (within float error) and so, seeded, the same text."""
     if not model.causal:
         raise SamplingError("sample_autoregressive needs the causal model")
     _validate(request)
@@ -288,16 +291,18 @@ def sample_autoregressive(model: TextModel, request: TextRequest,
     slots = build_canvas(model, request)
     generator = torch.Generator().manual_seed(request.seed)
     start = next(i for i, s in enumerate(slots) if not s.fixed)
-    if start == 0:  # an empty prompt: begin a fresh story after an end-of-story token
+    if start == 0:  # nothing to condition on: the twin was trained on text that always has a left context
         raise SamplingError("the left-to-right model needs a prompt of at least one token")
+    cache = model.network.new_cache() if use_cache else None
     total = len(slots) - start
     yield _frame(model, slots, 0, total, 0, {}, set(), set(), "ar")
     for step, position in enumerate(range(start, len(slots)), start=1):
         if should_stop and should_stop():
             return
-        ids = torch.tensor([[s.token_id for s in slots[:position]]])
+        first = cache.length if cache is not None else 0  # cached: only the positions not read yet
+        ids = torch.tensor([[s.token_id for s in slots[first:position]]])
         with torch.inference_mode():
-            logits = model.network(ids)[0, -1]  # (V,) next-token logits
+            logits = model.network(ids, cache)[0, -1]  # (V,) next-token logits
             logits[model.mask_id] = -math.inf
         probs = _tempered(logits[None], request.temperature)
         token = int(_draw(probs, request.temperature, generator)[0])

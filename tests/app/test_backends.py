@@ -7,7 +7,7 @@ import pytest
 
 from app.backends import Backends, RealImage, RealText, tokens_needed
 from app.engine import Refused
-from app.fakes import FakeImage
+from app.fakes import FakeImage, FakeRace
 from app.protocol import ImageRequest, RequestError, TextRequest
 
 torch = pytest.importorskip("torch")
@@ -33,7 +33,7 @@ def test_the_apps_token_count_matches_the_samplers_canvas(text: RealText, prompt
 
 
 def test_context_edge_with_the_real_tokenizer(text: RealText) -> None:
-    backends = Backends(text=text, image=FakeImage())
+    backends = Backends(text=text, image=FakeImage(), race=FakeRace())
     prompt = "Once upon a time"
     room = text.context - text.count_tokens(prompt)
     backends.check(TextRequest(prompt=prompt, length=room))  # fits exactly

@@ -13,19 +13,20 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.backends import Backends
-from app.fakes import FakeImage, FakeText
+from app.fakes import FakeImage, FakeRace, FakeText
 from app.main import create_app
 from app.settings import REPO_ROOT, Settings
 
-PAGES = ["/", "/text", "/image", "/embed/text", "/embed/image", "/text/run", "/image/run"]
+PAGES = ["/", "/text", "/image", "/race", "/embed/text", "/embed/image", "/embed/race", "/text/run", "/image/run", "/race/run"]
 
 
 def client_for(
     settings: Settings | None = None, trained: bool = False, address: str = "testclient"
 ) -> TestClient:
-    text, image = FakeText(), FakeImage()
-    text.trained = image.trained = trained  # type: ignore[misc]
-    app = create_app(settings or Settings(models="fake"), loader=lambda _s: Backends(text, image), use_torch=False)
+    text, image, race = FakeText(), FakeImage(), FakeRace()
+    text.trained = image.trained = race.trained = trained  # type: ignore[misc]
+    race.untrained = [] if trained else race.untrained
+    app = create_app(settings or Settings(models="fake"), loader=lambda _s: Backends(text, image, race), use_torch=False)
     return TestClient(app, client=(address, 50000))
 
 

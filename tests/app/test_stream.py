@@ -10,7 +10,7 @@ import pytest
 import websockets
 
 from app.backends import Backends
-from app.fakes import FakeImage, FakeText
+from app.fakes import FakeImage, FakeRace, FakeText
 from tests.app.live import Live, exchange, live_server, run, strip_timing
 
 
@@ -165,7 +165,7 @@ def test_unknown_format_is_refused(live: Live) -> None:
 
 
 def test_prompt_plus_blanks_at_the_models_context_edge() -> None:
-    backends = Backends(text=FakeText(context=20), image=FakeImage())
+    backends = Backends(text=FakeText(context=20), image=FakeImage(), race=FakeRace())
     with live_server(backends=backends, max_length=256) as live:
         fits = run(exchange(live.ws("text"), {"prompt": "a b c", "length": 17, "steps": 2}))
         assert fits.last["type"] == "done" and fits.code == 1000  # 3 prompt tokens + 17 blanks = 20
@@ -194,7 +194,7 @@ class NoContextText:
 
 
 def test_a_sampler_refusal_is_an_error_message_and_1008_not_a_server_fault() -> None:
-    with live_server(backends=Backends(text=NoContextText(), image=FakeImage())) as live:
+    with live_server(backends=Backends(text=NoContextText(), image=FakeImage(), race=FakeRace())) as live:
         over = run(exchange(live.ws("text"), {"prompt": "a b c", "length": 18, "steps": 2}))
         assert over.types == ["error"] and over.code == 1008
         assert over.last["message"].startswith("prompt and blanks need 21 tokens but the model reads at most 20")

@@ -1,0 +1,102 @@
+"""The race: the diffusion model and its autoregressive twin on one prompt, advanced on one shared clock.
+
+The clock is the forward pass. At every tick each unfinished lane runs one step (one forward pass): the
+autoregressive lane commits one token, the diffusion lane as many as its schedule says (with 16 steps
+for 64 tokens, four). Each lane's compute time is measured around its own steps, so the race reports
+both counts honestly: passes (where diffusion wins by design) and wall time (where, on a CPU, a pass over
+the whole canvas costs more than a cached pass over one new token).
+
+Infill: with one `___` gap in the prompt, the diffusion lane fills the gap reading both sides; the
+autoregressive lane is given only the text before the gap (it cannot read ahead) and writes as many
+tokens; what it never read is reported as the lane's `unseen` text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from time import perf_counter
+
+from models.frames import TextFrame
+from models.text.model import TextModel
+from models.text.sample import INFILL_MARK, SamplingError, TextRequest, sample_autoregressive, sample_diffusion
+
+DIFFUSION = "diffusion"
+AUTOREGRESSIVE = "ar"
+
+
+@dataclass(frozen=True)
+class Lane:
+    name: str          # DIFFUSION or AUTOREGRESSIVE
+    frame: TextFrame   # the lane's latest frame (a finished lane keeps its last one)
+    wall_ms: float     # the lane's own compute time so far
+    finished: bool
+    unseen: str = ""   # text of the prompt this lane's model never read (the AR lane of an infill race)
+
+    @property
+    def ms_per_pass(self) -> float:
+        return self.wall_ms / self.frame.forward_passes if self.frame.forward_passes else 0.0
+
+
+@dataclass(frozen=True)
+class RaceFrame:
+    step: int    # the shared clock: forward passes since the start (0: both canvases blank)
+    total: int   # ticks until the slower lane finishes
+    lanes: tuple[Lane, ...]
+
+
+@dataclass(frozen=True)
+class LaneSpec:
+    name: str
+    frames: Iterator[TextFrame]
+    unseen: str = ""
+
+
+def race_frames(specs: Sequence[LaneSpec], should_stop: Callable[[], bool] | None = None) -> Iterator[RaceFrame]:
+    """Interleave lanes one step each per tick; every lane's first frame (its blank canvas) is tick 0."""
+    lanes: list[Lane] = []
+    for spec in specs:
+        first = next(spec.frames)
+        lanes.append(Lane(spec.name, first, 0.0, first.step >= first.total, spec.unseen))  # no pass yet
+    total = max(lane.frame.total for lane in lanes)
+    yield RaceFrame(0, total, tuple(lanes))
+    for tick in range(1, total + 1):
+        if should_stop and should_stop():
+            return
+        for index, (spec, lane) in enumerate(zip(specs, lanes)):
+            if lane.finished:
+                continue
+            started = perf_counter()
+            frame = next(spec.frames, None)
+            elapsed = (perf_counter() - started) * 1000
+            if frame is None:  # the sampler stopped early (asked to stop): end the race
+                return
+            lanes[index] = replace(lane, frame=frame, wall_ms=lane.wall_ms + elapsed, finished=frame.step >= frame.total)
+        yield RaceFrame(tick, total, tuple(lanes))
+
+
+def split_gap(prompt: str) -> tuple[str, str] | None:
+    """(before, after) around the one `___` of an infill race; None without a gap."""
+    if INFILL_MARK not in prompt:
+        return None
+    parts = prompt.split(INFILL_MARK)
+    if len(parts) > 2:
+        raise SamplingError(f"the race fills one gap: the prompt has {len(parts) - 1} '{INFILL_MARK}' marks")
+    before, after = parts
+    if not before.strip():
+        raise SamplingError("the infill race needs text before the gap: the left-to-right model starts from it")
+    return before, after
+
+
+def sample_race(diffusion: TextModel, autoregressive: TextModel, request: TextRequest,
+                should_stop: Callable[[], bool] | None = None, use_cache: bool = True) -> Iterator[RaceFrame]:
+    """The diffusion lane runs `request` as it is; the AR lane the same prompt (only the text before the gap,
+    in an infill race), length, temperature and seed."""
+    gap = split_gap(request.prompt)
+    ar_request = request if gap is None else replace(request, prompt=gap[0])
+    specs = [
+        LaneSpec(DIFFUSION, sample_diffusion(diffusion, request, should_stop)),
+        LaneSpec(AUTOREGRESSIVE, sample_autoregressive(autoregressive, ar_request, should_stop, use_cache=use_cache),
+                 unseen=gap[1] if gap else ""),
+    ]
+    yield from race_frames(specs, should_stop)
