@@ -18,7 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from app.backends import Backends, load_backends
 from app.engine import Engine
 from app.metrics import LoopLag
-from app.routes import health, pages, stream
+from app.routes import health, pages, stream, why
 from app.security import SecurityHeaders
 from app.settings import REPO_ROOT, Settings, get_settings
 
@@ -60,6 +60,7 @@ def create_app(settings: Settings | None = None, loader: Loader = load_backends,
     app.include_router(health.router)
     app.include_router(pages.router)
     app.include_router(stream.router)
+    app.include_router(why.router)
     app.mount("/static", StaticFiles(directory=REPO_ROOT / "static"), name="static")
     return app
 

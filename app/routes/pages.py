@@ -42,6 +42,9 @@ IMAGE_OPTIONS = {
 }
 
 
+# Diffusion steps the race page offers (a link may carry any other valid value; it is added to the menu).
+RACE_STEPS = (8, 16, 32, 64)
+
 # Starting points for the race, as links (every setting lives in the URL): the second shows what the
 # autoregressive lane cannot do, fill a gap using the text on its right.
 RACE_PRESETS = [
@@ -80,6 +83,7 @@ def page_context(
         "model_trained": backend.trained,
         "model_description": getattr(backend, "description", ""),
         "race_facts": backends.race.facts,
+        "step_choices": sorted({*RACE_STEPS, run_request.steps}) if kind == "race" else [],
         "presets": [(label, urlencode(values)) for label, values in RACE_PRESETS] if kind == "race" else [],
         "untrained": backends.untrained,
         "active": autoplay,

@@ -1,0 +1,20 @@
+"""`/why`: "Why diffusion?", three claims, each backed by a live demo or our own measurements (app/why.py)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from app import why
+from app.deps import BackendsDep
+from app.render import templates
+
+router = APIRouter(tags=["pages"])
+
+
+@router.get("/why", response_class=HTMLResponse)
+async def why_page(request: Request, backends: BackendsDep) -> HTMLResponse:
+    # Reads why.DATA_CSV / why.AR_LOG_CSV now (tests monkeypatch them); rebuilt only when a file changes.
+    view = why.page_view(why.DATA_CSV, why.AR_LOG_CSV)
+    context = {"embed": False, "kind": "why", "untrained": backends.untrained, "page": view}
+    return templates.TemplateResponse(request, "why.html", context)
