@@ -49,6 +49,7 @@ bench: install
 	$(BIN)/python bench/load.py
 	$(BIN)/python bench/replay.py
 	$(BIN)/python bench/batching.py
+	$(BIN)/python bench/race.py
 
 clean:
 	rm -rf $(VENV) test-artifacts .pytest_cache .ruff_cache

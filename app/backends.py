@@ -171,7 +171,7 @@ class RealImage:
 class RealRace:
     def __init__(self, diffusion: Any, autoregressive: Any) -> None:
         self.diffusion, self.autoregressive = diffusion, autoregressive
-        self.name = "text-race"
+        self.name = f"{diffusion.name} vs {autoregressive.name}"
         self.untrained = [str(m.name) for m in (diffusion, autoregressive) if not m.trained]
         self.trained = not self.untrained
         self.facts = _shared_facts(diffusion, autoregressive)

@@ -31,7 +31,7 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse(
         {
             "status": "ready",
-            "models": {"text": backends.text.name, "image": backends.image.name},
+            "models": {"text": backends.text.name, "image": backends.image.name, "race": backends.race.name},
             "untrained": backends.untrained,
             "running": engine.running,
             "queued": engine.queued,

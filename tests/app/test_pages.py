@@ -155,7 +155,7 @@ def test_untrained_banner_is_loud_and_goes_away_when_trained(client: TestClient)
 def test_health_and_readiness(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz").json()
-    assert ready["status"] == "ready" and ready["models"] == {"text": "fake-text", "image": "fake-image"}
+    assert ready["status"] == "ready" and ready["models"] == {"text": "fake-text", "image": "fake-image", "race": "fake-race"}
 
 
 def test_unknown_fragment_is_404(client: TestClient) -> None:

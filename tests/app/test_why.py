@@ -1,5 +1,5 @@
 """/why: the plot's geometry on a tiny CSV, the overfitting onset, and the page's numbers checked against the
-committed CSV with this test's own reading of it (never through app.why)."""
+committed CSV with this test's own reading of it (never through app.why_data)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from app import fakes, why
+from app import fakes, loss_plot, why, why_data
 from app.backends import Backends
 from app.main import create_app
 from app.settings import REPO_ROOT, Settings
@@ -59,33 +59,33 @@ def write(tmp_path: Path, text: str, name: str = "curves.csv") -> Path:
 
 
 def test_read_curves_keeps_file_order_and_values(tmp_path: Path) -> None:
-    curves = why.read_curves(write(tmp_path, TINY))
+    curves = why_data.read_curves(write(tmp_path, TINY))
     assert list(curves) == ["a", "b"]
-    assert curves["a"][2] == why.CurvePoint(step=3, epochs=10.0, train_loss=3.0, heldout_loss=3.2)
+    assert curves["a"][2] == why_data.CurvePoint(step=3, epochs=10.0, train_loss=3.0, heldout_loss=3.2)
     assert [p.step for p in curves["b"]] == [1, 2]
 
 
 def test_overfit_onset_is_the_first_point_with_training_below_heldout(tmp_path: Path) -> None:
-    curves = why.read_curves(write(tmp_path, TINY))
-    assert why.overfit_onset(curves["a"]) == curves["a"][2]
-    assert why.overfit_onset(curves["b"]) is None
-    back_above = [*curves["a"], why.CurvePoint(4, 20.0, 3.5, 3.1), why.CurvePoint(5, 30.0, 2.0, 3.0)]
-    assert why.overfit_onset(back_above) == curves["a"][2]  # the first one, not a later one
-    assert [[p.step for p in span] for span in why.below_spans(back_above)] == [[3], [5]]
-    assert why.overfit_onset([why.CurvePoint(1, 1.0, 3.0, 3.0)]) is None  # equal is not below
+    curves = why_data.read_curves(write(tmp_path, TINY))
+    assert why_data.overfit_onset(curves["a"]) == curves["a"][2]
+    assert why_data.overfit_onset(curves["b"]) is None
+    back_above = [*curves["a"], why_data.CurvePoint(4, 20.0, 3.5, 3.1), why_data.CurvePoint(5, 30.0, 2.0, 3.0)]
+    assert why_data.overfit_onset(back_above) == curves["a"][2]  # the first one, not a later one
+    assert [[p.step for p in span] for span in why_data.below_spans(back_above)] == [[3], [5]]
+    assert why_data.overfit_onset([why_data.CurvePoint(1, 1.0, 3.0, 3.0)]) is None  # equal is not below
 
 
 def test_ticks() -> None:
-    assert why.log_ticks(0.724, 74.534) == [0.5, 1, 2, 5, 10, 20, 50, 100]
-    assert why.log_ticks(1, 10) == [1, 2, 5, 10]
-    assert why.linear_ticks(2.5913, 6.0885) == [2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 5.5, 6.0, 6.5]
-    assert why.linear_ticks(3.0, 4.0) == [3.0, 3.2, 3.4, 3.6, 3.8, 4.0]
+    assert loss_plot.log_ticks(0.724, 74.534) == [0.5, 1, 2, 5, 10, 20, 50, 100]
+    assert loss_plot.log_ticks(1, 10) == [1, 2, 5, 10]
+    assert loss_plot.linear_ticks(2.5913, 6.0885) == [2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 5.5, 6.0, 6.5]
+    assert loss_plot.linear_ticks(3.0, 4.0) == [3.0, 3.2, 3.4, 3.6, 3.8, 4.0]
 
 
 def test_plot_maps_points_to_coordinates(tmp_path: Path) -> None:
-    curves = why.read_curves(write(tmp_path, TINY))
-    mark = why.Mark(10.0, 3.2, "1", ("onset",))
-    view = why.plot_view(curves, [mark], aria_label="summary")
+    curves = why_data.read_curves(write(tmp_path, TINY))
+    mark = loss_plot.Mark(10.0, 3.2, "1", ("onset",))
+    view = loss_plot.plot_view(curves, [mark], aria_label="summary")
     left, right, top, bottom = view.left, view.right, view.top, view.bottom
     assert left < right and top < bottom and 0 <= left and right <= view.width and bottom <= view.height
 
@@ -129,8 +129,8 @@ def test_facts_on_a_tiny_csv(tmp_path: Path) -> None:
         "\"diffusion, from AR step 200\",300,12,4.6,4.4",
         "\"diffusion, from AR step 200\",400,20,4.5,4.3",
     ]) + "\n"
-    curves = why.read_curves(write(tmp_path, text))
-    facts = why.why_facts(curves, "x.csv", 1000.0, "log.csv")
+    curves = why_data.read_curves(write(tmp_path, text))
+    facts = why_data.why_facts(curves, "x.csv", 1000.0, "log.csv")
     assert facts.ar is not None and facts.ar.onset and facts.ar.onset_epochs is not None
     assert facts.ar.onset_epochs.value == 2 and facts.ar.fall_after_onset is not None
     assert facts.ar.fall_after_onset.value == pytest.approx(0.2) and facts.ar.end_gap.value == pytest.approx(0.3)
@@ -148,9 +148,9 @@ def test_facts_on_a_tiny_csv(tmp_path: Path) -> None:
 
 def test_tokens_per_epoch(tmp_path: Path) -> None:
     log = write(tmp_path, "step,tokens_seen,epochs\n1,100,0.5\n2,200,1.0\n", "log.csv")
-    assert why.tokens_per_epoch(log) == 200
-    assert why.tokens_per_epoch(tmp_path / "missing.csv") is None
-    assert why.tokens_per_epoch(write(tmp_path, "step,epochs\n1,1\n", "bad.csv")) is None
+    assert why_data.tokens_per_epoch(log) == 200
+    assert why_data.tokens_per_epoch(tmp_path / "missing.csv") is None
+    assert why_data.tokens_per_epoch(write(tmp_path, "step,epochs\n1,1\n", "bad.csv")) is None
 
 
 @pytest.mark.parametrize(
@@ -165,8 +165,8 @@ def test_tokens_per_epoch(tmp_path: Path) -> None:
     ],
 )
 def test_read_curves_refuses_malformed_files(tmp_path: Path, text: str) -> None:
-    with pytest.raises(why.CurveDataError):
-        why.read_curves(write(tmp_path, text))
+    with pytest.raises(why_data.CurveDataError):
+        why_data.read_curves(write(tmp_path, text))
 
 
 # ---------------------------------------------------------------------------------------------------------
