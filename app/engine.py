@@ -27,7 +27,7 @@ from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Literal
 
-from app.render import Deferred, Rendered
+from app.messages import Deferred, Rendered
 
 log = logging.getLogger("theater.engine")
 

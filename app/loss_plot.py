@@ -1,4 +1,4 @@
-"""A loss-against-epochs plot as SVG coordinates (like `app.render.schedule_plot`); the template draws it.
+"""A loss-against-epochs plot as SVG coordinates (like `app.render.image.schedule_plot`); the template draws it.
 
 Epochs on a log axis (the runs span 0.7 to 75 epochs), loss in nats/token on a linear one; per curve, held-out
 loss solid and training loss dashed. It plots the curves and marks it is given and knows nothing else of them.

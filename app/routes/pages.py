@@ -1,12 +1,14 @@
 """HTML pages and the run fragment. Every setting lives in the query string, so a link reproduces a run.
 
-`/text` and `/embed/text` render the same template (embed: minimal chrome); `/text/run` renders only the
-page's `run` block (a template fragment), which the controls form swaps in with htmx to start a run.
+Each demo (text, image, race) has one route pair made by `_add_demo`: `/<kind>` and `/embed/<kind>` render
+the same template (embed: minimal chrome); `/<kind>/run` renders only the shell's `run` block (a template
+fragment), which the controls form swaps in with htmx to start a run.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
@@ -16,10 +18,29 @@ from fastapi.responses import HTMLResponse
 from app.backends import Backends
 from app.deps import BackendsDep, SettingsDep
 from app.protocol import ImageRequest, TextRequest, from_query, to_query
-from app.render import templates
 from app.settings import Settings
+from app.templating import render_block, templates
 
 router = APIRouter(tags=["pages"])
+
+
+@dataclass(frozen=True)
+class Demo:
+    """The words a demo page needs besides its settings (the shell `templates/demo.html` renders them)."""
+
+    title: str      # <title>, before " · Diffusion Theater"
+    heading: str    # the page's h1
+    run_label: str  # the run section's accessible name
+    idle: str       # the notice before the first run
+
+
+DEMOS = {
+    "text": Demo("Text diffusion", "Masked diffusion: text", "Generation", "Press Space or Generate to start."),
+    "image": Demo("Image diffusion", "DDPM: a digit from noise", "Generation",
+                  "Press Space or Generate to start; keys 0-9 pick a digit."),
+    "race": Demo("Race: diffusion vs autoregressive", "Race: diffusion against its autoregressive twin", "Race",
+                 "Press Space or Generate to start the race."),
+}
 
 TEXT_OPTIONS = {
     "strategy": [
@@ -53,12 +74,6 @@ RACE_PRESETS = [
 ]
 
 
-def render_block(name: str, block: str, context: dict[str, Any]) -> str:
-    """Render one block of a page template: the template-fragment pattern."""
-    template = templates.env.get_template(name)
-    return "".join(template.blocks[block](template.new_context(context)))
-
-
 def page_context(
     request: Request, kind: str, embed: bool, settings: Settings, backends: Backends
 ) -> dict[str, Any]:
@@ -70,6 +85,7 @@ def page_context(
     params = to_query(run_request)
     return {
         "kind": kind,
+        "page": DEMOS[kind],
         "embed": embed,
         "autoplay": autoplay,
         "req": run_request,
@@ -91,52 +107,31 @@ def page_context(
     }
 
 
-def _page(request: Request, kind: str, embed: bool, settings: Settings, backends: Backends) -> HTMLResponse:
-    context = page_context(request, kind, embed, settings, backends)
-    return templates.TemplateResponse(request, f"{kind}.html", context)
-
-
 @router.get("/", response_class=HTMLResponse)
-async def index(request: Request, settings: SettingsDep, backends: BackendsDep) -> HTMLResponse:
+async def index(request: Request, backends: BackendsDep) -> HTMLResponse:
     context = {"untrained": backends.untrained, "embed": False, "kind": "index", "backends": backends}
     return templates.TemplateResponse(request, "index.html", context)
 
 
-@router.get("/text", response_class=HTMLResponse)
-async def text_page(request: Request, settings: SettingsDep, backends: BackendsDep) -> HTMLResponse:
-    return _page(request, "text", False, settings, backends)
+def _add_demo(kind: str) -> None:
+    async def page(request: Request, settings: SettingsDep, backends: BackendsDep) -> HTMLResponse:
+        context = page_context(request, kind, False, settings, backends)
+        return templates.TemplateResponse(request, f"{kind}.html", context)
+
+    async def embed(request: Request, settings: SettingsDep, backends: BackendsDep) -> HTMLResponse:
+        context = page_context(request, kind, True, settings, backends)
+        return templates.TemplateResponse(request, f"{kind}.html", context)
+
+    async def run(request: Request, settings: SettingsDep, backends: BackendsDep) -> HTMLResponse:
+        """The `run` block alone, active: swapping it in opens the websocket and sends the request."""
+        context = page_context(request, kind, False, settings, backends)
+        context["active"] = True
+        return HTMLResponse(render_block("demo.html", "run", context))
+
+    router.add_api_route(f"/{kind}", page, response_class=HTMLResponse, name=f"{kind}_page")
+    router.add_api_route(f"/embed/{kind}", embed, response_class=HTMLResponse, name=f"{kind}_embed")
+    router.add_api_route(f"/{kind}/run", run, response_class=HTMLResponse, name=f"{kind}_run")
 
 
-@router.get("/image", response_class=HTMLResponse)
-async def image_page(request: Request, settings: SettingsDep, backends: BackendsDep) -> HTMLResponse:
-    return _page(request, "image", False, settings, backends)
-
-
-@router.get("/embed/text", response_class=HTMLResponse)
-async def embed_text(request: Request, settings: SettingsDep, backends: BackendsDep) -> HTMLResponse:
-    return _page(request, "text", True, settings, backends)
-
-
-@router.get("/embed/image", response_class=HTMLResponse)
-async def embed_image(request: Request, settings: SettingsDep, backends: BackendsDep) -> HTMLResponse:
-    return _page(request, "image", True, settings, backends)
-
-
-@router.get("/race", response_class=HTMLResponse)
-async def race_page(request: Request, settings: SettingsDep, backends: BackendsDep) -> HTMLResponse:
-    return _page(request, "race", False, settings, backends)
-
-
-@router.get("/embed/race", response_class=HTMLResponse)
-async def embed_race(request: Request, settings: SettingsDep, backends: BackendsDep) -> HTMLResponse:
-    return _page(request, "race", True, settings, backends)
-
-
-@router.get("/{kind}/run", response_class=HTMLResponse)
-async def run_fragment(kind: str, request: Request, settings: SettingsDep, backends: BackendsDep) -> HTMLResponse:
-    """The `run` block alone, active: swapping it in opens the websocket and sends the request."""
-    if kind not in ("text", "image", "race"):
-        return HTMLResponse("not found", status_code=404)
-    context = page_context(request, kind, False, settings, backends)
-    context["active"] = True
-    return HTMLResponse(render_block(f"{kind}.html", "run", context))
+for _kind in DEMOS:
+    _add_demo(_kind)

@@ -26,6 +26,7 @@ from fastapi import APIRouter, WebSocket
 from app.backends import Backends
 from app.deps import BackendsDep, EngineDep, SettingsDep
 from app.engine import Busy, Engine, Failed, Queued, ShuttingDown, Subscription
+from app.messages import Rendered, render_error, render_queued
 from app.protocol import (
     Close,
     ImageRequest,
@@ -36,7 +37,7 @@ from app.protocol import (
     close_reason,
     parse_request,
 )
-from app.render import Rendered, image_producer, race_producer, render_error, render_queued, text_producer
+from app.render.producers import image_producer, race_producer, text_producer
 from app.security import origin_allowed
 from app.settings import Settings
 

@@ -7,7 +7,7 @@ from fastapi.responses import HTMLResponse
 
 from app import why
 from app.deps import BackendsDep
-from app.render import templates
+from app.templating import templates
 
 router = APIRouter(tags=["pages"])
 

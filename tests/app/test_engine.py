@@ -10,11 +10,12 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from app import render as render_module
 from app.engine import Busy, Engine, Failed, Queued, Refused, ShuttingDown, Subscription
 from app.fakes import FakeText
+from app.messages import Rendered
 from app.protocol import TextRequest
-from app.render import Rendered, text_producer
+from app.render import producers as render_module
+from app.render.producers import text_producer
 
 
 def engine(**kw: int) -> Engine:

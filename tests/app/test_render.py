@@ -13,20 +13,13 @@ import numpy as np
 from PIL import Image
 from pytest import MonkeyPatch
 
-from app import render as render_module
 from app.fakes import FakeImage, FakeText
+from app.messages import Rendered, render_error, render_queued
 from app.protocol import ImageRequest, TextRequest
-from app.render import (
-    Rendered,
-    confidence_class,
-    image_producer,
-    png_base64,
-    render_error,
-    render_queued,
-    render_text_frame,
-    text_producer,
-    visible,
-)
+from app.render import producers as render_module
+from app.render.image import png_base64
+from app.render.producers import image_producer, text_producer
+from app.render.text import confidence_class, render_text_frame, visible
 from models.frames import BLANK, FIXED, NEW, REMASKED, TextFrame, TextToken
 
 

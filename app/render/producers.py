@@ -1,0 +1,66 @@
+"""Producers: a sampler's frames -> the deferred renders the engine runs in its render thread.
+
+Producers yield each frame as a deferred render (`functools.partial`), so the sampler thread never waits for
+rendering (see app/engine.py). One run renderer per run keeps what a run needs across its frames.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from functools import partial
+from time import perf_counter
+from typing import Any, Protocol
+
+import numpy as np
+
+from app.messages import Deferred, Rendered
+from app.protocol import ImageRequest, TextRequest
+from app.render.image import ImageRun
+from app.render.race import RaceRun
+from app.render.text import TextRun
+from models.frames import ImageFrame, TextFrame
+from models.text.race import RaceFrame
+
+
+class RunRenderer(Protocol):
+    """One run's renderer: it may keep state across the run's frames (a memo, a decision log)."""
+
+    def frame(self, frame: Any, ms_per_step: float) -> Rendered: ...
+
+    def done(self, frame: Any, ms_total: float) -> Rendered: ...
+
+
+def _producer(
+    frames: Callable[[Callable[[], bool]], Iterator[Any]], new_run: Callable[[], RunRenderer]
+) -> Callable[..., Iterator[Deferred]]:
+    """Yields one deferred render per frame, then the done message if the run finished;
+    `ms_per_step` is the sampler's own time for that step (rendering happens later, elsewhere). The render
+    thread runs the deferred renders in order, so a run renderer sees its frames in order, then `done`."""
+
+    def produce(should_stop: Callable[[], bool]) -> Iterator[Deferred]:
+        run = new_run()
+        last = None
+        total_ms = 0.0
+        started = perf_counter()
+        for frame in frames(should_stop):
+            elapsed = (perf_counter() - started) * 1000
+            total_ms += elapsed if frame.step > 0 else 0.0
+            yield partial(run.frame, frame, elapsed)
+            last = frame
+            started = perf_counter()
+        if last is not None and last.step == last.total and not should_stop():
+            yield partial(run.done, last, total_ms)
+
+    return produce
+
+def text_producer(sample: Callable[..., Iterator[TextFrame]], request: TextRequest) -> Callable[..., Iterator[Deferred]]:
+    return _producer(partial(sample, request), TextRun)
+
+def race_producer(sample: Callable[..., Iterator[RaceFrame]], request: TextRequest) -> Callable[..., Iterator[Deferred]]:
+    return _producer(partial(sample, request), RaceRun)
+
+def image_producer(
+    sample: Callable[..., Iterator[ImageFrame]], request: ImageRequest, schedule: np.ndarray
+) -> Callable[..., Iterator[Deferred]]:
+    return _producer(partial(sample, request), partial(ImageRun, schedule))
+

@@ -1,0 +1,171 @@
+"""Race frames -> messages: both lanes of a tick in one message (each lane a text canvas with its own counters),
+and the done message with both decision maps on one scale and the measured verdict (models.text.race)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from types import SimpleNamespace
+
+from markupsafe import Markup
+
+from app.decision_map import decision_map
+from app.messages import Rendered, dump_json, pack, with_content
+from app.render.text import TextMemo, change_lines, decisions_json, visible
+from app.templating import stream_macros
+from models.frames import COMMITTED, NEW, TextFrame
+from models.text.decisions import DecisionLog
+from models.text.race import AUTOREGRESSIVE, DIFFUSION, Lane, RaceFrame
+
+LANE_TITLES = {DIFFUSION: "Diffusion", AUTOREGRESSIVE: "Autoregressive twin"}
+LANE_NOTES = {
+    DIFFUSION: "reads the whole canvas every pass and commits several tokens",
+    AUTOREGRESSIVE: "the same network, causal: one token a pass, left to right, KV cache",
+}
+WHY_COUNTS_DIFFER = (
+    "Why passes and wall time disagree: on this CPU each pass is compute-bound, so a pass over the whole canvas "
+    "costs more than a cached pass over one new token; on a GPU at batch 1 a pass over 64 positions costs "
+    "about the same as over one, and then fewer passes win."
+)
+
+
+def lane_status(lane: Lane) -> str:
+    return f"{LANE_TITLES[lane.name].lower()} {lane.frame.decided} of {lane.frame.generated} tokens decided"
+
+
+def _settled(frame: TextFrame) -> TextFrame:
+    """A finished lane's last frame, shown again at later ticks: nothing is new there any more."""
+    tokens = tuple(replace(t, state=COMMITTED) if t.state == NEW else t for t in frame.tokens)
+    return replace(frame, tokens=tokens, committed=(), remasked=())
+
+
+class RaceRun:
+    """One race's rendering state: per lane a token memo, a decision log, and its settled last frame."""
+
+    def __init__(self) -> None:
+        self.memos: dict[str, TextMemo] = {}
+        self.logs: dict[str, DecisionLog] = {}
+        self.seen: dict[str, int] = {}       # lane -> last step recorded in its log
+        self.settled: dict[str, TextFrame] = {}
+
+    def _lane_frame(self, lane: Lane, tick: int) -> TextFrame:
+        frame = lane.frame
+        if self.seen.get(lane.name, -1) < frame.step:
+            self.logs.setdefault(lane.name, DecisionLog()).record(frame)
+            self.seen[lane.name] = frame.step
+        if frame.step == tick:
+            return frame
+        if lane.name not in self.settled:
+            self.settled[lane.name] = _settled(frame)
+        return self.settled[lane.name]
+
+    def frame(self, race: RaceFrame, _ms: float) -> Rendered:
+        lanes_json: list[str] = []
+        views: list[SimpleNamespace] = []
+        for lane in race.lanes:
+            frame = self._lane_frame(lane, race.step)
+            memo = self.memos.setdefault(lane.name, TextMemo())
+            entries = [memo.entry(i, t) for i, t in enumerate(frame.tokens)]
+            masked, generated = frame.masked, frame.generated
+            data = {
+                "lane": lane.name,
+                "step": frame.step,
+                "total": frame.total,
+                "forward_passes": frame.forward_passes,
+                "masked": masked,
+                "decided": generated - masked,
+                "generated": generated,
+                "ms_per_pass": round(lane.ms_per_pass, 2),
+                "wall_ms": round(lane.wall_ms, 1),
+                "finished": lane.finished,
+                "committed": list(frame.committed),
+                "remasked": list(frame.remasked),
+                "unseen": lane.unseen,
+            }
+            lanes_json.append(dump_json(data)[:-1] + ',"tokens":[' + ",".join([e[1] for e in entries]) + "]}")
+            views.append(SimpleNamespace(lane=lane, frame=frame, memo=memo, entries=entries, decided=generated - masked,
+                                         generated=generated))
+        head = dump_json({"type": "frame", "step": race.step, "total": race.total})
+        plain = head[:-1] + ',"lanes":[' + ",".join(lanes_json) + "]}"
+        status = f"pass {race.step} of {race.total}: " + ", ".join(lane_status(lane) for lane in race.lanes)
+
+        def content() -> str:
+            macros = stream_macros()
+            lanes = []
+            for v in views:
+                lane, frame = v.lane, v.frame
+                chips = "".join([v.memo.chip(macros.chip, i, t, e) for (i, t), e in zip(enumerate(frame.tokens), v.entries)])
+                lanes.append(SimpleNamespace(
+                    name=lane.name,
+                    title=LANE_TITLES[lane.name],
+                    note=LANE_NOTES[lane.name],
+                    canvas=Markup(chips),
+                    unseen=visible(lane.unseen).strip(),
+                    finished=lane.finished,
+                    finish=(f"finished: {frame.forward_passes} passes, {lane.wall_ms / 1000:.2f} s" if lane.finished else ""),
+                    counters=[
+                        (frame.forward_passes, "forward passes"),
+                        (f"{v.decided}/{v.generated}", "tokens decided"),
+                        (f"{lane.ms_per_pass:.1f}", "ms/pass"),
+                        (f"{lane.wall_ms / 1000:.2f} s", "wall time"),
+                    ],
+                ))
+            view = SimpleNamespace(step=race.step, total=race.total, status=status, lanes=lanes)
+            return macros.race_frame(view)
+
+        return Rendered("frame", plain, make_html=lambda: with_content(plain, content(), {}))
+
+    def done(self, race: RaceFrame, _ms_total: float) -> Rendered:
+        lanes = []
+        for lane in race.lanes:
+            log = self.logs[lane.name]
+            lanes.append({
+                "lane": lane.name,
+                "text": lane.frame.text,
+                "forward_passes": lane.frame.forward_passes,
+                "wall_ms": round(lane.wall_ms, 1),
+                "ms_per_pass": round(lane.ms_per_pass, 2),
+                "unseen": lane.unseen,
+                "decisions": decisions_json(log),
+            })
+        data = {"type": "done", "steps": race.total, "lanes": lanes}
+        summary = "Done. " + " ".join(
+            f"{LANE_TITLES[lane.name]}: {lane.frame.forward_passes} passes, {lane.wall_ms / 1000:.2f} s "
+            f"({lane.ms_per_pass:.1f} ms a pass)." for lane in race.lanes
+        )
+
+        def content() -> str:
+            maps = [decision_map(self.logs[lane.name], LANE_TITLES[lane.name], rows=race.total) for lane in race.lanes]
+            changes: list[str] = []
+            for lane in race.lanes:
+                changes += [f"{LANE_TITLES[lane.name]}, {line}" for line in change_lines(self.logs[lane.name])]
+            remasks = sum(m.remasks for m in maps)
+            view = SimpleNamespace(
+                summary=summary,
+                maps=maps,
+                changes=changes,
+                changes_title=f"Changes of mind ({remasks})" if remasks else "",
+                verdict=race_verdict(race),
+            )
+            return stream_macros().run_done(view)
+
+        return pack(data, content, target="#notice", swap="outerHTML")
+
+
+def race_verdict(race: RaceFrame) -> str:
+    """Both counts, measured, in one line: fewer passes and, separately, what that cost in time here."""
+    by_name = {lane.name: lane for lane in race.lanes}
+    diffusion, ar = by_name.get(DIFFUSION), by_name.get(AUTOREGRESSIVE)
+    if diffusion is None or ar is None or not diffusion.frame.forward_passes or not diffusion.wall_ms:
+        return ""
+    passes = ar.frame.forward_passes / diffusion.frame.forward_passes
+    time = ar.wall_ms / diffusion.wall_ms
+    if passes >= 1:
+        by_passes = f"Diffusion used {passes:.1f}x fewer forward passes"
+    else:
+        by_passes = f"Diffusion used {1 / passes:.1f}x more forward passes"
+    if time >= 1:
+        by_time = f"and finished {time:.1f}x sooner in wall time on this server"
+    else:
+        by_time = f"but took {1 / time:.1f}x as long in wall time on this server"
+    return f"{by_passes} {by_time}. {WHY_COUNTS_DIFFER}"
+

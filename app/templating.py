@@ -1,0 +1,25 @@
+"""The Jinja environment, in one place: pages render templates (whole, or one block as a fragment), the
+websockets render the macros of templates/stream.html."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.templating import Jinja2Templates
+
+from app.settings import REPO_ROOT
+
+templates = Jinja2Templates(directory=REPO_ROOT / "templates")
+templates.env.trim_blocks = True
+templates.env.lstrip_blocks = True
+
+
+def stream_macros() -> Any:
+    """The fragments the websockets send live as macros in templates/stream.html (one file, one job)."""
+    return templates.env.get_template("stream.html").module
+
+
+def render_block(name: str, block: str, context: dict[str, Any]) -> str:
+    """Render one block of a page template: the template-fragment pattern."""
+    template = templates.env.get_template(name)
+    return "".join(template.blocks[block](template.new_context(context)))
