@@ -1,5 +1,8 @@
 # Diffusion Theater: docker build -t diffusion-theater . && docker run -p 8000:8000 diffusion-theater
-FROM python:3.11-slim
+# Base pinned to a Debian release (the bare 3.11-slim tag moved from bookworm to trixie under its users).
+# To pin it byte for byte, append the digest: FROM python:3.11-slim-bookworm@sha256:<digest>
+# (README, "Docker", says how to look it up and update it).
+FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -9,15 +12,28 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 RUN useradd --create-home --uid 10001 theater
 
-# Same dependency source as `make install`: pyproject.toml under constraints.txt, torch from the CPU
-# wheel index (PyPI's default torch wheels for Linux carry CUDA, several GB).
+# Dependencies first, so code and checkpoint edits keep this (about 1.1 GB) layer cached. Same source as
+# `make install`: the [project] dependencies of pyproject.toml (listed by tomllib, without the dev extras)
+# under constraints.txt. constraints.txt pins torch==2.13.0+cpu, a build that exists only on the PyTorch
+# CPU wheel index: torch stays CPU-only (PyPI's Linux wheels carry CUDA, several GB), and an index without
+# it fails the build instead of pulling CUDA. TORCH_INDEX may point at a mirror of that index:
+#   docker build --build-arg TORCH_INDEX=https://mirror.example.org/whl/cpu -t diffusion-theater .
+ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
 COPY pyproject.toml constraints.txt ./
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > requirements.txt \
+ && pip install -c constraints.txt --extra-index-url "$TORCH_INDEX" -r requirements.txt \
+ && rm requirements.txt
+
+# The project itself, editable as with `make install`: app/settings.py finds templates, static and the
+# checkpoints next to the app package, i.e. under /app.
 COPY app ./app
 COPY models ./models
-RUN pip install -c constraints.txt --extra-index-url https://download.pytorch.org/whl/cpu -e .
+RUN pip install --no-deps -e .
 
 COPY static ./static
 COPY templates ./templates
+# /why draws its plot from this file at request time.
+COPY docs/data-efficiency.csv ./docs/
 
 USER 10001
 ENV THEATER_HOST=0.0.0.0 THEATER_PORT=8000

@@ -206,9 +206,9 @@ class Engine:
             if self._use_torch:
                 import torch
 
-                context = torch.inference_mode()
+                context: contextlib.AbstractContextManager[object] = torch.inference_mode()
             else:
-                context = _Null()
+                context = contextlib.nullcontext()
             with context:
                 for item in job.produce(should_stop):
                     rendered = self._render_pool.submit(self._render, job, item)
@@ -324,14 +324,6 @@ class Engine:
             job.state = "stopped"
             for waiting in self._queue:
                 self._wake(waiting)
-
-
-class _Null:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *args: object) -> None:
-        return None
 
 
 def _spent(_should_stop: Callable[[], bool]) -> Iterator[Rendered | Deferred]:
