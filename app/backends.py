@@ -1,8 +1,10 @@
 """What the web layer needs from the models, and how it gets them.
 
 A backend wraps one model behind `sample(request, should_stop) -> Iterator[frame]`. The real ones call
-`models.text.sample` / `models.image.sample`; `app.fakes` provides stand-ins. Models load once, in the
-app's lifespan, in a worker thread (`load_backends`), never at import time and never on the event loop.
+`models.text.sample` / `models.image.sample`, passing the request as it is (the protocol's request types
+are the samplers'); `app.fakes` provides stand-ins. Models load once, in the app's lifespan, in a worker
+thread (`load_backends`), never at import time and never on the event loop; torch is imported only then.
+The context and race checks are the models' own rules (`models.text.decoding`, `models.text.race`).
 """
 
 from __future__ import annotations
@@ -15,36 +17,16 @@ from typing import Any, Protocol
 import numpy as np
 
 from app.engine import Refused
+from app.fakes import FakeImage, FakeRace, FakeText
 from app.protocol import ImageRequest, RaceRequest, RequestError, TextRequest
 from app.settings import Settings
 from models.frames import ImageFrame, TextFrame
-from models.text.race import RaceFrame
+from models.text.decoding import SamplingError, context_problem
+from models.text.race import RaceFrame, race_problem, sample_race
 
 log = logging.getLogger("theater.models")
 
 ShouldStop = Callable[[], bool]
-INFILL_MARK = "___"  # models.text.sample.INFILL_MARK: each mark in a prompt becomes `length` blanks
-
-
-def tokens_needed(request: TextRequest, count_tokens: Callable[[str], int]) -> int:
-    """Canvas size of a text request, counted as `models.text.sample.build_canvas` builds it: the prompt's
-    tokens then `length` blanks, or (infill) each piece between `___` marks tokenised alone plus `length`
-    blanks per mark."""
-    if INFILL_MARK in request.prompt:
-        parts = request.prompt.split(INFILL_MARK)
-        return sum(count_tokens(part) for part in parts if part) + request.length * (len(parts) - 1)
-    return count_tokens(request.prompt) + request.length
-
-
-def context_problem(request: TextRequest, context: int, count_tokens: Callable[[str], int]) -> str | None:
-    """A readable reason when prompt + blanks do not fit the model's context, else None."""
-    needed = tokens_needed(request, count_tokens)
-    if needed <= context:
-        return None
-    slots = max(1, request.prompt.count(INFILL_MARK))  # places that each take `length` blanks
-    room = context - (needed - request.length * slots)  # what the fixed text leaves for blanks
-    hint = f"use length {room // slots} or less" if room >= slots else "shorten the prompt"
-    return f"prompt and blanks need {needed} tokens but the model reads at most {context}: {hint}"
 
 
 class TextBackend(Protocol):
@@ -81,16 +63,6 @@ class RaceBackend(Protocol):
     def sample(self, request: RaceRequest, should_stop: ShouldStop | None = None) -> Iterator[RaceFrame]: ...
 
 
-def race_problem(request: RaceRequest) -> str | None:
-    """The race fills at most one gap, and needs text before it (the AR lane starts from that text)."""
-    marks = request.prompt.count(INFILL_MARK)
-    if marks > 1:
-        return f"the race fills one gap: the prompt has {marks} '{INFILL_MARK}' marks; keep one"
-    if marks == 1 and not request.prompt.split(INFILL_MARK)[0].strip():
-        return "the infill race needs text before the gap: the left-to-right model starts from it"
-    return None
-
-
 @dataclass
 class Backends:
     text: TextBackend
@@ -107,7 +79,7 @@ class Backends:
         if not isinstance(request, TextRequest):
             return
         if isinstance(request, RaceRequest):
-            problem = race_problem(request)
+            problem = race_problem(request.prompt)
             if problem:
                 raise RequestError(problem)
         context = getattr(self.text, "context", None)
@@ -132,15 +104,16 @@ class RealText:
         self.context = int(model.context)
 
     def count_tokens(self, text: str) -> int:
-        return len(self.model.tokenizer.encode(text).ids)
+        from models.text.sample import count_tokens
+
+        return count_tokens(self.model, text)  # as the sampler counts its canvas
 
     def sample(self, request: TextRequest, should_stop: ShouldStop | None = None) -> Iterator[TextFrame]:
-        from models.text import sample as text_sample
+        from models.text.sample import sample_diffusion
 
-        args = text_sample.TextRequest(**request.model_dump())
         try:
-            yield from text_sample.sample_diffusion(self.model, args, should_stop=should_stop)
-        except text_sample.SamplingError as error:  # the sampler's refusal is the client's error, not a fault
+            yield from sample_diffusion(self.model, request, should_stop=should_stop)
+        except SamplingError as error:  # the sampler's refusal is the client's error, not a fault
             raise Refused(str(error)) from error
 
 
@@ -161,9 +134,8 @@ class RealImage:
     def sample(self, request: ImageRequest, should_stop: ShouldStop | None = None) -> Iterator[ImageFrame]:
         from models.image import sample as image_sample
 
-        args = image_sample.ImageRequest(**request.model_dump(), batch=1)
-        try:
-            yield from image_sample.sample_image(self.model, args, should_stop=should_stop)
+        try:  # one image: the protocol refuses `batch` from clients
+            yield from image_sample.sample_image(self.model, request, should_stop=should_stop)
         except image_sample.SamplingError as error:
             raise Refused(str(error)) from error
 
@@ -177,13 +149,8 @@ class RealRace:
         self.facts = _shared_facts(diffusion, autoregressive)
 
     def sample(self, request: RaceRequest, should_stop: ShouldStop | None = None) -> Iterator[RaceFrame]:
-        from models.text import race
-        from models.text.sample import SamplingError
-        from models.text.sample import TextRequest as SamplerRequest
-
-        args = SamplerRequest(**request.model_dump())
         try:
-            yield from race.sample_race(self.diffusion, self.autoregressive, args, should_stop=should_stop)
+            yield from sample_race(self.diffusion, self.autoregressive, request, should_stop=should_stop)
         except SamplingError as error:
             raise Refused(str(error)) from error
 
@@ -214,10 +181,8 @@ def _load_text_model(settings: Settings, name: str, causal: bool) -> Any:
 
 
 def _load_text(settings: Settings) -> tuple[TextBackend, RaceBackend]:
-    from app.fakes import FakeRace, FakeText
-
     try:
-        from models.text.race import sample_race  # noqa: F401  (the samplers must exist too)
+        from models.text.sample import sample_diffusion  # noqa: F401  (the samplers and torch must be there)
     except ImportError as error:
         log.warning("UNTRAINED: models.text sampler not available (%s); serving the fake text model", error)
         step = settings.fake_step_ms / 1000
@@ -228,8 +193,6 @@ def _load_text(settings: Settings) -> tuple[TextBackend, RaceBackend]:
 
 
 def _load_image(settings: Settings) -> ImageBackend:
-    from app.fakes import FakeImage
-
     try:
         from models.image.model import load_image_model, untrained_image_model
         from models.image.sample import sample_image  # noqa: F401
@@ -254,8 +217,6 @@ def _load_image(settings: Settings) -> ImageBackend:
 def load_backends(settings: Settings) -> Backends:
     """Blocking: call it from a worker thread."""
     if settings.models == "fake":
-        from app.fakes import FakeImage, FakeRace, FakeText
-
         step = settings.fake_step_ms / 1000
         return Backends(text=FakeText(step), image=FakeImage(step), race=FakeRace(step))
     text, race = _load_text(settings)

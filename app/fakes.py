@@ -15,10 +15,10 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from app.backends import context_problem
 from app.engine import Refused
 from app.protocol import ImageRequest, RaceRequest, TextRequest
 from models.frames import BLANK, COMMITTED, FIXED, NEW, REMASKED, ImageFrame, TextFrame, TextToken, TokenAlternative
+from models.text.decoding import context_problem
 from models.text.race import AUTOREGRESSIVE, DIFFUSION, LaneSpec, RaceFrame, race_frames, split_gap
 
 WORDS = (
@@ -153,7 +153,7 @@ class FakeRace:
 
     def sample(self, request: RaceRequest, should_stop: Callable[[], bool] | None = None) -> Iterator[RaceFrame]:
         gap = split_gap(request.prompt)
-        ar_request = TextRequest(**{**request.model_dump(), "prompt": gap[0] if gap else request.prompt})
+        ar_request = request if gap is None else request.model_copy(update={"prompt": gap[0]})  # as sample_race
         yield from race_frames([
             LaneSpec(DIFFUSION, self.diffusion.sample(request, should_stop)),
             LaneSpec(AUTOREGRESSIVE, self.autoregressive.sample(ar_request, should_stop), unseen=gap[1] if gap else ""),

@@ -3,6 +3,9 @@
 A client opens `/ws/text` or `/ws/image`, sends ONE JSON request (a `TextRequest` or `ImageRequest`
 object), and receives `queued`* `frame`+ `done` (or one `error`) messages. See docs/protocol.md.
 The same schemas parse the page query strings, so a URL and a websocket request describe one run.
+
+The request types are the samplers' own (`models.text.decoding`, `models.image.request`: torch-free), so a
+validated request goes to a sampler as it is; what only the web layer limits (`Settings`) is `check_limits`'.
 """
 
 from __future__ import annotations
@@ -14,12 +17,12 @@ from collections.abc import Mapping
 from enum import IntEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
+from pydantic.fields import FieldInfo
 
 from app.settings import Settings
-from models.text.sample import DEFAULT_DECODING
-
-SEED_MAX = 2**32 - 1
+from models.image.request import ImageRequest  # the samplers' request types; the web layer imports them from here
+from models.text.decoding import RaceRequest, TextRequest
 
 
 class Close(IntEnum):
@@ -34,40 +37,15 @@ class Close(IntEnum):
     BUSY = 1013
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-class TextRequest(Strict):
-    prompt: str = "Once upon a time"
-    length: int = Field(64, ge=1, description="tokens to generate")
-    steps: int = Field(64, ge=1, description="one token per step at the default length")
-    strategy: Literal["confidence", "random", "margin", "entropy"] = DEFAULT_DECODING.strategy  # type: ignore[assignment]
-    temperature: float = Field(DEFAULT_DECODING.temperature, ge=0.0, le=2.0)
-    block_length: int = Field(
-        DEFAULT_DECODING.block_length, ge=0, description="semi-autoregressive block size; 0 or >= length: one block"
-    )
-    remask: Literal["none", "cap", "conf", "loop"] = "none"
-    seed: int = Field(0, ge=0, le=SEED_MAX)
-
-
-class RaceRequest(TextRequest):
-    """The race: the diffusion lane runs these settings; the autoregressive lane the same prompt (the text before
-    the gap, with one `___`), length, temperature and seed, one token per forward pass."""
-
-    steps: int = Field(16, ge=1, description="diffusion steps; the autoregressive lane always takes `length`")
-
-
-class ImageRequest(Strict):
-    digit: int | None = Field(3, ge=0, le=9, description="class to draw, or null for unconditional")
-    guidance: float = Field(1.0, ge=0.0, le=10.0)
-    sampler: Literal["ddim", "ddpm", "dpm"] = "ddim"
-    steps: int = Field(50, ge=1)
-    seed: int = Field(0, ge=0, le=SEED_MAX)
-
-
+Request = TextRequest | ImageRequest  # RaceRequest is a TextRequest
 Kind = Literal["text", "image", "race"]
-REQUESTS: dict[str, type[Strict]] = {"text": TextRequest, "image": ImageRequest, "race": RaceRequest}
+REQUESTS: dict[str, type[TextRequest] | type[ImageRequest]] = {"text": TextRequest, "image": ImageRequest, "race": RaceRequest}
+
+
+def client_fields(model: type[Request]) -> dict[str, FieldInfo]:
+    """The fields a client may send: all but those the samplers keep for their other callers (`exclude`d from
+    dumps and the JSON schema, as the image request's `batch`: the web always samples one image)."""
+    return {name: field for name, field in model.model_fields.items() if not field.exclude}
 
 
 class RequestError(ValueError):
@@ -81,7 +59,7 @@ class RequestError(ValueError):
         self.field = field
 
 
-def canonical_key(kind: str, request: Strict) -> str:
+def canonical_key(kind: str, request: Request) -> str:
     """Identical runs share one key: seeded sampling is deterministic, so the key names a trajectory."""
     return f"{kind}:{json.dumps(request.model_dump(mode='json'), sort_keys=True, separators=(',', ':'))}"
 
@@ -118,15 +96,16 @@ def _describe(error: Mapping[str, Any]) -> str:
     return f"{where} {message}"
 
 
-def describe_validation_error(error: ValidationError, limit: int = 3) -> str:
-    parts = [_describe(e) for e in error.errors(include_url=False)[:limit]]
-    more = len(error.errors()) - limit
+def describe_validation_error(error: ValidationError | list[Mapping[str, Any]], limit: int = 3) -> str:
+    errors = error.errors(include_url=False) if isinstance(error, ValidationError) else error
+    parts = [_describe(e) for e in errors[:limit]]
+    more = len(errors) - limit
     if more > 0:
         parts.append(f"and {more} more problem{'s' if more > 1 else ''}")
     return "invalid request: " + "; ".join(parts)
 
 
-def check_limits(kind: str, request: Strict, settings: Settings) -> None:
+def check_limits(kind: str, request: Request, settings: Settings) -> None:
     """Limits from settings, with the numbers in the message so a person knows what to change."""
     if isinstance(request, TextRequest):
         if len(request.prompt) > settings.max_prompt_chars:
@@ -156,7 +135,7 @@ def check_limits(kind: str, request: Strict, settings: Settings) -> None:
             raise RequestError(f"steps {request.steps} is over the limit of {settings.max_image_steps}", field="steps")
 
 
-def parse_request(kind: str, text: str | bytes, settings: Settings) -> Strict:
+def parse_request(kind: str, text: str | bytes, settings: Settings) -> Request:
     """Raw websocket message -> validated request, or RequestError with a readable reason."""
     if isinstance(text, bytes):
         raise RequestError("binary messages are not accepted: send the request as JSON text", Close.UNSUPPORTED_DATA)
@@ -176,10 +155,16 @@ def parse_request(kind: str, text: str | bytes, settings: Settings) -> Strict:
         raise RequestError(f"message is not valid JSON: {reason}") from None
     if not isinstance(data, dict):
         raise RequestError(f"the request must be a JSON object, got {type(data).__name__}")
+    model = REQUESTS[kind]
+    # A field that is not the client's to set is refused as an unknown one, listed last as pydantic lists those.
+    hidden = [name for name in data if name in model.model_fields and name not in client_fields(model)]
+    unknown: list[Mapping[str, Any]] = [{"type": "extra_forbidden", "loc": (name,)} for name in hidden]
     try:
-        request = REQUESTS[kind].model_validate(data, strict=True)
+        request = model.model_validate({k: v for k, v in data.items() if k not in hidden}, strict=True)
     except ValidationError as error:
-        raise RequestError(describe_validation_error(error)) from None
+        raise RequestError(describe_validation_error([*error.errors(include_url=False), *unknown])) from None
+    if unknown:
+        raise RequestError(describe_validation_error(unknown))
     check_limits(kind, request, settings)
     return request
 
@@ -188,7 +173,7 @@ def parse_request(kind: str, text: str | bytes, settings: Settings) -> Strict:
 # URL query <-> request (the page form round-trips through the URL)
 
 
-def to_query(request: Strict) -> dict[str, str]:
+def to_query(request: Request) -> dict[str, str]:
     out: dict[str, str] = {}
     for name, value in request.model_dump().items():
         if value is None:
@@ -200,13 +185,14 @@ def to_query(request: Strict) -> dict[str, str]:
     return out
 
 
-def from_query(kind: str, query: Mapping[str, str], settings: Settings) -> tuple[Strict, list[str]]:
+def from_query(kind: str, query: Mapping[str, str], settings: Settings) -> tuple[Request, list[str]]:
     """Query string -> request. An invalid or over-limit value falls back to that field's default with a
     note shown on the page, never an error; the other fields keep their values."""
     model = REQUESTS[kind]
     values: dict[str, Any] = {}
     notes: list[str] = []
-    for name, field in model.model_fields.items():
+    fields = client_fields(model)
+    for name, field in fields.items():
         if name not in query:
             continue
         raw = query[name]
@@ -225,7 +211,7 @@ def from_query(kind: str, query: Mapping[str, str], settings: Settings) -> tuple
                 continue
         values[name] = value
     request = model.model_validate(values)
-    for _ in range(len(model.model_fields)):  # each pass drops one offending field
+    for _ in range(len(fields)):  # each pass drops one offending field
         try:
             check_limits(kind, request, settings)
             break

@@ -28,9 +28,9 @@ def main() -> None:
     import torch
 
     from models.checkpoints import CHECKPOINT_ROOT
+    from models.text.decoding import TextRequest
     from models.text.model import load_text_model
     from models.text.race import sample_race
-    from models.text.sample import TextRequest
 
     torch.set_num_threads(args.threads)
     diffusion = load_text_model(CHECKPOINT_ROOT / "text-diffusion")

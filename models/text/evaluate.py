@@ -21,17 +21,11 @@ import torch
 
 from models.checkpoints import CHECKPOINT_ROOT, write_json, write_manifest
 from models.text.data import encode_stream, fixed_windows, read_stories
+from models.text.decoding import DEFAULT_DECODING, STRATEGIES, Decoding, TextRequest
 from models.text.model import TextModel, load_text_model
 from models.text.network import TextTransformer
 from models.text.objectives import ar_loss, mdlm_loss, stratified_mask_rates
-from models.text.sample import (
-    DEFAULT_DECODING,
-    STRATEGIES,
-    Decoding,
-    TextRequest,
-    sample_autoregressive,
-    sample_diffusion,
-)
+from models.text.sample import sample_autoregressive, sample_diffusion
 
 HELDOUT_TEXT = Path(__file__).resolve().parents[1] / "evaluation_data" / "tinystories-valid-head.txt"
 PROMPTS = ("Once upon a time", "Lily and Tom", "One day, a little", "Tom had a big", "The sun was",

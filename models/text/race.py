@@ -9,6 +9,9 @@ the whole canvas costs more than a cached pass over one new token).
 Infill: with one `___` gap in the prompt, the diffusion lane fills the gap reading both sides; the
 autoregressive lane is given only the text before the gap (it cannot read ahead) and writes as many
 tokens; what it never read is reported as the lane's `unseen` text.
+
+Everything here but `sample_race` is torch-free (the clock, the lanes, the gap rule): the web layer renders
+race frames and the fakes race on this clock without importing torch.
 """
 
 from __future__ import annotations
@@ -16,10 +19,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from time import perf_counter
+from typing import TYPE_CHECKING
 
 from models.frames import TextFrame
-from models.text.model import TextModel
-from models.text.sample import INFILL_MARK, SamplingError, TextRequest, sample_autoregressive, sample_diffusion
+from models.text.decoding import INFILL_MARK, SamplingError, TextRequest
+
+if TYPE_CHECKING:
+    from models.text.model import TextModel
 
 DIFFUSION = "diffusion"
 AUTOREGRESSIVE = "ar"
@@ -75,16 +81,24 @@ def race_frames(specs: Sequence[LaneSpec], should_stop: Callable[[], bool] | Non
         yield RaceFrame(tick, total, tuple(lanes))
 
 
+def race_problem(prompt: str) -> str | None:
+    """The race fills at most one gap, and needs text before it (the AR lane starts from that text)."""
+    marks = prompt.count(INFILL_MARK)
+    if marks > 1:
+        return f"the race fills one gap: the prompt has {marks} '{INFILL_MARK}' marks; keep one"
+    if marks == 1 and not prompt.split(INFILL_MARK)[0].strip():
+        return "the infill race needs text before the gap: the left-to-right model starts from it"
+    return None
+
+
 def split_gap(prompt: str) -> tuple[str, str] | None:
     """(before, after) around the one `___` of an infill race; None without a gap."""
+    problem = race_problem(prompt)
+    if problem:
+        raise SamplingError(problem)
     if INFILL_MARK not in prompt:
         return None
-    parts = prompt.split(INFILL_MARK)
-    if len(parts) > 2:
-        raise SamplingError(f"the race fills one gap: the prompt has {len(parts) - 1} '{INFILL_MARK}' marks")
-    before, after = parts
-    if not before.strip():
-        raise SamplingError("the infill race needs text before the gap: the left-to-right model starts from it")
+    before, after = prompt.split(INFILL_MARK)
     return before, after
 
 
@@ -92,8 +106,11 @@ def sample_race(diffusion: TextModel, autoregressive: TextModel, request: TextRe
                 should_stop: Callable[[], bool] | None = None, use_cache: bool = True) -> Iterator[RaceFrame]:
     """The diffusion lane runs `request` as it is; the AR lane the same prompt (only the text before the gap,
     in an infill race), length, temperature and seed."""
+    # The samplers need torch: imported here, when a race of real models starts, so the clock above stays torch-free.
+    from models.text.sample import sample_autoregressive, sample_diffusion
+
     gap = split_gap(request.prompt)
-    ar_request = request if gap is None else replace(request, prompt=gap[0])
+    ar_request = request if gap is None else request.model_copy(update={"prompt": gap[0]})
     specs = [
         LaneSpec(DIFFUSION, sample_diffusion(diffusion, request, should_stop)),
         LaneSpec(AUTOREGRESSIVE, sample_autoregressive(autoregressive, ar_request, should_stop, use_cache=use_cache),

@@ -16,6 +16,8 @@ ReMDM remasking (`remask`) sends some committed tokens back to blank so the mode
 The autoregressive twin (`sample_autoregressive`) commits one token per step, left to right, reading each
 token once through a KV cache.
 Every sampler takes its randomness from a `torch.Generator` seeded by `request.seed`.
+The request type, the names above, the default decoding and the canvas rule live in `models.text.decoding`
+(torch-free, shared with the web layer).
 """
 
 from __future__ import annotations
@@ -27,43 +29,12 @@ from dataclasses import dataclass
 import torch
 
 from models.frames import BLANK, COMMITTED, FIXED, NEW, REMASKED, TextFrame, TextToken, TokenAlternative
+from models.text.decoding import DEFAULT_DECODING as DEFAULT_DECODING  # re-exported: the model card reads it here
+from models.text.decoding import INFILL_MARK, SamplingError, TextRequest, canvas_texts, context_problem
 from models.text.model import TextModel
 
-STRATEGIES = ("random", "confidence", "margin", "entropy")
-REMASK_SCHEDULES = ("none", "cap", "conf", "loop")
-INFILL_MARK = "___"
 TOP_K = 5
-
-
-class SamplingError(ValueError):
-    """A request the model cannot serve (too long for the context, unknown strategy, ...)."""
-
-
-@dataclass(frozen=True)
-class Decoding:
-    """How the diffusion sampler picks tokens: the knobs that trade fluency against variety."""
-
-    strategy: str
-    temperature: float
-    block_length: int  # 0: the whole canvas at once
-
-
-# Chosen with `python -m models.text.evaluate --sweep` (gen-ppl and distinct-2 of each decoding; see the
-# text-diffusion model card): the default everywhere a request does not say otherwise.
-DEFAULT_DECODING = Decoding(strategy="confidence", temperature=1.0, block_length=16)
-
-
-@dataclass(frozen=True)
-class TextRequest:
-    prompt: str = "Once upon a time"
-    length: int = 64          # tokens to generate (per blank in an infill template)
-    steps: int = 64
-    strategy: str = DEFAULT_DECODING.strategy
-    temperature: float = DEFAULT_DECODING.temperature
-    block_length: int = DEFAULT_DECODING.block_length
-    remask: str = "none"
-    remask_rate: float = 0.1  # share of committed tokens a remasking step may send back
-    seed: int = 0
+REMASK_RATE = 0.1  # share of committed tokens a remasking step may send back (a sampler knob, not a request field)
 
 
 @dataclass
@@ -77,39 +48,23 @@ class _Slot:
     alternatives: tuple[TokenAlternative, ...] = ()
 
 
+def count_tokens(model: TextModel, text: str) -> int:
+    return len(model.tokenizer.encode(text).ids)
+
+
 def build_canvas(model: TextModel, request: TextRequest) -> list[_Slot]:
-    """Prompt then blanks; or, when the prompt contains `___`, fixed text with `length` blanks per mark."""
-    tokenizer = model.tokenizer
+    """The fixed text of `canvas_texts` (the prompt, or the pieces between `___` marks, each tokenised alone)
+    with `length` blanks in each gap: the canvas `models.text.decoding.tokens_needed` counts."""
+    problem = context_problem(request, model.context, lambda text: count_tokens(model, text))
+    if problem:
+        raise SamplingError(problem)
     slots: list[_Slot] = []
-    if INFILL_MARK in request.prompt:
-        parts = request.prompt.split(INFILL_MARK)
-        for index, part in enumerate(parts):
-            slots += [_Slot(i, fixed=True) for i in tokenizer.encode(part).ids] if part else []
-            if index < len(parts) - 1:
-                slots += [_Slot(None, fixed=False) for _ in range(request.length)]
-    else:
-        slots = [_Slot(i, fixed=True) for i in tokenizer.encode(request.prompt).ids]
-        slots += [_Slot(None, fixed=False) for _ in range(request.length)]
-    if len(slots) > model.context:
-        raise SamplingError(
-            f"prompt and blanks need {len(slots)} tokens but the model reads at most {model.context}"
-        )
-    if not any(not s.fixed for s in slots):
-        raise SamplingError("nothing to generate: length must be at least 1")
+    for index, text in enumerate(canvas_texts(request.prompt)):
+        if index:
+            slots += [_Slot(None, fixed=False) for _ in range(request.length)]
+        if text:
+            slots += [_Slot(i, fixed=True) for i in model.tokenizer.encode(text).ids]
     return slots
-
-
-def _validate(request: TextRequest) -> None:
-    if request.strategy not in STRATEGIES:
-        raise SamplingError(f"strategy must be one of {', '.join(STRATEGIES)}")
-    if request.remask not in REMASK_SCHEDULES:
-        raise SamplingError(f"remask must be one of {', '.join(REMASK_SCHEDULES)}")
-    if request.steps < 1:
-        raise SamplingError("steps must be at least 1")
-    if not (0.0 <= request.temperature <= 10.0) or math.isnan(request.temperature):
-        raise SamplingError("temperature must be between 0 and 10")
-    if request.block_length < 0:
-        raise SamplingError("block_length must be 0 (off) or positive")
 
 
 def _frame(model: TextModel, slots: list[_Slot], step: int, total: int, passes: int,
@@ -182,7 +137,7 @@ def _plan(request: TextRequest, generate: list[int]) -> list[tuple[list[int], in
     return [(block, base + (1 if index < extra else 0)) for index, block in enumerate(blocks)]
 
 
-def _remask_count(request: TextRequest, committed: int, step_in_block: int, block_steps: int,
+def _remask_count(request: TextRequest, rate: float, committed: int, step_in_block: int, block_steps: int,
                   blanks_left: int) -> tuple[int, bool]:
     """How many committed tokens to send back this step, and whether this is a no-progress loop step."""
     if request.remask == "none" or step_in_block >= block_steps - 1 or committed == 0:
@@ -190,16 +145,18 @@ def _remask_count(request: TextRequest, committed: int, step_in_block: int, bloc
     if request.remask == "loop":
         loop_start, loop_end = int(0.6 * block_steps), int(0.85 * block_steps)
         if loop_start <= step_in_block < loop_end:
-            return max(1, round(request.remask_rate * committed)), True
+            return max(1, round(rate * committed)), True
         return 0, False
-    return min(round(request.remask_rate * committed), blanks_left + committed), False
+    return min(round(rate * committed), blanks_left + committed), False
 
 
-def sample_diffusion(model: TextModel, request: TextRequest,
-                     should_stop: Callable[[], bool] | None = None) -> Iterator[TextFrame]:
+def sample_diffusion(model: TextModel, request: TextRequest, should_stop: Callable[[], bool] | None = None,
+                     remask_rate: float = REMASK_RATE) -> Iterator[TextFrame]:
+    """`remask_rate`: the share of committed tokens a remasking step (`request.remask`) may send back."""
     if model.causal:
         raise SamplingError("sample_diffusion needs the bidirectional (diffusion) model")
-    _validate(request)
+    if not 0.0 <= remask_rate <= 1.0:  # also refuses NaN
+        raise SamplingError("remask_rate must be between 0 and 1")
     slots = build_canvas(model, request)
     generator = torch.Generator().manual_seed(request.seed)
     generate = [i for i, s in enumerate(slots) if not s.fixed]
@@ -220,7 +177,7 @@ def sample_diffusion(model: TextModel, request: TextRequest,
             step += 1
             blanks = [p for p in block if slots[p].token_id is None]
             committed_here = [p for p in block if slots[p].committed_at is not None]
-            remask_n, looping = _remask_count(request, len(committed_here), step_in_block, block_steps,
+            remask_n, looping = _remask_count(request, remask_rate, len(committed_here), step_in_block, block_steps,
                                               len(blanks))
             if looping:
                 loop_steps_done += 1
@@ -285,7 +242,6 @@ def sample_autoregressive(model: TextModel, request: TextRequest,
     Both give the same logits (within float error) and so, seeded, the same text."""
     if not model.causal:
         raise SamplingError("sample_autoregressive needs the causal model")
-    _validate(request)
     if INFILL_MARK in request.prompt:
         raise SamplingError("a left-to-right model cannot fill blanks that have text after them")
     slots = build_canvas(model, request)

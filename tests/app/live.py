@@ -58,11 +58,14 @@ class Live:
 
 
 @contextlib.contextmanager
-def live_server(step_seconds: float = 0.0, backends: Backends | None = None, **overrides: Any) -> Iterator[Live]:
+def live_server(step_seconds: float = 0.0, backends: Backends | None = None, use_torch: bool = False,
+                **overrides: Any) -> Iterator[Live]:
+    """`backends`: the models to serve (default: fakes sleeping `step_seconds` a step); `use_torch`: the engine sets
+    torch threads and inference mode in its workers, as the real server does."""
     port = free_port()
-    settings = Settings(port=port, models="fake", **overrides)
+    settings = Settings(**{"port": port, "models": "fake", **overrides})
     backends = backends or Backends(text=FakeText(step_seconds), image=FakeImage(step_seconds), race=FakeRace(step_seconds))
-    app = create_app(settings, loader=lambda _s: backends, use_torch=False)
+    app = create_app(settings, loader=lambda _s: backends, use_torch=use_torch)
     config = server_config(app, settings, host="127.0.0.1", log_level="warning", timeout_graceful_shutdown=2)
     server = TheaterServer(config)  # the same server settings as `python -m app`
     thread = threading.Thread(target=server.run, daemon=True)

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from app.backends import Backends, RealImage, RealText, tokens_needed
+from app.backends import Backends, RealImage, RealText
 from app.engine import Refused
 from app.fakes import FakeImage, FakeRace
 from app.protocol import ImageRequest, RequestError, TextRequest
+from models.text.decoding import tokens_needed
 
 torch = pytest.importorskip("torch")
 
@@ -24,11 +25,10 @@ def text() -> RealText:
     "prompt", ["", "Once upon a time", "a ___ b", "___ starts, ends ___", "one ___ two ___ three", "___"]
 )
 def test_the_apps_token_count_matches_the_samplers_canvas(text: RealText, prompt: str) -> None:
-    from models.text.sample import TextRequest as ModelRequest
     from models.text.sample import build_canvas
 
     request = TextRequest(prompt=prompt, length=5)
-    canvas = build_canvas(text.model, ModelRequest(**request.model_dump()))
+    canvas = build_canvas(text.model, request)
     assert tokens_needed(request, text.count_tokens) == len(canvas)
 
 
@@ -53,3 +53,26 @@ def test_an_image_sampling_error_becomes_refused() -> None:
     image = RealImage(untrained_image_model())
     with pytest.raises(Refused, match="steps must be between 1 and 1000"):
         next(iter(image.sample(ImageRequest(steps=1001))))
+
+
+def test_the_web_layer_and_the_fakes_import_without_torch() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = "import sys, app.protocol, app.fakes, app.backends; print('torch' in sys.modules)"
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root)
+    assert result.stdout.strip() == "False"
+
+
+def test_a_client_cannot_ask_for_a_batch_of_images() -> None:
+    from app.protocol import canonical_key, from_query, parse_request, to_query
+    from app.settings import Settings
+
+    with pytest.raises(RequestError, match="unknown field 'batch'"):
+        parse_request("image", '{"batch": 4}', Settings())
+    request, _ = from_query("image", {"batch": "4", "seed": "2"}, Settings())
+    assert request == ImageRequest(seed=2) and request.batch == 1  # type: ignore[union-attr]
+    # `batch` is the CLIs' field: it is in no key and no URL
+    assert "batch" not in canonical_key("image", ImageRequest(batch=4)) and "batch" not in to_query(ImageRequest(batch=4))

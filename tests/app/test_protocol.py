@@ -42,7 +42,7 @@ def test_defaults_are_valid() -> None:
 
 
 def test_text_defaults_are_the_models_default_decoding() -> None:
-    from models.text.sample import DEFAULT_DECODING
+    from models.text.decoding import DEFAULT_DECODING
 
     request = TextRequest()
     assert (request.strategy, request.temperature, request.block_length) == (

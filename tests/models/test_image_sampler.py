@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
 from models.image.model import noise_schedule, untrained_image_model
 from models.image.sample import (
@@ -66,10 +67,12 @@ def test_inpainting_keeps_known_pixels_and_shows_jumps(model):
 
 
 def test_bad_requests_are_refused(model):
-    for bad in (ImageRequest(digit=10), ImageRequest(sampler="euler"), ImageRequest(steps=0),
-                ImageRequest(guidance=float("nan"))):
-        with pytest.raises(SamplingError):
-            list(sample_image(model, bad))
+    # the request type refuses what it bounds; the sampler what only the model knows (the schedule's length)
+    for bad in ({"digit": 10}, {"sampler": "euler"}, {"steps": 0}, {"guidance": float("nan")}, {"batch": 0}):
+        with pytest.raises(ValidationError):
+            ImageRequest(**bad)
+    with pytest.raises(SamplingError, match="steps must be between 1 and 1000"):
+        list(sample_image(model, ImageRequest(steps=1001)))
 
 
 def test_noise_schedule_is_cosine_shaped(model):

@@ -11,9 +11,10 @@ import pytest
 import torch
 
 from models.text.decisions import COMMIT, REMASK, DecisionLog
+from models.text.decoding import SamplingError, TextRequest
 from models.text.model import load_text_model, untrained_text_model
 from models.text.race import AUTOREGRESSIVE, DIFFUSION, LaneSpec, race_frames, sample_race, split_gap
-from models.text.sample import SamplingError, TextRequest, sample_autoregressive
+from models.text.sample import sample_autoregressive
 
 CHECKPOINTS = Path(__file__).resolve().parents[2] / "models" / "checkpoints"
 

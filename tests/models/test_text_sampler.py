@@ -1,17 +1,12 @@
 """Invariants of the text samplers, on tiny untrained models (the model is not the point here)."""
 
 import pytest
+from pydantic import ValidationError
 
 from models.frames import BLANK, FIXED, NEW, REMASKED
+from models.text.decoding import REMASK_SCHEDULES, STRATEGIES, SamplingError, TextRequest
 from models.text.model import untrained_text_model
-from models.text.sample import (
-    REMASK_SCHEDULES,
-    STRATEGIES,
-    SamplingError,
-    TextRequest,
-    sample_autoregressive,
-    sample_diffusion,
-)
+from models.text.sample import sample_autoregressive, sample_diffusion
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +56,8 @@ def test_infill_never_changes_fixed_tokens(diffusion):
 
 @pytest.mark.parametrize("schedule", [s for s in REMASK_SCHEDULES if s != "none"])
 def test_remasking_emits_events_and_still_finishes(diffusion, schedule):
-    request = TextRequest(length=24, steps=12, remask=schedule, remask_rate=0.2, seed=2)
-    frames = list(sample_diffusion(diffusion, request))
+    request = TextRequest(length=24, steps=12, remask=schedule, seed=2)
+    frames = list(sample_diffusion(diffusion, request, remask_rate=0.2))
     remasked = [p for f in frames for p in f.remasked]
     assert remasked, "remasking sent nothing back"
     for frame in frames:
@@ -108,8 +103,15 @@ def test_autoregressive_commits_one_token_per_step_left_to_right(ar):
 def test_requests_beyond_the_context_are_refused(diffusion):
     with pytest.raises(SamplingError, match="reads at most"):
         list(sample_diffusion(diffusion, TextRequest(length=diffusion.context + 1)))
-    with pytest.raises(SamplingError, match="strategy"):
-        list(sample_diffusion(diffusion, TextRequest(strategy="loudest")))
+    with pytest.raises(SamplingError, match="remask_rate"):
+        list(sample_diffusion(diffusion, TextRequest(remask="cap"), remask_rate=1.5))
+
+
+def test_the_request_type_refuses_what_it_bounds():
+    with pytest.raises(ValidationError, match="strategy"):
+        TextRequest(strategy="loudest")  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="temperature"):
+        TextRequest(temperature=float("nan"))
 
 
 def test_each_sampler_needs_its_model(diffusion, ar):
