@@ -8,10 +8,12 @@ from typing import Any
 from fastapi.templating import Jinja2Templates
 
 from app.settings import REPO_ROOT
+from app.static_files import static_url
 
 templates = Jinja2Templates(directory=REPO_ROOT / "templates")
 templates.env.trim_blocks = True
 templates.env.lstrip_blocks = True
+templates.env.globals["static_url"] = static_url  # content-versioned links (app/static_files.py)
 
 
 def stream_macros() -> Any:

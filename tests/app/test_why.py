@@ -341,7 +341,7 @@ def test_page_structure(client: TestClient) -> None:
     page = parse(html)
     assert page.h1 == 1
     assert page.inline_scripts == 0 and page.styles == 0  # CSP: no inline script, no style attributes
-    assert '<link rel="stylesheet" href="/static/why.css">' in html
+    assert re.search(r'<link rel="stylesheet" href="/static/why.css\?v=[0-9a-f]{12}">', html)
 
     frames = {f["src"]: f for f in page.iframes}
     assert set(frames) == {f"/embed/race?{why.RACE_DEMO_QUERY}", f"/embed/text?{why.REMASK_DEMO_QUERY}"}
