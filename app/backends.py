@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -68,6 +68,7 @@ class Backends:
     text: TextBackend
     image: ImageBackend
     race: RaceBackend
+    problems: dict[str, str] = field(default_factory=dict)  # checkpoint -> why it did not load (`/readyz` says)
 
     @property
     def untrained(self) -> list[str]:
@@ -168,8 +169,9 @@ def _shared_facts(diffusion: Any, autoregressive: Any) -> str:
             "difference is causal=True for the autoregressive twin.")
 
 
-def _load_text_model(settings: Settings, name: str, causal: bool) -> Any:
-    """The checkpoint `name`, or (saying so loudly) a freshly initialised model of the same class."""
+def _load_text_model(settings: Settings, name: str, causal: bool, problems: dict[str, str]) -> Any:
+    """The checkpoint `name`, or (saying so loudly: log, `problems`, the pages' UNTRAINED banner) a freshly
+    initialised model of the same class."""
     from models.text.model import load_text_model, untrained_text_model
 
     folder = settings.checkpoint_dir / name
@@ -177,40 +179,34 @@ def _load_text_model(settings: Settings, name: str, causal: bool) -> Any:
         return load_text_model(folder)
     except Exception as error:  # missing folder, checksum mismatch, config mismatch: say so, run untrained
         log.warning("UNTRAINED: could not load %s (%s); serving a freshly initialised text model", folder, error)
+        problems[name] = str(error)[:300]
         return untrained_text_model(causal=causal)
 
 
-def _load_text(settings: Settings) -> tuple[TextBackend, RaceBackend]:
-    try:
-        from models.text.sample import sample_diffusion  # noqa: F401  (the samplers and torch must be there)
-    except ImportError as error:
-        log.warning("UNTRAINED: models.text sampler not available (%s); serving the fake text model", error)
-        step = settings.fake_step_ms / 1000
-        return FakeText(step), FakeRace(step)
-    diffusion = _load_text_model(settings, "text-diffusion", causal=False)
-    autoregressive = _load_text_model(settings, "text-ar", causal=True)
+def _load_text(settings: Settings, problems: dict[str, str]) -> tuple[TextBackend, RaceBackend]:
+    diffusion = _load_text_model(settings, "text-diffusion", causal=False, problems=problems)
+    autoregressive = _load_text_model(settings, "text-ar", causal=True, problems=problems)
     return RealText(diffusion), RealRace(diffusion, autoregressive)
 
 
-def _load_image(settings: Settings) -> ImageBackend:
-    try:
-        from models.image.model import load_image_model, untrained_image_model
-        from models.image.sample import sample_image  # noqa: F401
-    except ImportError as error:
-        log.warning("UNTRAINED: models.image sampler not available (%s); serving the fake image model", error)
-        return FakeImage(settings.fake_step_ms / 1000)
+def _load_image(settings: Settings, problems: dict[str, str]) -> ImageBackend:
+    from models.image.model import load_classifier, load_image_model, untrained_image_model
+
     folder = settings.checkpoint_dir / "image-ddpm"
     classifier = settings.checkpoint_dir / "digit-classifier"
+    if not classifier.exists():
+        log.warning("no digit classifier at %s: the 'decided' meter is off", classifier)
+        problems["digit-classifier"] = f"{classifier} is missing: the 'decided' meter is off"
     try:
         return RealImage(load_image_model(folder, classifier if classifier.exists() else None))
     except Exception as error:
         log.warning("UNTRAINED: could not load %s (%s); serving a freshly initialised image model", folder, error)
+        problems["image-ddpm"] = str(error)[:300]
     try:  # the digit classifier may be trained even when the image model is not: keep the meter honest
-        from models.image.model import load_classifier
-
         return RealImage(untrained_image_model(classifier=load_classifier(classifier)))
     except Exception as error:
         log.warning("no digit classifier (%s): the 'decided' meter is off", error)
+        problems["digit-classifier"] = str(error)[:300]
         return RealImage(untrained_image_model())
 
 
@@ -219,5 +215,6 @@ def load_backends(settings: Settings) -> Backends:
     if settings.models == "fake":
         step = settings.fake_step_ms / 1000
         return Backends(text=FakeText(step), image=FakeImage(step), race=FakeRace(step))
-    text, race = _load_text(settings)
-    return Backends(text=text, image=_load_image(settings), race=race)
+    problems: dict[str, str] = {}
+    text, race = _load_text(settings, problems)
+    return Backends(text=text, image=_load_image(settings, problems), race=race, problems=problems)

@@ -33,6 +33,7 @@ async def readyz(request: Request) -> JSONResponse:
             "status": "ready",
             "models": {"text": backends.text.name, "image": backends.image.name, "race": backends.race.name},
             "untrained": backends.untrained,
+            "problems": backends.problems,  # why a checkpoint did not load (e.g. a sha256 mismatch)
             "running": engine.running,
             "queued": engine.queued,
             "cached": engine.cached,
