@@ -15,7 +15,7 @@ import math
 import unicodedata
 from collections.abc import Mapping
 from enum import IntEnum
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import ValidationError
 from pydantic.fields import FieldInfo
@@ -38,7 +38,6 @@ class Close(IntEnum):
 
 
 Request = TextRequest | ImageRequest  # RaceRequest is a TextRequest
-Kind = Literal["text", "image", "race"]
 REQUESTS: dict[str, type[TextRequest] | type[ImageRequest]] = {"text": TextRequest, "image": ImageRequest, "race": RaceRequest}
 
 
@@ -228,10 +227,6 @@ def from_query(kind: str, query: Mapping[str, str], settings: Settings) -> tuple
 
 # ---------------------------------------------------------------------------------------------------------
 # Outgoing messages that are not frames
-
-
-def error_message(message: str) -> dict[str, Any]:
-    return {"type": "error", "message": message}
 
 
 def close_reason(text: str) -> str:

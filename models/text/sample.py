@@ -11,8 +11,8 @@ commits some blanks. Which blanks is the *strategy*:
 ReMDM remasking (`remask`) sends some committed tokens back to blank so the model can change its mind:
     cap   a capped share of committed tokens, chosen at random
     conf  the same count, chosen among the least confident
-    loop  fill to ~90% first, then loop: each step remasks and redecides the least confident tokens
-          without net progress, then finish.
+    loop  fill for the first 60% of a block's steps; until 85% each step remasks the least confident tokens
+          and redecides as many (no net progress); then finish.
 The autoregressive twin (`sample_autoregressive`) commits one token per step, left to right, reading each
 token once through a KV cache.
 Every sampler takes its randomness from a `torch.Generator` seeded by `request.seed`.
@@ -165,7 +165,6 @@ def sample_diffusion(model: TextModel, request: TextRequest, should_stop: Callab
     passes, step = 0, 0
     yield _frame(model, slots, 0, total, passes, {}, set(), set(), "diffusion")
     for block, block_steps in plan:
-        loop_steps_done = 0
         for step_in_block in range(block_steps):
             if should_stop and should_stop():
                 return
@@ -179,8 +178,6 @@ def sample_diffusion(model: TextModel, request: TextRequest, should_stop: Callab
             committed_here = [p for p in block if slots[p].committed_at is not None]
             remask_n, looping = _remask_count(request, remask_rate, len(committed_here), step_in_block, block_steps,
                                               len(blanks))
-            if looping:
-                loop_steps_done += 1
             steps_left = block_steps - step_in_block
             new: set[int] = set()
             if blanks:
