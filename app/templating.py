@@ -6,11 +6,22 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi.templating import Jinja2Templates
+from starlette.requests import Request
 
 from app.settings import REPO_ROOT
 from app.static_files import static_url
 
-templates = Jinja2Templates(directory=REPO_ROOT / "templates")
+THEMES = ("auto", "dark", "projector")  # auto: the reader's prefers-color-scheme decides
+
+
+def presentation(request: Request) -> dict[str, object]:
+    """What every page takes from its URL besides the run: the theme (`?theme=projector`; anything else is
+    `auto`) and, for embeds, whether to show the finished run's maps below it (`?result=1`)."""
+    theme = request.query_params.get("theme", "auto")
+    return {"theme": theme if theme in THEMES else "auto", "show_result": request.query_params.get("result") == "1"}
+
+
+templates = Jinja2Templates(directory=REPO_ROOT / "templates", context_processors=[presentation])
 templates.env.trim_blocks = True
 templates.env.lstrip_blocks = True
 templates.env.globals["static_url"] = static_url  # content-versioned links (app/static_files.py)

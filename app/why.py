@@ -30,8 +30,8 @@ DATA_CSV = REPO_ROOT / "docs" / "data-efficiency.csv"  # the route reads these a
 AR_LOG_CSV = REPO_ROOT / "models" / "checkpoints" / "text-ar" / "training.csv"
 
 # The live demos (iframes). The remask query is tuned with the text page's run summary.
-RACE_DEMO_QUERY = "length=32&steps=8&autoplay=1"
-REMASK_DEMO_QUERY = "prompt=Once+upon+a+time&length=32&steps=32&remask=loop&seed=1&autoplay=1"
+RACE_DEMO_QUERY = "length=32&steps=8&autoplay=1&result=1"
+REMASK_DEMO_QUERY = "prompt=Once+upon+a+time&length=32&steps=32&remask=loop&seed=1&autoplay=1&result=1"
 
 
 @dataclass(frozen=True)

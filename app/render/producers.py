@@ -13,8 +13,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from app.backends import Backends
 from app.messages import Deferred, Rendered
-from app.protocol import ImageRequest, TextRequest
+from app.protocol import ImageRequest, RaceRequest, TextRequest
 from app.render.image import ImageRun
 from app.render.race import RaceRun
 from app.render.text import TextRun
@@ -64,3 +65,11 @@ def image_producer(
 ) -> Callable[..., Iterator[Deferred]]:
     return _producer(partial(sample, request), partial(ImageRun, schedule))
 
+
+def make_producer(kind: str, backends: Backends, request: TextRequest | ImageRequest) -> Callable[..., Iterator[Deferred]]:
+    """The producer of a run of `kind`: what the websocket routes and the export endpoints hand the engine."""
+    if isinstance(request, RaceRequest):
+        return race_producer(backends.race.sample, request)
+    if isinstance(request, TextRequest):
+        return text_producer(backends.text.sample, request)
+    return image_producer(backends.image.sample, request, backends.image.noise_schedule())

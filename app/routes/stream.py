@@ -19,7 +19,6 @@ import logging
 import time
 from collections import Counter, deque
 from collections.abc import Iterator
-from typing import Any
 
 from fastapi import APIRouter, WebSocket
 
@@ -30,14 +29,13 @@ from app.messages import Rendered, render_error, render_queued
 from app.protocol import (
     Close,
     ImageRequest,
-    RaceRequest,
     RequestError,
     TextRequest,
     canonical_key,
     close_reason,
     parse_request,
 )
-from app.render.producers import image_producer, race_producer, text_producer
+from app.render.producers import make_producer
 from app.security import origin_allowed
 from app.settings import Settings
 
@@ -149,14 +147,6 @@ class Connection:
             else:
                 await self.send(event)
         return Close.DONE
-
-
-def make_producer(kind: str, backends: Backends, request: TextRequest | ImageRequest) -> Any:
-    if isinstance(request, RaceRequest):
-        return race_producer(backends.race.sample, request)
-    if isinstance(request, TextRequest):
-        return text_producer(backends.text.sample, request)
-    return image_producer(backends.image.sample, request, backends.image.noise_schedule())
 
 
 async def serve(

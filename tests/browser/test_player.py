@@ -134,7 +134,7 @@ def test_embed_posts_its_height_to_the_parent(page: Any, live: Live, artifacts: 
     </script></body></html>"""
     with host_page(host) as url:
         page.goto(url)
-        page.wait_for_function("window.heights.length > 0 && window.heights[window.heights.length - 1] > 200")
+        page.wait_for_function("window.heights.length > 0 && window.heights[window.heights.length - 1] > 100")
         frame = page.frame_locator("#demo")
         frame.locator("#notice.done").wait_for()
         expect(frame.locator("#status")).to_have_text(re.compile("^step 4 of 4"))

@@ -1,0 +1,379 @@
+"""A finished run as an animated GIF (Pillow): the text chip row, the digit pair, or the race's two lanes.
+
+Drawn from the JSON variant of the frames (`tokens`, `xt_png` / `x0_png`, `lanes`), never from their HTML, with
+the theme's colours (static/theater.css) and Pillow's bundled font (nothing is downloaded). One GIF frame per
+player frame, each shown as long as the player shows it at the chosen speed (`static/player.js`: 8 frames a
+second at 1x); the last one is held 2 s. Runs longer than `MAX_GIF_FRAMES` are sampled: evenly spaced frames,
+the first and the last included. Every frame of one GIF has the same size (the tallest layout of the run).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import unicodedata
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+from PIL import GifImagePlugin, Image, ImageDraw, ImageFont
+
+from app.render.race import LANE_TITLES
+from app.render.text import confidence_class, visible
+
+BASE_FPS = 8  # static/player.js: frames a second at speed 1
+MIN_SPEED, MAX_SPEED = 0.25, 4.0  # the player's speed menu runs 0.25x .. 4x
+MAX_GIF_FRAMES = 200
+HOLD_LAST_MS = 2000
+
+# static/theater.css, its default (dark) theme: the same names as its custom properties
+THEME = {
+    "bg": "#0d0f12", "panel": "#181b20", "fg": "#f4f4f4", "muted": "#a8adb5", "line": "#3a3f47",
+    "accent": "#ffd43b", "bad": "#ff6b6b", "good": "#69db7c", "blank-line": "#8a9099", "blank-fg": "#9aa0a8",
+    "new-bg": "#2a2f38",
+}
+CONFIDENCE = {"c0": "#ff6b6b", "c1": "#ffa94d", "c2": "#ffe066", "c3": "#a9e34b", "c4": "#66d9ff"}
+BG, PANEL, FG, MUTED, LINE = THEME["bg"], THEME["panel"], THEME["fg"], THEME["muted"], THEME["line"]
+ACCENT, BAD, GOOD = THEME["accent"], THEME["bad"], THEME["good"]
+BLANK_BORDER, BLANK_TEXT, NEW_BG = THEME["blank-line"], THEME["blank-fg"], THEME["new-bg"]
+
+WIDTH = 960  # text and race GIFs
+PAD = 24
+HEADER_SIZE, CHIP_SIZE, MASK_SIZE, LANE_TITLE_SIZE = 24, 20, 13, 20
+HEADER_H = 34
+CHIP_PAD_X, CHIP_PAD_Y = 7, 5
+CHIP_H = CHIP_SIZE + 5 + 2 * CHIP_PAD_Y  # ascent + descent of the bundled font at 20 px, plus padding
+ROW_H = CHIP_H + 8
+GAP_SPACE, GAP_TIGHT = 8, 2  # before a token that starts with a space (or a blank), before one that does not
+LANE_PAD = 12
+LANE_TITLE_H = 30
+LANE_GAP = 14
+SCALE = 8  # the digits: 28 px -> 224 px, nearest neighbour
+DIGIT = 28 * SCALE
+DIGIT_GAP = 32
+CAPTION_H = 30
+IMAGE_WIDTH = 2 * PAD + 2 * DIGIT + DIGIT_GAP
+
+
+def frame_ms(speed: float) -> int:
+    """How long the player shows a frame at `speed`, rounded to the GIF's 10 ms steps (half up): 1x -> 130."""
+    return max(20, int(1000 / (BASE_FPS * speed) / 10 + 0.5) * 10)
+
+
+def sample_indices(count: int, limit: int = MAX_GIF_FRAMES) -> list[int]:
+    """All of 0..count-1, or `limit` evenly spaced ones, the first and the last included."""
+    if count <= limit:
+        return list(range(count))
+    return [round(i * (count - 1) / (limit - 1)) for i in range(limit)]
+
+
+@lru_cache(maxsize=8)
+def font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    return ImageFont.load_default(size=size)  # Pillow's bundled scalable font (Aileron)
+
+
+@lru_cache(maxsize=1)
+def _notdef() -> bytes:
+    return bytes(font(CHIP_SIZE).getmask("\uffff"))
+
+
+@lru_cache(maxsize=4096)
+def _has_glyph(char: str) -> bool:
+    return char.isascii() or bytes(font(CHIP_SIZE).getmask(char)) != _notdef()
+
+
+FALLBACKS = {"\u23ce": "\\n", "\u2423": "_", "\u2014": "-", "\u2013": "-", "\u2019": "'", "\u2018": "'",
+             "\u201c": '"', "\u201d": '"', "\u2026": "..."}
+
+
+def drawable(text: str) -> str:
+    """`text` in characters the bundled font has: a few look-alikes, accents dropped, else '?'."""
+    if text.isascii():
+        return text
+    out = []
+    for char in text:
+        if _has_glyph(char):
+            out.append(char)
+        elif char in FALLBACKS:
+            out.append(FALLBACKS[char])
+        else:
+            base = "".join(c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c))
+            out.append(base if base and all(_has_glyph(c) for c in base) else "?")
+    return "".join(out)
+
+
+@lru_cache(maxsize=8192)
+def text_width(text: str, size: int) -> int:
+    return round(font(size).getlength(text))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The chip row (text frames and race lanes)
+
+
+@dataclass(frozen=True, slots=True)
+class Chip:
+    kind: str   # fixed | blank | remasked | committed | new | unseen
+    text: str   # as drawn
+    color: str
+    gap: int    # space before it on a row
+    width: int
+
+
+def chips(tokens: Sequence[dict[str, Any]], unseen: str = "") -> list[Chip]:
+    out: list[Chip] = []
+    for index, token in enumerate(tokens):
+        state, raw = token["state"], token["text"]
+        spaced = index == 0 or raw[:1].isspace()
+        if state == "fixed":
+            shown = drawable(visible(raw).strip() or ("\u2423" if raw else ""))
+            out.append(Chip("fixed", shown, FG, text_width(" ", CHIP_SIZE) if spaced else 0, text_width(shown, CHIP_SIZE)))
+        elif state in ("blank", "remasked"):
+            color = BAD if state == "remasked" else BLANK_TEXT
+            out.append(Chip(state, "[MASK]", color, GAP_SPACE, text_width("[MASK]", MASK_SIZE) + 2 * CHIP_PAD_X))
+        else:
+            shown = drawable(visible(raw).strip() or "\u2423")
+            color = CONFIDENCE[confidence_class(float(token.get("confidence", 0.0)))]
+            kind = "new" if state == "new" else "committed"
+            out.append(Chip(kind, shown, color, GAP_SPACE if spaced else GAP_TIGHT,
+                            text_width(shown, CHIP_SIZE) + 2 * CHIP_PAD_X))
+    for word in visible(unseen).split():  # the race's infill: text after the gap the AR lane never read
+        shown = drawable(word)
+        out.append(Chip("unseen", shown, MUTED, GAP_SPACE, text_width(shown, CHIP_SIZE) + 2 * CHIP_PAD_X))
+    return out
+
+
+def layout(row: Sequence[Chip], left: int, right: int) -> list[tuple[int, int, Chip]]:
+    """(x, row index, chip) for each chip, wrapped to the width between `left` and `right`."""
+    placed: list[tuple[int, int, Chip]] = []
+    x, line = left, 0
+    for chip in row:
+        start = x + chip.gap if x > left else left
+        if start + chip.width > right and x > left:
+            line += 1
+            start = left
+        placed.append((start, line, chip))
+        x = start + chip.width
+    return placed
+
+
+def rows_of(placed: Sequence[tuple[int, int, Chip]]) -> int:
+    return placed[-1][1] + 1 if placed else 1
+
+
+def _dashed(draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], color: str, dash: int = 5, gap: int = 4) -> None:
+    x0, y0, x1, y1 = box
+    r = 5
+    for x in range(x0 + r, x1 - r, dash + gap):
+        end = min(x + dash, x1 - r)
+        draw.line((x, y0, end, y0), fill=color, width=2)
+        draw.line((x, y1 - 1, end, y1 - 1), fill=color, width=2)
+    for y in range(y0 + r, y1 - r, dash + gap):
+        end = min(y + dash, y1 - r)
+        draw.line((x0, y, x0, end), fill=color, width=2)
+        draw.line((x1 - 1, y, x1 - 1, end), fill=color, width=2)
+    draw.arc((x0, y0, x0 + 2 * r, y0 + 2 * r), 180, 270, fill=color, width=2)
+    draw.arc((x1 - 2 * r - 1, y0, x1 - 1, y0 + 2 * r), 270, 360, fill=color, width=2)
+    draw.arc((x0, y1 - 2 * r - 1, x0 + 2 * r, y1 - 1), 90, 180, fill=color, width=2)
+    draw.arc((x1 - 2 * r - 1, y1 - 2 * r - 1, x1 - 1, y1 - 1), 0, 90, fill=color, width=2)
+
+
+def _draw_chip(draw: ImageDraw.ImageDraw, chip: Chip, x: int, y: int) -> None:
+    big = font(CHIP_SIZE)
+    box = (x, y, x + chip.width - 1, y + CHIP_H - 1)
+    if chip.kind == "fixed":
+        draw.text((x, y + CHIP_PAD_Y), chip.text, fill=chip.color, font=big)
+    elif chip.kind in ("blank", "remasked"):
+        if chip.kind == "blank":
+            _dashed(draw, box, BLANK_BORDER)
+        else:
+            draw.rounded_rectangle(box, radius=6, outline=BAD, width=2)
+        draw.text((x + chip.width // 2, y + CHIP_H // 2), chip.text, fill=chip.color, font=font(MASK_SIZE), anchor="mm")
+    elif chip.kind == "unseen":
+        _dashed(draw, box, MUTED, dash=2, gap=3)
+        draw.text((x + CHIP_PAD_X, y + CHIP_PAD_Y), chip.text, fill=chip.color, font=big)
+        middle = y + CHIP_H // 2
+        draw.line((x + CHIP_PAD_X, middle, x + chip.width - CHIP_PAD_X, middle), fill=MUTED, width=2)
+    else:
+        draw.rounded_rectangle(box, radius=6, fill=NEW_BG if chip.kind == "new" else None, outline=LINE, width=2)
+        draw.text((x + CHIP_PAD_X, y + CHIP_PAD_Y), chip.text, fill=chip.color, font=big)
+        if chip.kind == "new":
+            underline = y + CHIP_H - 6
+            draw.line((x + CHIP_PAD_X, underline, x + chip.width - CHIP_PAD_X, underline), fill=ACCENT, width=3)
+
+
+Sprites = dict[tuple[Chip, str], Image.Image]
+
+
+def draw_chips(image: Image.Image, placed: Sequence[tuple[int, int, Chip]], top: int, background: str,
+               sprites: Sprites) -> None:
+    """Each distinct chip is drawn once per GIF (a run repeats most of its chips from frame to frame), then pasted."""
+    for x, line, chip in placed:
+        if chip.width <= 0:
+            continue
+        sprite = sprites.get((chip, background))
+        if sprite is None:
+            sprite = sprites[chip, background] = Image.new("RGB", (chip.width, CHIP_H), background)
+            _draw_chip(ImageDraw.Draw(sprite), chip, 0, 0)
+        image.paste(sprite, (x, top + line * ROW_H))
+
+
+def header(draw: ImageDraw.ImageDraw, x: int, y: int, main: str, extra: str = "") -> None:
+    draw.text((x, y), main, fill=FG, font=font(HEADER_SIZE))
+    if extra:
+        draw.text((x + text_width(main, HEADER_SIZE), y + 3), drawable(extra), fill=MUTED, font=font(CHIP_SIZE))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# One renderer per kind: the parsed JSON frames to draw (already sampled) -> one RGB image each, lazily
+
+
+def text_images(frames: Sequence[dict[str, Any]]) -> Iterator[Image.Image]:
+    laid = [layout(chips(f["tokens"]), PAD, WIDTH - PAD) for f in frames]
+    top = PAD + HEADER_H + 10
+    height = top + max(rows_of(p) for p in laid) * ROW_H + PAD
+    sprites: Sprites = {}
+    for frame, placed in zip(frames, laid):
+        image = Image.new("RGB", (WIDTH, height), BG)
+        header(ImageDraw.Draw(image), PAD, PAD, f"step {frame['step']} of {frame['total']}",
+               f"  \u00b7  {frame['decided']} of {frame['generated']} tokens decided")
+        draw_chips(image, placed, top, BG, sprites)
+        yield image
+
+
+def race_images(frames: Sequence[dict[str, Any]]) -> Iterator[Image.Image]:
+    left, right = PAD + LANE_PAD, WIDTH - PAD - LANE_PAD
+    laid = [[layout(chips(lane["tokens"], lane.get("unseen", "")), left, right) for lane in f["lanes"]] for f in frames]
+    lanes = max(len(f["lanes"]) for f in frames)
+    rows = [max((rows_of(p[i]) for p in laid if i < len(p)), default=1) for i in range(lanes)]
+    heights = [LANE_PAD + LANE_TITLE_H + n * ROW_H - 8 + LANE_PAD for n in rows]
+    top = PAD + HEADER_H + 10
+    height = top + sum(heights) + LANE_GAP * (lanes - 1) + PAD
+    sprites: Sprites = {}
+    small = font(LANE_TITLE_SIZE)
+    for frame, placed in zip(frames, laid):
+        image = Image.new("RGB", (WIDTH, height), BG)
+        draw = ImageDraw.Draw(image)
+        header(draw, PAD, PAD, f"pass {frame['step']} of {frame['total']}", "  \u00b7  forward passes, one clock")
+        y = top
+        for lane, lane_placed, box_h in zip(frame["lanes"], placed, heights):
+            finished = bool(lane.get("finished"))
+            draw.rounded_rectangle((PAD, y, WIDTH - PAD, y + box_h), radius=10, fill=PANEL,
+                                   outline=GOOD if finished else LINE, width=2)
+            title = drawable(LANE_TITLES.get(lane["lane"], str(lane["lane"])))
+            status = f"   pass {lane['step']} of {lane['total']}  \u00b7  {lane['decided']}/{lane['generated']} decided"
+            draw.text((left, y + LANE_PAD), title, fill=ACCENT, font=small)
+            x = left + text_width(title, LANE_TITLE_SIZE)
+            draw.text((x, y + LANE_PAD), status, fill=MUTED, font=small)
+            if finished:
+                draw.text((x + text_width(status, LANE_TITLE_SIZE), y + LANE_PAD), "   finished", fill=GOOD, font=small)
+            draw_chips(image, lane_placed, y + LANE_PAD + LANE_TITLE_H, PANEL, sprites)
+            y += box_h + LANE_GAP
+        yield image
+
+
+def _digit(png: str) -> Image.Image:
+    image = Image.open(io.BytesIO(base64.b64decode(png))).convert("L")
+    return image.resize((image.width * SCALE, image.height * SCALE), Image.Resampling.NEAREST).convert("RGB")
+
+
+def image_height(with_classifier: bool) -> int:
+    return PAD + HEADER_H + 10 + DIGIT + CAPTION_H + (CAPTION_H if with_classifier else 0) + PAD
+
+
+def image_images(frames: Sequence[dict[str, Any]]) -> Iterator[Image.Image]:
+    with_classifier = any(f.get("digit_probabilities") for f in frames)
+    height = image_height(with_classifier)
+    top = PAD + HEADER_H + 10
+    for frame in frames:
+        image = Image.new("RGB", (IMAGE_WIDTH, height), BG)
+        draw = ImageDraw.Draw(image)
+        header(draw, PAD, PAD, f"step {frame['step']} of {frame['total']}",
+               f"  \u00b7  t = {frame['timestep']}, noise {float(frame['noise_level']):.2f}")
+        for i, (key, caption) in enumerate((("xt_png", "x_t: the noisy state"), ("x0_png", "predicted x_0"))):
+            x = PAD + i * (DIGIT + DIGIT_GAP)
+            image.paste(_digit(frame[key]), (x, top))
+            draw.text((x, top + DIGIT + 6), caption, fill=MUTED, font=font(CHIP_SIZE))
+        probabilities = frame.get("digit_probabilities")
+        if probabilities:
+            best = max(range(len(probabilities)), key=lambda d: probabilities[d])
+            draw.text((PAD, top + DIGIT + CAPTION_H + 6), f"classifier on x_0: {best} at {probabilities[best]:.0%}",
+                      fill=FG, font=font(CHIP_SIZE))
+        yield image
+
+
+RENDERERS = {"text": text_images, "image": image_images, "race": race_images}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The GIF: one fixed palette, each frame stored as the rectangle that changed, written as it is drawn
+
+
+def _hex(color: str) -> tuple[int, int, int]:
+    return int(color[1:3], 16), int(color[3:5], 16), int(color[5:7], 16)
+
+
+KEEP = 255  # the palette index of "unchanged": transparent in every frame after the first
+KEEP_COLOR = (255, 0, 254)  # a colour no frame draws, so quantizing never picks it
+
+
+@lru_cache(maxsize=1)
+def palette() -> Image.Image:
+    """The theme's colours, each ink blended into each background (anti-aliased text), and a grey ramp (the
+    digits): one palette for every frame, so an unchanged pixel keeps its index from frame to frame."""
+    inks = [FG, MUTED, LINE, ACCENT, BAD, GOOD, *CONFIDENCE.values(), BLANK_BORDER, BLANK_TEXT]
+    backgrounds = [BG, PANEL, NEW_BG]
+    colors: list[tuple[int, ...]] = [_hex(color) for color in [*backgrounds, *inks]]
+    for back in backgrounds:
+        for ink in inks:
+            a, b = _hex(back), _hex(ink)
+            colors += [tuple(round(x + (y - x) * t) for x, y in zip(a, b)) for t in (0.2, 0.4, 0.6, 0.8)]
+    colors += [(v, v, v) for v in [*range(0, 256, 4), 255]]
+    unique = list(dict.fromkeys(colors))
+    assert len(unique) < KEEP
+    unique += [unique[0]] * (KEEP - len(unique)) + [KEEP_COLOR]
+    image = Image.new("P", (1, 1))
+    image.putpalette([channel for color in unique for channel in color])
+    return image
+
+
+def encode_gif(images: Iterator[Image.Image], durations: Sequence[int]) -> bytes:
+    """RGB frames -> GIF bytes, holding two frames at a time (Pillow's `save_all` keeps every frame until the
+    end). A frame after the first stores only the rectangle that changed, its unchanged pixels transparent
+    (disposal 1 keeps what is under them): long runs of one index, which LZW packs to almost nothing."""
+    out: list[bytes] = []
+    previous: np.ndarray | None = None
+    for image, duration in zip(images, durations):
+        frame = image.quantize(palette=palette(), dither=Image.Dither.NONE)
+        pixels = np.asarray(frame)
+        if previous is None:
+            header, _ = GifImagePlugin.getheader(frame, info={"loop": 0})
+            out += header
+            out += GifImagePlugin.getdata(frame, duration=duration, disposal=1)
+        else:
+            changed = pixels != previous
+            rows, cols = np.flatnonzero(changed.any(axis=1)), np.flatnonzero(changed.any(axis=0))
+            if rows.size:
+                top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+            else:  # an unchanged frame still takes its time: one transparent pixel
+                top, bottom, left, right = 0, 1, 0, 1
+            delta = np.where(changed, pixels, KEEP)[top:bottom, left:right].astype(np.uint8)
+            part = Image.fromarray(delta, "P")
+            part.putpalette(frame.getpalette())
+            out += GifImagePlugin.getdata(part, offset=(int(left), int(top)), duration=duration, disposal=1,
+                                          transparency=KEEP)
+        previous = pixels
+    out.append(b";")
+    return b"".join(out)
+
+
+def render_gif(kind: str, frames_json: Sequence[str], speed: float = 1.0, limit: int = MAX_GIF_FRAMES) -> bytes:
+    """The run's frames (their JSON texts, in order) -> GIF bytes. Blocking and CPU-bound: call it off the loop."""
+    if not frames_json:
+        raise ValueError("a run without frames has no GIF")
+    frames = [json.loads(frames_json[i]) for i in sample_indices(len(frames_json), limit)]
+    durations = [frame_ms(speed)] * (len(frames) - 1) + [HOLD_LAST_MS]
+    return encode_gif(RENDERERS[kind](frames), durations)

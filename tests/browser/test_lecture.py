@@ -1,0 +1,117 @@
+"""The lecture kit in a real browser: embeds fit a slide, the projector theme is legible, themes follow the URL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.app.live import Live
+
+EMBEDS = ["/embed/text", "/embed/image", "/embed/race"]
+SLIDES = [(960, 540), (1280, 720)]
+
+
+def page_size(page: Any) -> tuple[int, int]:
+    return tuple(page.evaluate("[document.documentElement.scrollWidth, document.documentElement.scrollHeight]"))
+
+
+@pytest.mark.parametrize("path", EMBEDS)
+@pytest.mark.parametrize("size", SLIDES)
+def test_each_embed_fits_a_slide_idle_and_after_a_run(browser: Any, live: Live, path: str, size: tuple[int, int],
+                                                      artifacts: Path) -> None:
+    width, height = size
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    page.goto(f"{live.http}{path}")  # the defaults: 64 tokens, 16- or 64-step runs, 50-step digits
+    assert page_size(page) == (width, height), "idle"
+    page.click("#generate")
+    page.wait_for_selector("#notice.done")
+    page.keyboard.press("End")
+    assert page_size(page) == (width, height), "after a run"
+    assert page.locator(".player").evaluate("el => el.getBoundingClientRect().height") < 3.2 * 16  # one row
+    if size == (960, 540):
+        page.screenshot(path=str(artifacts / f"slide{path.replace('/', '-')}.png"))
+    context.close()
+
+
+@pytest.mark.parametrize("path", EMBEDS + ["/text", "/image", "/race", "/why", "/"])
+def test_a_phone_never_scrolls_sideways(browser: Any, live: Live, path: str) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    page = context.new_page()
+    page.goto(f"{live.http}{path}")
+    assert page_size(page)[0] == 390, "idle"
+    if page.locator("#generate").count():
+        page.click("#generate")
+        page.wait_for_selector("#notice.done")
+        assert page_size(page)[0] == 390, "after a run"
+    context.close()
+
+
+def contrast(fg: list[float], bg: list[float]) -> float:
+    def luminance(rgb: list[float]) -> float:
+        channels = [c / 255 for c in rgb[:3]]
+        linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    high, low = sorted((luminance(fg), luminance(bg)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+# Every visible text element's colour against the nearest opaque background behind it, from the page's own CSS.
+TEXT_COLOURS = """() => {
+  const rgb = (s) => (s.match(/[\\d.]+/g) || []).map(Number);
+  const background = (el) => {
+    for (; el; el = el.parentElement) {
+      const c = rgb(getComputedStyle(el).backgroundColor);
+      if (c.length === 3 || (c.length === 4 && c[3] === 1)) return c;
+    }
+    return [255, 255, 255];
+  };
+  const out = [];
+  for (const el of document.querySelectorAll('body *')) {
+    const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+    const style = getComputedStyle(el);
+    if (!own || style.visibility === 'hidden' || style.display === 'none' || !el.getClientRects().length) continue;
+    if (el.closest('svg, .sr, [hidden], .untrained') || parseFloat(style.opacity) < 1) continue;
+    out.push({text: el.textContent.trim().slice(0, 30), cls: el.className.baseVal ?? el.className,
+              fg: rgb(style.color), bg: background(el)});
+  }
+  return out;
+}"""
+
+
+@pytest.mark.parametrize("path", ["/text", "/race", "/embed/image", "/why"])
+def test_projector_theme_text_contrast_is_at_least_7_to_1(browser: Any, live: Live, path: str, artifacts: Path) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 720}, reduced_motion="reduce")  # no fade-ins
+    page = context.new_page()
+    page.goto(f"{live.http}{path}?theme=projector")
+    assert "theme-projector" in page.locator("html").get_attribute("class")
+    if page.locator("#generate").count():
+        page.click("#generate")
+        page.wait_for_selector("#notice.done")
+    low = [(e["text"], e["cls"], round(contrast(e["fg"], e["bg"]), 2)) for e in page.evaluate(TEXT_COLOURS)
+           if contrast(e["fg"], e["bg"]) < 7]
+    assert low == []
+    page.screenshot(path=str(artifacts / f"projector{path.replace('/', '-')}.png"), full_page=True)
+    context.close()
+
+
+def test_the_theme_follows_the_url_then_the_readers_preference(browser: Any, live: Live) -> None:
+    for scheme, query, expected_bg in (("dark", "", "rgb(13, 15, 18)"), ("light", "", "rgb(255, 255, 255)"),
+                                       ("light", "?theme=dark", "rgb(13, 15, 18)"),
+                                       ("dark", "?theme=projector", "rgb(255, 255, 255)")):
+        context = browser.new_context(color_scheme=scheme)
+        page = context.new_page()
+        page.goto(f"{live.http}/text{query}")
+        assert page.evaluate("getComputedStyle(document.body).backgroundColor") == expected_bg, (scheme, query)
+        context.close()
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{live.http}/text?theme=projector&seed=3")
+    page.fill("input[name=seed]", "4")
+    page.dispatch_event("input[name=seed]", "change")
+    assert "theme=projector" in page.url and "seed=4" in page.url  # the theme stays in the URL and the embed link
+    assert "theme=projector" in page.locator("#embed-link").get_attribute("href")
+    context.close()
