@@ -18,6 +18,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from app.backends import Backends, load_backends
 from app.engine import Engine
 from app.metrics import LoopLag
+from app.prewarm import prewarm
 from app.routes import export, health, pages, stream, why
 from app.security import SecurityHeaders
 from app.settings import Settings, get_settings
@@ -45,9 +46,13 @@ def create_app(settings: Settings | None = None, loader: Loader = load_backends,
         )
         app.state.loop_lag = LoopLag()
         app.state.loop_lag.start()
+        # In the background: readiness does not wait for it (a visitor's run joins a prewarm job in flight).
+        app.state.prewarm = asyncio.create_task(prewarm(app.state.engine, app.state.backends)) if settings.prewarm else None
         try:
             yield
         finally:
+            if app.state.prewarm is not None:
+                app.state.prewarm.cancel()
             await app.state.engine.close()
             await app.state.loop_lag.stop()
 

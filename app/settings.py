@@ -58,6 +58,7 @@ class Settings(BaseSettings):
     max_queue: int = Field(64, ge=0, description="jobs waiting for a slot; beyond it clients get 'busy'")
     cache_bytes: int = Field(256 * 1024 * 1024, ge=0, description="finished trajectories kept for replay")
     torch_threads: int = Field(0, ge=0, description="torch intra-op threads per job; 0 = cores // max_running")
+    prewarm: bool = Field(True, description="compute each demo's default run into the replay cache at startup")
 
     @field_validator("allowed_origins", mode="before")
     @classmethod
