@@ -115,3 +115,25 @@ def test_the_theme_follows_the_url_then_the_readers_preference(browser: Any, liv
     assert "theme=projector" in page.url and "seed=4" in page.url  # the theme stays in the URL and the embed link
     assert "theme=projector" in page.locator("#embed-link").get_attribute("href")
     context.close()
+
+
+def test_copy_embed_code_gives_an_iframe_for_these_settings_that_the_host_script_sizes(page: Any, live: Live) -> None:
+    from tests.browser.test_player import host_page
+
+    page.goto(f"{live.http}/race?length=8&steps=4&seed=5")
+    page.fill("input[name=seed]", "6")
+    page.dispatch_event("input[name=seed]", "change")
+    page.click("#copy-embed")
+    code = page.locator("#embed-code")
+    assert code.is_visible()
+    snippet = code.input_value()
+    assert f'src="{live.http}/embed/race?' in snippet and "seed=6" in snippet and "autoplay=1" in snippet
+    assert f'<script src="{live.http}/static/embed.js"></script>' in snippet and "data-theater" in snippet
+    with host_page(f"<!doctype html><html><body><h1>slides</h1>{snippet}</body></html>") as url:
+        page.goto(url)
+        frame = page.frame_locator("iframe[data-theater]")
+        frame.locator("#notice.done").wait_for()
+        page.wait_for_function("parseFloat(document.querySelector('iframe[data-theater]').style.height) > 100")
+        posted = page.evaluate("parseFloat(document.querySelector('iframe[data-theater]').style.height)")
+        inside = frame.locator("body").evaluate("b => Math.ceil(b.getBoundingClientRect().height)")
+        assert abs(posted - inside) <= 2  # sized to what the demo reported, and nothing else sets it
