@@ -13,7 +13,10 @@ TORCH_INDEX_OPTION = $(shell $(PYTHON) -c "import urllib.request as u; u.urlopen
 PIP_INSTALL = $(BIN)/pip install --disable-pip-version-check -q -c constraints.txt $(TORCH_INDEX_OPTION)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install install-dev chromium run test lint bench clean
+.PHONY: help install install-dev chromium run test test-fast lint bench clean
+
+help:                                ## this list
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:[^#]*## /\t/' | expand -t 16
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,22 +37,27 @@ chromium:                            ## Debian's Chromium for the browser tests 
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -q && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; }
 
-run: install
+run: install                         ## serve the app (HOST=..., PORT=...)
 	$(BIN)/python -m app --host $(HOST) --port $(PORT)
 
-lint: install-dev
+lint: install-dev                    ## ruff (lint and format), mypy, hadolint
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/hadolint Dockerfile
 
-test: install-dev chromium lint
+test: install-dev chromium lint      ## everything: lint, then every test, the browser ones included
 	$(BIN)/python -m pytest -q
 
-bench: install
+test-fast: install-dev               ## every test but the browser ones; no sudo, no Chromium needed
+	$(BIN)/python -m pytest -q --ignore=tests/browser
+
+bench: install                       ## the benchmarks (bench/*.py), each printing one JSON line
 	$(BIN)/python bench/stream.py
 	$(BIN)/python bench/load.py
 	$(BIN)/python bench/replay.py
 	$(BIN)/python bench/batching.py
 	$(BIN)/python bench/race.py
 
-clean:
+clean:                               ## remove the venv and caches
 	rm -rf $(VENV) test-artifacts .pytest_cache .ruff_cache

@@ -98,11 +98,13 @@ class Engine:
         self.max_running = max_running
         self.max_queue = max_queue
         self.cache_bytes = cache_bytes
-        initializer = (_init_worker, (torch_threads,)) if use_torch else (None, ())
         self._use_torch = use_torch
-        self._pool = ThreadPoolExecutor(
-            max_workers=max_running, thread_name_prefix="sampler", initializer=initializer[0], initargs=initializer[1]
-        )
+        if use_torch:
+            self._pool = ThreadPoolExecutor(
+                max_workers=max_running, thread_name_prefix="sampler", initializer=_init_worker, initargs=(torch_threads,)
+            )
+        else:
+            self._pool = ThreadPoolExecutor(max_workers=max_running, thread_name_prefix="sampler")
         # One render thread for all jobs: FIFO keeps each job's frames in order; rendering (~0.05-0.2 ms a
         # frame) is far cheaper than a model step, so one thread keeps up with every sampler.
         self._render_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="render")
@@ -193,7 +195,11 @@ class Engine:
         self._running.add(job)
         self.jobs_started += 1
         future = self._loop.run_in_executor(self._pool, self._work, job)
-        future.add_done_callback(lambda _f, job=job: self._finish(job))
+
+        def finished(_future: asyncio.Future[None]) -> None:
+            self._finish(job)
+
+        future.add_done_callback(finished)
 
     def _work(self, job: Job) -> None:
         """Runs in a sampler thread: compute frames, hand each to the render thread, wait for the last."""

@@ -362,7 +362,9 @@ def encode_gif(images: Iterator[Image.Image], durations: Sequence[int]) -> bytes
                 top, bottom, left, right = 0, 1, 0, 1
             delta = np.where(changed, pixels, KEEP)[top:bottom, left:right].astype(np.uint8)
             part = Image.fromarray(delta, "P")
-            part.putpalette(frame.getpalette())
+            frame_palette = frame.getpalette()
+            assert frame_palette is not None  # quantize() always gives a "P" image with a palette
+            part.putpalette(frame_palette)
             out += GifImagePlugin.getdata(part, offset=(int(left), int(top)), duration=duration, disposal=1,
                                           transparency=KEEP)
         previous = pixels

@@ -23,7 +23,7 @@ async def prewarm(engine: Engine, backends: Backends, kinds: tuple[str, ...] = D
     for kind in kinds:
         request = REQUESTS[kind]()
         try:
-            backends.check(request)  # type: ignore[arg-type]
+            backends.check(request)
             subscription = engine.join(canonical_key(kind, request), make_producer(kind, backends, request), html=True)
         except (Busy, ShuttingDown, RequestError) as error:
             log.info("prewarm of the default %s run skipped: %s", kind, type(error).__name__)

@@ -12,7 +12,7 @@ import csv
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from app.settings import REPO_ROOT
@@ -243,23 +243,24 @@ class Facts:
 
 def ar_facts(points: Sequence[CurvePoint], source: str, index: int = 0) -> ArFacts:
     last, onset = points[-1], overfit_onset(points)
-    base = {
-        "index": index,
-        "last_epochs": _num("ar.last.epochs", last.epochs, source, 2),
-        "last_train": _num("ar.last.train_loss", last.train_loss, source),
-        "last_heldout": _num("ar.last.heldout_loss", last.heldout_loss, source),
-        "end_gap": _num("ar.last.gap", last.heldout_loss - last.train_loss, source),
-        "falling_at_end": len(points) > 1 and last.heldout_loss < points[-2].heldout_loss,
-    }
+    base = ArFacts(
+        index=index,
+        last_epochs=_num("ar.last.epochs", last.epochs, source, 2),
+        last_train=_num("ar.last.train_loss", last.train_loss, source),
+        last_heldout=_num("ar.last.heldout_loss", last.heldout_loss, source),
+        end_gap=_num("ar.last.gap", last.heldout_loss - last.train_loss, source),
+        falling_at_end=len(points) > 1 and last.heldout_loss < points[-2].heldout_loss,
+        onset=False,
+    )
     if onset is None:
-        return ArFacts(onset=False, **base)
-    return ArFacts(
+        return base
+    return replace(
+        base,
         onset=True,
         onset_epochs=_num("ar.onset.epochs", onset.epochs, source, 2),
         onset_train=_num("ar.onset.train_loss", onset.train_loss, source),
         onset_heldout=_num("ar.onset.heldout_loss", onset.heldout_loss, source),
         fall_after_onset=_num("ar.onset.fall_to_last", onset.heldout_loss - last.heldout_loss, source),
-        **base,
     )
 
 

@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from app.backends import Backends
+from app.backends import Backends, ImageBackend, RaceBackend, TextBackend
 from app.deps import BackendsDep, SettingsDep
 from app.protocol import ImageRequest, TextRequest, from_query, to_query
 from app.settings import Settings
@@ -81,7 +81,10 @@ def page_context(
     run_request, notes = from_query(kind, query, settings)
     assert isinstance(run_request, TextRequest | ImageRequest)  # RaceRequest is a TextRequest
     autoplay = query.get("autoplay") == "1"
-    backend = {"text": backends.text, "image": backends.image, "race": backends.race}[kind]
+    by_kind: dict[str, TextBackend | ImageBackend | RaceBackend] = {
+        "text": backends.text, "image": backends.image, "race": backends.race
+    }
+    backend = by_kind[kind]
     params = to_query(run_request)
     return {
         "kind": kind,

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from models.checkpoints import CHECKPOINT_ROOT
+from models.image.classifier import DigitClassifier
 from models.image.data import load_split, to_model_range
 from models.image.model import ImageModel, load_image_model
 from models.image.sample import ImageRequest, sample_image
@@ -28,7 +29,7 @@ DEFAULTS = ImageRequest()
 
 
 @torch.inference_mode()
-def features(classifier: torch.nn.Module, images: np.ndarray) -> np.ndarray:
+def features(classifier: DigitClassifier, images: np.ndarray) -> np.ndarray:
     x = torch.from_numpy(to_model_range(images))
     return torch.cat([classifier.features(chunk) for chunk in x.split(1000)]).double().numpy()
 

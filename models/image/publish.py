@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from diffusers import UNet2DModel
 from PIL import Image
 
 from models.checkpoints import CHECKPOINT_ROOT, portable_summary, read_json, save_weights, write_json, write_manifest
@@ -23,7 +24,7 @@ from models.image.model import ImageModel, load_classifier, load_unet
 from models.image.sample import ImageRequest, sample_image
 
 
-def fp16_is_free(unet: torch.nn.Module) -> bool:
+def fp16_is_free(unet: UNet2DModel) -> bool:
     """Relative change of the predicted noise after an fp16 round trip of the weights."""
     x = torch.randn(8, 1, 28, 28, generator=torch.Generator().manual_seed(0))
     t, y = torch.linspace(10, 990, 8).long(), torch.arange(8)
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> None:
     for digit in range(10):
         *_, last = sample_image(model, ImageRequest(digit=digit, steps=50, seed=digit, batch=10))
         rows.append(np.concatenate(list(last.x0), axis=1))
-    Image.fromarray(np.concatenate(rows, axis=0)).resize((560, 560), Image.NEAREST).save(out / "samples.png")
+    Image.fromarray(np.concatenate(rows, axis=0)).resize((560, 560), Image.Resampling.NEAREST).save(out / "samples.png")
     card = [
         f"# {args.name}", "",
         f"A class-conditional diffusers `UNet2DModel` ({summary['parameters']:,} parameters) for 28x28 digits:",

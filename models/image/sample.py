@@ -9,6 +9,7 @@ eps = eps_cond + guidance * (eps_cond - eps_uncond), so guidance 0 is the condit
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -111,7 +112,7 @@ def sample_image(model: ImageModel, request: ImageRequest, should_stop: Callable
             return
         t = int(t)
         eps = denoise(x, t)
-        kwargs = {"generator": generator}
+        kwargs: dict[str, Any] = {"generator": generator}
         if request.sampler == "ddim":
             kwargs["eta"] = eta
             # Re-derive eps from the clipped x0 so the update stays consistent; with guidance the unclipped

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from diffusers import UNet2DModel
 from PIL import Image
 from tqdm import tqdm
 
@@ -50,7 +51,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def learning_rate(step: int, args: argparse.Namespace) -> float:
+def learning_rate(step: float, args: argparse.Namespace) -> float:
     """Linear warmup, then cosine decay to `min_lr_ratio` of the peak at `--steps`."""
     if step < args.warmup:
         return args.lr * (step + 1) / args.warmup
@@ -156,7 +157,7 @@ def main(argv: list[str] | None = None) -> None:
     bar.close()
 
 
-def export(ema: torch.nn.Module, scheduler, out: Path, args: argparse.Namespace, counters: dict,
+def export(ema: UNet2DModel, scheduler, out: Path, args: argparse.Namespace, counters: dict,
            train_size: int) -> None:
     """EMA weights and configs in the diffusers folder layout (unet/, scheduler/)."""
     (out / "unet").mkdir(exist_ok=True)

@@ -42,6 +42,8 @@ def read_stories(path: Path) -> list[str]:
 def encode_stream(tokenizer: Tokenizer, stories: list[str]) -> torch.Tensor:
     """All stories as one long id stream, each followed by the end-of-story token."""
     eos = tokenizer.token_to_id(END_OF_STORY)
+    if eos is None:
+        raise ValueError(f"the tokenizer has no {END_OF_STORY!r} token")
     ids: list[int] = []
     for encoding in tokenizer.encode_batch(stories):
         ids.extend(encoding.ids)

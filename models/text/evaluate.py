@@ -92,9 +92,13 @@ def generate(model: TextModel, prompt: str, length: int, steps: int, seed: int,
     started = time.perf_counter()
     frames = list(sampler(model, request))
     elapsed = (time.perf_counter() - started) * 1000 / max(1, len(frames) - 1)
-    tokens = frames[-1].tokens
-    return ([t.token_id for t in tokens if t.state == "fixed"],
-            [t.token_id for t in tokens if t.state != "fixed"], elapsed)
+    prompt_ids: list[int] = []
+    generated: list[int] = []
+    for token in frames[-1].tokens:
+        if token.token_id is None:
+            raise ValueError("the last frame still has a blank position")
+        (prompt_ids if token.state == "fixed" else generated).append(token.token_id)
+    return prompt_ids, generated, elapsed
 
 
 def sample_quality(model: TextModel, ar: TextModel, decoding: Decoding, prompts: tuple[str, ...], seeds: int,
@@ -135,7 +139,7 @@ def evaluate(diffusion: TextModel, ar: TextModel, valid: Path, quick: bool, deco
             results[f"{key}_{name}"] = value
     results.update(samples_per_model=len(prompts) * seeds, sample_length=length, diffusion_steps=steps,
                    decoding=asdict(decoding))
-    return _rounded(results)
+    return {key: _rounded(value) for key, value in results.items()}
 
 
 def _rounded(value: object) -> object:

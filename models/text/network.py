@@ -143,12 +143,16 @@ class Block(nn.Module):
 
 
 class TextTransformer(nn.Module):
+    rope_cos: torch.Tensor  # buffers, registered in __init__
+    rope_sin: torch.Tensor
+
     def __init__(self, config: TextModelConfig) -> None:
         super().__init__()
         self.config = config
         self.embed = nn.Embedding(config.vocab_size, config.width)
         self.drop = nn.Dropout(config.dropout)
-        self.blocks = nn.ModuleList(Block(config) for _ in range(config.depth))
+        blocks = [Block(config) for _ in range(config.depth)]
+        self.blocks = nn.ModuleList(blocks)
         self.norm = RMSNorm(config.width)
         self.head = nn.Linear(config.width, config.vocab_size, bias=False)
         self.head.weight = self.embed.weight  # tied: fewer parameters for a small data set
@@ -156,7 +160,7 @@ class TextTransformer(nn.Module):
         self.register_buffer("rope_cos", cos, persistent=False)
         self.register_buffer("rope_sin", sin, persistent=False)
         self.apply(self._init)
-        for block in self.blocks:  # scaled residual init (GPT-2)
+        for block in blocks:  # scaled residual init (GPT-2)
             for proj in (block.attention.out, block.mlp.down):
                 nn.init.normal_(proj.weight, std=0.02 / math.sqrt(2 * config.depth))
 

@@ -85,7 +85,7 @@ def _frame(model: TextModel, slots: list[_Slot], step: int, total: int, passes: 
         tokens.append(TextToken(
             state=state,
             token_id=slot.token_id,
-            text="" if blank else model.pieces[slot.token_id],
+            text="" if slot.token_id is None else model.pieces[slot.token_id],
             confidence=slot.confidence if not blank else 0.0,
             guess=model.pieces[guess_id] if blank and guess_id is not None else "",
             alternatives=alternatives if blank else slot.alternatives,

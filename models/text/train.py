@@ -33,7 +33,7 @@ from models.train_state import has_state, load_state, save_state
 CSV_FIELDS = ["step", "tokens_seen", "epochs", "train_loss", "heldout_loss", "lr", "wall_seconds"]
 
 
-def learning_rate(step: int, args: argparse.Namespace) -> float:
+def learning_rate(step: float, args: argparse.Namespace) -> float:
     if step < args.warmup:
         return args.lr * (step + 1) / args.warmup
     progress = min(1.0, (step - args.warmup) / max(1, args.steps - args.warmup))
