@@ -1,9 +1,9 @@
-"""The generation engine: one fixed worker pool, shared jobs, a bounded queue, a byte-bounded replay cache.
+"""The generation engine: one fixed worker pool, shared jobs, a queue admitted by wait, a byte-bounded replay cache.
 
     request --key--> cache hit?  -> replay the recorded frames at once
                      in flight?  -> join that job (computed once, fanned out)
                      free slot?  -> start a job in the pool
-                     queue room? -> wait in FIFO order, told the position
+                     estimated wait under the bound? -> wait in FIFO order, told the position and an ETA
                      otherwise   -> Busy
 
 Two stages, pipelined: a sampler thread (one per running job) computes frames and hands each one, still
@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
@@ -31,6 +32,8 @@ from app.messages import Deferred, Rendered
 
 log = logging.getLogger("theater.engine")
 
+RECENT_JOBS = 32  # finished jobs the time-per-job estimate averages over
+
 # A producer yields each message either ready (`Rendered`) or as a zero-argument callable that renders it
 # (`Deferred`): callables run in the render thread, so the sampler thread goes straight on to the next step.
 Producer = Callable[[Callable[[], bool]], Iterator[Rendered | Deferred]]
@@ -38,7 +41,15 @@ State = Literal["queued", "running", "done", "stopped", "failed"]
 
 
 class Busy(Exception):
-    """Every slot is running and the queue is full."""
+    """Admitting the job would make it wait longer than the bound (or past the queue's hard cap).
+
+    `wait`: the estimated seconds it would have waited; `retry_after`: about when the queue will have drained
+    enough to admit it."""
+
+    def __init__(self, wait: float = 0.0, retry_after: float = 1.0) -> None:
+        super().__init__(f"estimated wait {wait:.0f} s")
+        self.wait = wait
+        self.retry_after = retry_after
 
 
 class ShuttingDown(Exception):
@@ -54,6 +65,7 @@ class Refused(ValueError):
 @dataclass(frozen=True, slots=True)
 class Queued:
     position: int
+    eta: float  # estimated seconds until the job starts
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +91,7 @@ class Job:
     nbytes: int = 0
     waiter: asyncio.Future[None] | None = None
     wake_pending: bool = False  # a wake-up is already scheduled on the loop (set and cleared under the GIL)
+    started_at: float = 0.0  # time.monotonic() when a slot took it
 
     @property
     def finished(self) -> bool:
@@ -93,11 +106,15 @@ def _init_worker(threads: int) -> None:
 
 class Engine:
     def __init__(
-        self, max_running: int, max_queue: int, cache_bytes: int, torch_threads: int = 1, use_torch: bool = True
+        self, max_running: int, max_queue: int, cache_bytes: int, torch_threads: int = 1, use_torch: bool = True,
+        max_wait_seconds: float = 120.0, initial_job_seconds: float = 2.0,
     ) -> None:
         self.max_running = max_running
-        self.max_queue = max_queue
+        self.max_queue = max_queue  # a hard cap on waiting jobs (memory); admission is decided by the wait
+        self.max_wait_seconds = max_wait_seconds
         self.cache_bytes = cache_bytes
+        # Compute time of the last finished jobs: the wait estimate's unit (before any, `initial_job_seconds`).
+        self._durations: deque[float] = deque([initial_job_seconds], maxlen=RECENT_JOBS)
         self._use_torch = use_torch
         if use_torch:
             self._pool = ThreadPoolExecutor(
@@ -137,8 +154,10 @@ class Engine:
         if job is not None:
             self.joined_inflight += 1
             return Subscription(self, job, html=html)
-        if len(self._running) >= self.max_running and len(self._queue) >= self.max_queue:
-            raise Busy
+        if len(self._running) >= self.max_running:
+            wait = self.estimated_wait(len(self._queue) + 1)
+            if wait > self.max_wait_seconds or len(self._queue) >= self.max_queue:
+                raise Busy(wait, retry_after=max(1.0, wait - self.max_wait_seconds))
         job = Job(key, produce, waiter=self._loop.create_future())
         self._inflight[key] = job
         if len(self._running) < self.max_running:
@@ -146,6 +165,18 @@ class Engine:
         else:
             self._queue.append(job)
         return Subscription(self, job, html=html)
+
+    @property
+    def seconds_per_job(self) -> float:
+        """Mean compute time of the recent finished jobs (runs differ: a 1000-step DDPM and a 16-step race)."""
+        return sum(self._durations) / len(self._durations)
+
+    def estimated_wait(self, position: int) -> float:
+        """Seconds until the job at queue `position` (1: next) starts: the `position` jobs that free a slot before
+        it (the running ones are half done on average, the queued ones whole) share `max_running` slots."""
+        if position <= 0:
+            return 0.0
+        return position * self.seconds_per_job / self.max_running
 
     def position(self, job: Job) -> int:
         try:
@@ -191,6 +222,7 @@ class Engine:
 
     def _start(self, job: Job) -> None:
         assert self._loop is not None
+        job.started_at = time.monotonic()
         job.state = "running"
         self._running.add(job)
         self.jobs_started += 1
@@ -284,6 +316,7 @@ class Engine:
         if self._inflight.get(job.key) is job:
             del self._inflight[job.key]
         if job.state == "done":
+            self._durations.append(time.monotonic() - job.started_at)
             self._remember(job)
         self._wake(job)
         while self._queue and len(self._running) < self.max_running and not self.closing:
@@ -369,7 +402,7 @@ class Subscription:
                 position = self.engine.position(job)
                 if position and position != last_position:
                     last_position = position
-                    yield Queued(position)
+                    yield Queued(position, self.engine.estimated_wait(position))
                     continue
             if sent < len(job.frames):
                 yield job.frames[sent]

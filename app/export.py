@@ -22,7 +22,7 @@ from urllib.parse import urlencode
 from app.backends import Backends
 from app.engine import Busy, Engine, Failed, Queued, ShuttingDown
 from app.export_gif import MAX_SPEED, MIN_SPEED
-from app.messages import Rendered, dump_json
+from app.messages import Rendered, busy_message, dump_json
 from app.protocol import ImageRequest, Request, RequestError, TextRequest, canonical_key, from_query, to_query
 from app.render.producers import make_producer
 from app.security import origin_allowed
@@ -126,9 +126,9 @@ async def collect(engine: Engine, kind: str, backends: Backends, request: Reques
     Cancelling this (the client left) leaves the job: if nobody else watches it, it stops within a step."""
     try:
         subscription = engine.join(canonical_key(kind, request), make_producer(kind, backends, request), html=True)
-    except Busy:
-        raise ExportError(503, f"busy: {engine.running} runs going and {engine.queued} waiting; try again soon",
-                          _retry()) from None
+    except Busy as busy:
+        raise ExportError(503, busy_message(busy.wait, busy.retry_after, engine.max_wait_seconds),
+                          {"Retry-After": str(max(1, round(busy.retry_after)))}) from None
     except ShuttingDown:
         raise ExportError(503, "the server is restarting; try again in a moment", _retry()) from None
     messages: list[Rendered] = []

@@ -40,6 +40,7 @@ def create_app(settings: Settings | None = None, loader: Loader = load_backends,
         app.state.engine = Engine(
             max_running=settings.max_running,
             max_queue=settings.max_queue,
+            max_wait_seconds=settings.max_wait_seconds,
             cache_bytes=settings.cache_bytes,
             torch_threads=settings.effective_torch_threads,
             use_torch=use_torch,

@@ -86,10 +86,17 @@ def pack(data: dict[str, Any], content: Callable[[], str], **swap: str) -> Rende
 # ---------------------------------------------------------------------------------------------------------
 # Text
 
-def render_queued(position: int) -> Rendered:
-    data = {"type": "queued", "position": position}
-    text = f"Waiting for a free slot: position {position} in line."
+def render_queued(position: int, eta_seconds: float) -> Rendered:
+    eta = max(1, round(eta_seconds))
+    data = {"type": "queued", "position": position, "eta_seconds": eta}
+    text = f"Waiting for a free slot: position {position} in line, about {eta} s."
     return pack(data, lambda: stream_macros().notice(text, "queued"), target="#notice", swap="outerHTML")
+
+
+def busy_message(wait: float, retry_after: float, limit: float) -> str:
+    """Why a run was not admitted, and when to come back."""
+    return (f"busy: this run would wait about {wait:.0f} s for a free slot, over the server's limit of {limit:g} s; "
+            f"try again in {max(1, round(retry_after))} s")
 
 
 def render_error(message: str) -> Rendered:

@@ -55,7 +55,10 @@ class Settings(BaseSettings):
 
     # Engine
     max_running: int = Field(CORES, ge=1, description="jobs computing at once (one worker thread each)")
-    max_queue: int = Field(64, ge=0, description="jobs waiting for a slot; beyond it clients get 'busy'")
+    max_wait_seconds: float = Field(
+        120.0, ge=0, description="admit a job only if its estimated wait for a slot is at most this; else 'busy'"
+    )
+    max_queue: int = Field(10_000, ge=0, description="hard cap on jobs waiting for a slot (memory), whatever the wait")
     cache_bytes: int = Field(256 * 1024 * 1024, ge=0, description="finished trajectories kept for replay")
     torch_threads: int = Field(0, ge=0, description="torch intra-op threads per job; 0 = cores // max_running")
     prewarm: bool = Field(True, description="compute each demo's default run into the replay cache at startup")

@@ -25,7 +25,7 @@ from fastapi import APIRouter, WebSocket
 from app.backends import Backends
 from app.deps import BackendsDep, EngineDep, SettingsDep
 from app.engine import Busy, Engine, Failed, Queued, ShuttingDown, Subscription
-from app.messages import Rendered, render_error, render_queued
+from app.messages import Rendered, busy_message, render_error, render_queued
 from app.protocol import (
     Close,
     ImageRequest,
@@ -138,7 +138,7 @@ class Connection:
     async def pump(self, subscription: Subscription, engine: Engine) -> Close:
         async for event in subscription.events():
             if isinstance(event, Queued):
-                await self.send(render_queued(event.position))
+                await self.send(render_queued(event.position, event.eta))
             elif isinstance(event, Failed):
                 await self.send(render_error(event.message))
                 if event.refused:  # the model cannot serve this request: the client's to fix, not ours
@@ -180,9 +180,8 @@ async def serve(
             subscription = engine.join(
                 canonical_key(kind, request), make_producer(kind, backends, request), html=fmt == "html"
             )
-        except Busy:
-            waiting = engine.queued
-            await conn.fail(f"busy: {engine.running} runs going and {waiting} waiting; try again soon", Close.BUSY)
+        except Busy as busy:
+            await conn.fail(busy_message(busy.wait, busy.retry_after, engine.max_wait_seconds), Close.BUSY)
             return
         except ShuttingDown:
             await conn.fail("the server is restarting; try again in a moment", Close.SHUTDOWN)

@@ -18,7 +18,7 @@ from app.render import producers as render_module
 from app.render.producers import text_producer
 
 
-def engine(**kw: int) -> Engine:
+def engine(**kw: float) -> Engine:
     params = {"max_running": 2, "max_queue": 4, "cache_bytes": 10_000_000, **kw}
     return Engine(use_torch=False, **params)
 
@@ -251,5 +251,60 @@ def test_a_json_only_run_is_cached_as_strings_and_an_html_replay_gets_the_same_h
         assert json.loads(html[1])["content"].startswith('<article class="frame text-frame"')
         await eng.close()
         await other.close()
+
+    asyncio.run(main())
+
+
+def test_admission_is_by_estimated_wait_with_the_edge_admitted() -> None:
+    async def main() -> None:
+        # One slot, 1 s per job until measured: the job at queue position p waits about p seconds.
+        eng = engine(max_running=1, max_queue=100, max_wait_seconds=3, initial_job_seconds=1.0)
+        started: list[str] = []
+        subs = [eng.join(key, slow(started, key)) for key in "abcd"]  # a runs; b, c, d wait 1, 2, 3 s
+        assert eng.queued == 3 and [eng.estimated_wait(p) for p in (1, 2, 3)] == [1.0, 2.0, 3.0]
+        with pytest.raises(Busy) as refused:  # position 4 would wait 4 s > 3 s
+            eng.join("e", slow(started, "e"))
+        assert refused.value.wait == 4.0 and refused.value.retry_after == 1.0
+        events = await asyncio.gather(*(collect(s) for s in subs))
+        etas = [[(e.position, e.eta) for e in ev if isinstance(e, Queued)] for ev in events]
+        assert etas[0] == [] and etas[1][0] == (1, 1.0) and etas[3][0] == (3, 3.0)  # as they joined
+        assert [p for p, _ in etas[3]] == [3, 2, 1]  # told again each time the line moves
+        assert 0 < eng.seconds_per_job < 1.0  # measured now: the four fast jobs replaced the 1 s guess's weight
+        await eng.close()
+
+    asyncio.run(main())
+
+
+def test_the_queue_cap_still_bounds_memory_whatever_the_wait() -> None:
+    async def main() -> None:
+        eng = engine(max_running=1, max_queue=1, max_wait_seconds=1e9)
+        started: list[str] = []
+        a, b = eng.join("a", slow(started, "a")), eng.join("b", slow(started, "b"))
+        with pytest.raises(Busy):
+            eng.join("c", slow(started, "c"))
+        await asyncio.gather(collect(a), collect(b))
+        await eng.close()
+
+    asyncio.run(main())
+
+
+def test_a_waiting_job_costs_little_memory() -> None:
+    import tracemalloc
+
+    async def main() -> None:
+        eng = engine(max_running=1, max_queue=10_000, max_wait_seconds=1e9)
+        fake = FakeText(0.0)
+        busy = eng.join("running", slow([], "running"))
+        tracemalloc.start()
+        before = tracemalloc.take_snapshot()
+        waiting = [eng.join(f"k{i}", text_producer(fake.sample, TextRequest(seed=i))) for i in range(1000)]
+        after = tracemalloc.take_snapshot()
+        tracemalloc.stop()
+        grown = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
+        assert grown / 1000 < 4096, f"{grown / 1000:.0f} bytes per waiting job"  # measured: about 1.7 KB
+        for sub in waiting:
+            sub.leave()
+        await collect(busy)
+        await eng.close()
 
     asyncio.run(main())

@@ -312,8 +312,8 @@ def test_busy_is_503_with_retry_after() -> None:
                     return await client.get(f"{busy.http}/export/text.json?length=4&steps=2&seed=1")
 
         response = run(main())
-        assert response.status_code == 503 and response.text.startswith("busy: 1 runs going and 0 waiting")
-        assert response.headers["retry-after"] == "5"
+        assert response.status_code == 503 and response.text.startswith("busy: this run would wait about")
+        assert int(response.headers["retry-after"]) >= 1
 
 
 def test_a_client_that_leaves_stops_the_run_it_started() -> None:

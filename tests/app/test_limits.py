@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 
 import pytest
@@ -124,3 +125,31 @@ def test_load_smoke_twenty_clients_all_complete() -> None:
         results = run(main())
         assert all(r.last["type"] == "done" and r.code == 1000 for r in results)
         assert live.text.calls + live.image.calls == 20
+
+
+def test_a_lecture_hall_of_100_distinct_clients_is_all_served_with_etas() -> None:
+    with live_server(step_seconds=0.001, max_running=2) as live:  # default max_wait_seconds (120 s)
+
+        async def main() -> list:
+            return await asyncio.gather(*(exchange(live.ws("text"), {"length": 16, "steps": 8, "seed": i})
+                                          for i in range(100)))
+
+        results = run(main())
+        assert all(r.code == 1000 and r.last["type"] == "done" for r in results)
+        assert live.engine.jobs_started == 100  # distinct seeds: 100 runs computed, none refused
+        queued = [m for r in results for m in r.messages if m["type"] == "queued"]
+        assert queued and all(m["eta_seconds"] >= 1 and m["position"] >= 1 for m in queued)
+
+
+def test_busy_past_the_wait_bound_says_when_to_come_back() -> None:
+    with live_server(step_seconds=0.05, max_running=1, max_wait_seconds=0.5) as live:
+
+        async def main() -> None:
+            first = asyncio.create_task(exchange(live.ws("text"), {"length": 20, "steps": 20, "seed": 1}))
+            await asyncio.sleep(0.1)  # the only slot is taken; the initial estimate is 2 s a job
+            busy = await exchange(live.ws("text"), {"length": 4, "steps": 4, "seed": 2})
+            assert busy.code == 1013 and busy.types == ["error"]
+            assert re.search(r"would wait about \d+ s .* limit of 0.5 s; try again in \d+ s", busy.last["message"])
+            assert (await first).last["type"] == "done"
+
+        run(main())
