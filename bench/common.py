@@ -99,12 +99,15 @@ async def stream(url: str, request: dict[str, Any]) -> dict[str, Any]:
     frames = 0
     sampler_ms = 0.0
     last_type = None
+    queued_at = eta = None  # when the first "queued" message came, and the wait it announced
     async with websockets.connect(url, max_size=None, open_timeout=60, close_timeout=5) as ws:
         await ws.send(json.dumps(request))
         with contextlib.suppress(websockets.ConnectionClosed):
             async for raw in ws:
                 message = json.loads(raw)
                 last_type = message["type"]
+                if last_type == "queued" and queued_at is None:
+                    queued_at, eta = time.perf_counter() - started, message.get("eta_seconds")
                 if last_type == "frame":
                     frames += 1
                     sampler_ms += message.get("ms_per_step", 0.0)
@@ -112,6 +115,8 @@ async def stream(url: str, request: dict[str, Any]) -> dict[str, Any]:
                         first = time.perf_counter() - started
         code = ws.close_code
     return {
+        "eta": eta,
+        "waited": (first - queued_at) if (first is not None and queued_at is not None) else None,
         "first": first,
         "total": time.perf_counter() - started,
         "frames": frames,

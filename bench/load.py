@@ -1,11 +1,13 @@
 """A lecture hall at once: N concurrent websocket clients (distinct seeds, small requests).
 
     python bench/load.py [--clients 100] [--models checkpoints|fake] [--kind text|image] [--format json|html]
-                         [--waves N]
+                         [--length 16] [--steps 8] [--waves N]
 
 Starts its own server, measures one client alone (steps/s), then N clients at once, and prints one JSON
-line: completed, errors, p50/p95 time to first frame, aggregate steps/s and its ratio to one client alone
-(goal >= 0.9), event-loop lag p99 during the load (goal <= 20 ms), server threads and RSS before/after.
+line: completed, busy (refused: their wait would pass the server's bound), errors, p50/p95 time to first frame
+(the wait), the ETA error of the clients that queued (the wait they had minus the wait they were told),
+aggregate steps/s and its ratio to one client alone (goal >= 0.9), event-loop lag p99 during the load (goal
+<= 20 ms), server threads and RSS before/after.
 
 `--waves N` then sends N more waves of `--clients` sessions each (new seeds, so no cache hits) and adds
 `waves`: the server's threads, RSS and replay-cache bytes after each wave, to show whether threads and
@@ -22,10 +24,12 @@ from typing import Any
 
 from common import emit, get_json, percentile, server, stream
 
+LENGTH = 16  # tokens per text request (--length)
+
 
 def request_for(kind: str, seed: int, steps: int) -> dict[str, Any]:
     if kind == "text":
-        return {"prompt": "Once upon a time", "length": 16, "steps": steps, "seed": seed}
+        return {"prompt": "Once upon a time", "length": LENGTH, "steps": steps, "seed": seed}
     return {"digit": seed % 10, "sampler": "ddim", "steps": steps, "seed": seed}
 
 
@@ -49,11 +53,14 @@ def main() -> None:
     parser.add_argument("--format", default="json", choices=["json", "html"], help="wire format the clients ask for")
     parser.add_argument("--kind", default="text", choices=["text", "image"])
     parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--length", type=int, default=16, help="tokens per text request")
     parser.add_argument("--solo", type=int, default=5, help="sequential runs to measure one client alone")
     parser.add_argument("--waves", type=int, default=0, help="further waves of --clients sessions, for threads/RSS")
     args = parser.parse_args()
+    global LENGTH
+    LENGTH = args.length
 
-    with server(models=args.models, max_queue=max(64, args.clients)) as base:
+    with server(models=args.models, prewarm="false") as base:  # default admission: by estimated wait (120 s)
         url = f"{base.replace('http', 'ws')}/ws/{args.kind}?format={args.format}"
         before = get_json(base + "/stats")
         # warm-up, then one client alone, sequentially
@@ -89,6 +96,8 @@ def main() -> None:
 
     done = [r for r in results if r["ok"]]
     firsts = [r["first"] * 1000 for r in done if r["first"] is not None]
+    # ETA error: for each client that waited in line, the wait it was told against the wait it had.
+    errors = [r["waited"] - r["eta"] for r in done if r["eta"] is not None and r["waited"] is not None]
     rate = len(done) * args.steps / wall
     emit(
         {
@@ -99,8 +108,14 @@ def main() -> None:
             "clients": args.clients,
             "steps": args.steps,
             "completed": len(done),
+            "busy": sum(r.get("code") == 1013 for r in results),
             "errors": len(results) - len(done),
-            "first_frame_ms": {"p50": round(percentile(firsts, 0.5), 1), "p95": round(percentile(firsts, 0.95), 1)},
+            "queued": len(errors),
+            "eta_error_s": {
+                "median": round(percentile(errors, 0.5), 2),  # > 0: waited longer than told
+                "p95_abs": round(percentile([abs(e) for e in errors], 0.95), 2),
+            } if errors else None,
+            "first_frame_ms": {"p50": round(percentile(firsts, 0.5), 1), "p95": round(percentile(firsts, 0.95), 1)},  # the wait
             "wall_s": round(wall, 2),
             "steps_per_s": round(rate, 1),
             "solo_steps_per_s": round(solo_rate, 1),
