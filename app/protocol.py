@@ -84,7 +84,8 @@ def _bad_characters(text: str) -> str | None:
 
 
 def _describe(error: Mapping[str, Any]) -> str:
-    where = ".".join(str(part) for part in error.get("loc", ())) or "request"
+    loc = error.get("loc", ())
+    where = ".".join(str(part) for part in loc) if loc else "request"  # an empty key is named as '', not 'request'
     kind = error.get("type", "")
     if kind == "extra_forbidden":
         return f"unknown field '{where}'"

@@ -193,13 +193,25 @@
     }
   });
 
+  // What a close code means to the viewer (docs/protocol.md), for a close that came without the server's own
+  // error message (uvicorn closes open sockets with 1012 when the server stops, before the app can speak).
+  // A message the server did send is more precise and stays: it arrives as an error notice, before or just
+  // after this handler runs, and replaces whatever is in #notice.
+  const CLOSE_NOTICES = {
+    1006: "The connection to the server was lost: reload the page to try again.",
+    1011: "The server failed while generating this run: try again.",
+    1012: "The server is restarting: try again in a moment.",
+    1013: "The server is busy: try again in a moment.",
+  };
+
   document.addEventListener("htmx:ws:close", (event) => {
     const detail = event.detail || {};
     state.finished = true;
     const notice = $("notice");
     if (detail.code && detail.code !== 1000 && notice && !notice.classList.contains("error")) {
-      notice.textContent = "Connection closed (code " + detail.code + ").";
+      notice.textContent = CLOSE_NOTICES[detail.code] || "Connection closed (code " + detail.code + ").";
       notice.className = "notice error";
+      notice.setAttribute("role", "alert");
     }
     announce();
   });

@@ -11,8 +11,6 @@ from app.fakes import FakeImage, FakeRace
 from app.protocol import ImageRequest, RequestError, TextRequest
 from models.text.decoding import tokens_needed
 
-torch = pytest.importorskip("torch")
-
 
 @pytest.fixture(scope="module")
 def text() -> RealText:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import threading
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -174,9 +175,35 @@ def test_vendored_htmx_matches_its_checksums() -> None:
     assert "4.0.1" in (vendor / "VERSION").read_text()
 
 
+def vm_rss_bytes() -> int:
+    """This process's resident memory as the kernel reports it."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS line in /proc/self/status")
+
+
 def test_stats_reports_threads_memory_and_loop_lag(client: TestClient) -> None:
+    # The TestClient serves the app in this process: /stats must report this process's own numbers, and
+    # follow them when they change.
     body = client.get("/stats").json()
-    assert body["threads"] >= 1 and body["rss_bytes"] > 0
+    assert abs(body["threads"] - threading.active_count()) <= 1  # +-1: a worker thread may come or go meanwhile
+    assert abs(body["rss_bytes"] - vm_rss_bytes()) <= 16 << 20
+    release = threading.Event()
+    parked = [threading.Thread(target=release.wait, daemon=True) for _ in range(5)]
+    for thread in parked:
+        thread.start()
+    ballast = b"\x01" * (64 << 20)  # 64 MiB, every page written: resident
+    try:
+        grown = client.get("/stats").json()
+    finally:
+        release.set()
+        for thread in parked:
+            thread.join(5)
+    assert grown["threads"] - body["threads"] in (4, 5, 6)  # the five parked threads, +-1 as above
+    assert grown["rss_bytes"] - body["rss_bytes"] >= 56 << 20  # the ballast (the allocator may reuse a little)
+    assert abs(grown["rss_bytes"] - vm_rss_bytes()) <= 16 << 20
+    del ballast
     assert set(body["loop_lag"]) == {"p50_ms", "p99_ms", "max_ms", "samples"}
     assert body["engine"]["running"] == 0
 

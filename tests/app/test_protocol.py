@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
+import re
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from app.protocol import (
     Close,
@@ -14,6 +17,7 @@ from app.protocol import (
     RequestError,
     TextRequest,
     canonical_key,
+    check_limits,
     close_reason,
     from_query,
     parse_request,
@@ -225,40 +229,185 @@ def test_one_over_limit_query_value_drops_only_that_field() -> None:
     assert parsed == ImageRequest(digit=7, seed=4) and "steps 51 is over the limit of 50" in notes[0]
 
 
-# ---- fuzzing: any input either validates or is refused with a RequestError, nothing else -------------
+# ---- fuzzing: any input is either a valid request that round-trips, or refused with a reason that names --
+# ---- what is wrong ----------------------------------------------------------------------------------------
 
+KINDS = {"text": TextRequest, "image": ImageRequest}
+
+
+def valid_alone(kind: str, key: str, value: object) -> bool:
+    """Whether this one field, the others left at their defaults, is a valid request (schema, then limits)."""
+    try:
+        check_limits(kind, KINDS[kind].model_validate({key: value}, strict=True), SETTINGS)
+    except (ValidationError, RequestError):
+        return False
+    return True
+
+
+def names(message: str, field: str) -> bool:
+    """`field` appears in `message` as a name of its own (`length` is not named by `block_length ...`)."""
+    return re.search(rf"(?<!\w){re.escape(field)}(?!\w)", message) is not None
+
+
+def has_non_finite(value: object) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, list):
+        return any(has_non_finite(v) for v in value)
+    if isinstance(value, dict):
+        return any(has_non_finite(v) for v in value.values())
+    return False
+
+
+def check_parse(kind: str, raw: str | bytes) -> None:
+    """Parse `raw` and check the outcome against what `raw` is: a refusal names the problem, or the fields at
+    fault and no other; a valid request survives the URL and the canonical key unchanged."""
+    try:
+        result = parse_request(kind, raw, SETTINGS)
+        error = None
+    except RequestError as caught:
+        result, error = None, caught
+    if error is not None:
+        assert error.message and "Traceback" not in error.message
+    if isinstance(raw, bytes):
+        assert error is not None and error.code == Close.UNSUPPORTED_DATA and "binary" in error.message
+        return
+    size = len(raw.encode("utf-8", "surrogatepass"))
+    if size > SETTINGS.max_message_bytes:
+        assert error is not None and error.code == Close.TOO_BIG
+        assert error.message == f"message is too big: {size} bytes, the limit is {SETTINGS.max_message_bytes}"
+        return
+    non_finite = re.compile(r"^(NaN|-?Infinity) is not a valid number: JSON numbers must be finite$")
+    try:
+        data = json.loads(raw)  # Python's own reading (it accepts NaN and Infinity, the protocol does not)
+    except (ValueError, RecursionError):
+        assert error is not None and error.code == Close.POLICY, raw
+        # the syntax error, or a NaN/Infinity read before it
+        assert error.message.startswith("message is not valid JSON: ") or non_finite.match(error.message)
+        return
+    if has_non_finite(data):
+        assert error is not None and error.code == Close.POLICY and non_finite.match(error.message), raw
+        return
+    if not isinstance(data, dict):
+        assert error is not None and error.code == Close.POLICY
+        assert error.message == f"the request must be a JSON object, got {type(data).__name__}"
+        return
+    at_fault = {key for key, value in data.items() if not valid_alone(kind, key, value)}
+    if at_fault:  # the fields are independent: the request is refused, naming a field at fault and no other
+        assert error is not None and error.code == Close.POLICY, (raw, at_fault)
+        assert any(names(error.message, key) for key in at_fault), (error.message, at_fault)
+        assert not any(names(error.message, key) for key in set(data) - at_fault), (error.message, at_fault)
+        assert error.field is None or error.field in at_fault
+        return
+    assert error is None, (raw, error.message)
+    assert isinstance(result, KINDS[kind])
+    assert result.model_dump() == {**KINDS[kind]().model_dump(), **data}  # the values sent, defaults for the rest
+    again, notes = from_query(kind, to_query(result), SETTINGS)  # the page link carries exactly this run
+    assert again == result and notes == []
+    assert canonical_key(kind, again) == canonical_key(kind, result)
+    spelled_out = parse_request(kind, json.dumps(result.model_dump(mode="json")), SETTINGS)
+    assert canonical_key(kind, spelled_out) == canonical_key(kind, result)  # defaults sent or left out: one run
+
+
+keys = st.text(max_size=8)  # the empty key too: it is named as '' ("unknown field ''")
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(keys, children, max_size=4),
     max_leaves=12,
 )
 field_names = st.sampled_from(
-    ["prompt", "length", "steps", "strategy", "temperature", "block_length", "remask", "seed", "digit", "guidance",
-     "sampler", "headers", "type"]
+    [
+        "prompt",
+        "length",
+        "steps",
+        "strategy",
+        "temperature",
+        "block_length",
+        "remask",
+        "seed",
+        "digit",
+        "guidance",
+        "sampler",
+        "headers",
+        "type",
+    ]
 )
-near_requests = st.dictionaries(field_names, json_values, max_size=6)
+# Values near the valid ones too, so that valid requests (and the limits' edges) come up often.
+near_values = st.one_of(
+    json_values,
+    st.integers(-2, 80),
+    st.floats(-1, 12),
+    st.sampled_from(
+        [
+            "confidence",
+            "random",
+            "margin",
+            "entropy",
+            "none",
+            "cap",
+            "conf",
+            "loop",
+            "ddim",
+            "ddpm",
+            "dpm",
+            "Once upon a time",
+            "a" * 21,
+            "tab\there",
+            "bell\x07",
+        ]
+    ),
+)
+near_requests = st.dictionaries(field_names, near_values, max_size=6)
+# Each field of a kind with values on both sides of its bounds: valid requests come up often, and so do
+# requests with one or two fields just over a limit.
+seeds = st.integers(-1, 2**32)
+plausible = {
+    "text": st.fixed_dictionaries(
+        {},
+        optional={
+            "prompt": st.text(max_size=24),
+            "length": st.integers(-1, 72),
+            "steps": st.integers(-1, 72),
+            "strategy": st.sampled_from(["confidence", "random", "margin", "entropy", "greedy"]),
+            "temperature": st.floats(-0.5, 2.5) | st.integers(0, 3),
+            "block_length": st.integers(-1, 72),
+            "remask": st.sampled_from(["none", "cap", "conf", "loop", "always"]),
+            "seed": seeds,
+        },
+    ),
+    "image": st.fixed_dictionaries(
+        {},
+        optional={
+            "digit": st.none() | st.integers(-1, 10),
+            "guidance": st.floats(-1, 11) | st.integers(0, 11),
+            "sampler": st.sampled_from(["ddim", "ddpm", "dpm", "euler"]),
+            "steps": st.integers(-1, 52),
+            "seed": seeds,
+        },
+    ),
+}
+cases = st.sampled_from(["text", "image"]).flatmap(
+    lambda kind: st.tuples(st.just(kind), st.one_of(plausible[kind], near_requests, json_values))
+)
 
 
-@settings(max_examples=300, deadline=None)
-@given(kind=st.sampled_from(["text", "image"]), payload=st.one_of(near_requests, json_values))
-def test_fuzz_schema(kind: str, payload: object) -> None:
-    try:
-        text = json.dumps(payload)
-    except ValueError:
-        return
-    try:
-        result = parse_request(kind, text, SETTINGS)
-    except RequestError as error:
-        assert error.message and "Traceback" not in error.message
-        assert error.code in (Close.POLICY, Close.TOO_BIG)
-    else:
-        assert isinstance(result, TextRequest | ImageRequest)
+@settings(max_examples=400, deadline=None)
+@given(case=cases)
+def test_fuzz_schema(case: tuple[str, object]) -> None:
+    kind, payload = case
+    check_parse(kind, json.dumps(payload))  # json.dumps writes NaN and Infinity, so those come up too
 
 
 @settings(max_examples=200, deadline=None)
-@given(kind=st.sampled_from(["text", "image"]), raw=st.text(max_size=400) | st.binary(max_size=50))
+@given(
+    kind=st.sampled_from(["text", "image"]),
+    raw=st.text(max_size=400)
+    | st.binary(max_size=50)
+    | st.tuples(near_requests.map(json.dumps), st.integers(0, 120)).map(lambda t: t[0][: t[1]]),  # cut short
+)
 def test_fuzz_raw_messages(kind: str, raw: str | bytes) -> None:
-    try:
-        parse_request(kind, raw, SETTINGS)
-    except RequestError as error:
-        assert error.message
+    check_parse(kind, raw)
+
+
+def test_an_empty_key_is_named_as_empty() -> None:
+    assert reason("text", {"": 1}).message == "invalid request: unknown field ''"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,11 +23,19 @@ CHROMIUM_ARGS = [
 ]
 
 
+def in_ci() -> bool:
+    """CI is set (any value but empty, 0 or false), as CI services do."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false")
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[object]:
     executable = shutil.which("chromium")
     if executable is None:
-        pytest.skip("Debian chromium is not installed (make chromium)")
+        reason = "Debian chromium is not installed (make chromium)"
+        if in_ci():  # a CI run without its browser must not pass green with the browser tests skipped
+            pytest.fail(f"{reason}; CI is set, so the browser tests fail instead of skipping", pytrace=False)
+        pytest.skip(reason)
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -48,6 +57,8 @@ def page(browser: object) -> Iterator[object]:
     page.console_errors = []  # type: ignore[attr-defined]
     page.on("console", lambda m: m.type == "error" and page.console_errors.append(m.text))  # type: ignore[attr-defined]
     page.on("pageerror", lambda e: page.console_errors.append(str(e)))  # type: ignore[attr-defined]
+    page.sockets = []  # type: ignore[attr-defined]  # every websocket the page opened, in order
+    page.on("websocket", lambda ws: page.sockets.append(ws))  # type: ignore[attr-defined]
     yield page
     context.close()
 

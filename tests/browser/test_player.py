@@ -22,6 +22,25 @@ def status_starts(page: Any, text: str) -> None:
     expect(page.locator("#status")).to_have_text(re.compile("^" + re.escape(text)), timeout=10_000)
 
 
+def mark_done_stale(page: Any) -> None:
+    """Mark the notice now shown, so that `wait_for_new_done` waits for the next run's. Not with a class or an
+    attribute: when a new run's section replaces the old, htmx's settle step gives the new notice the old
+    one's attributes (class `done` included) for a moment, so `#notice.done` can match a run that has not
+    finished, or even started. A JS property stays with the old element."""
+    page.eval_on_selector("#notice", "el => { el.theaterStale = true; }")
+
+
+def wait_for_new_done(page: Any, timeout: float = 10_000) -> None:
+    page.wait_for_function(
+        """() => {
+        const notice = document.getElementById('notice');
+        return !!notice && !notice.theaterStale && notice.classList.contains('done')
+            && notice.textContent.trim().startsWith('Done');
+    }""",
+        timeout=timeout,
+    )
+
+
 def visible_step(page: Any) -> int:
     return int(page.locator(VISIBLE).get_attribute("data-step"))
 
@@ -35,8 +54,10 @@ def scrub_to(page: Any, value: int) -> None:
 def test_text_page_plays_blanks_into_tokens_and_scrubs_back(page: Any, live: Live, artifacts: Path) -> None:
     page.goto(f"{live.http}/text?length=16&steps=8&seed=3")
     assert page.locator(".placeholder .tok.blank").count() == 16
+    calls = live.text.calls
     page.keyboard.press("Space")  # nothing buffered yet: Space generates, then plays
     page.wait_for_selector("#notice.done")
+    assert live.text.calls == calls + 1 and len(page.sockets) == 1
     status_starts(page, "step 8 of 8")
     assert page.locator("#frames .frame").count() == 9
     assert page.locator(f"{VISIBLE} .tok.blank").count() == 0
@@ -56,23 +77,30 @@ def test_text_page_plays_blanks_into_tokens_and_scrubs_back(page: Any, live: Liv
     assert visible_step(page) == 0 and "step 0 of 8" in page.locator("#status").text_content()
     page.screenshot(path=str(artifacts / "text-step0.png"), full_page=True)
     page.keyboard.press("Space")  # play again from the buffer, no new request
+    expect(page.locator("#play")).to_have_text("Pause")  # it plays...
     status_starts(page, "step 8 of 8")
-    assert live.text.calls >= 1 and page.console_errors == []
+    expect(page.locator("#play")).to_have_text("Play")  # ...to the end
+    assert live.text.calls == calls + 1 and len(page.sockets) == 1  # no new socket, no new run, not even a replay
+    assert page.locator("#frames .frame").count() == 9 and page.console_errors == []
 
 
-def test_controls_write_the_url_and_the_link_reproduces_the_run(page: Any, live: Live) -> None:
+def test_controls_write_the_url_and_the_same_link_replays_from_the_cache(page: Any, live: Live) -> None:
+    # The same link computed again (cache off) is test_stream_in_browser's; here the cache answers it.
     page.goto(f"{live.http}/text?length=6&steps=3&seed=1")
     page.fill("input[name=seed]", "99")
     page.dispatch_event("input[name=seed]", "change")
     assert "seed=99" in page.url and "length=6" in page.url
+    calls, hits = live.text.calls, live.engine.cache_hits
     page.click("#generate")
     page.wait_for_selector("#notice.done")
     first = page.locator("#frames .frame").evaluate_all("els => els.map(e => e.querySelector('.canvas').textContent)")
+    assert live.text.calls == calls + 1 and live.engine.cache_hits == hits  # computed
     page.goto(page.url)  # the same link...
     page.click("#generate")
     page.wait_for_selector("#notice.done")
     again = page.locator("#frames .frame").evaluate_all("els => els.map(e => e.querySelector('.canvas').textContent)")
-    assert first == again and len(first) == 4  # ...the same frames
+    assert first == again and len(first) == 4  # ...the same frames...
+    assert live.text.calls == calls + 1 and live.engine.cache_hits == hits + 1  # ...replayed, not computed
 
 
 def test_image_page_changes_across_frames(page: Any, live: Live, artifacts: Path) -> None:
@@ -88,8 +116,14 @@ def test_image_page_changes_across_frames(page: Any, live: Live, artifacts: Path
     page.screenshot(path=str(artifacts / "image-done.png"), full_page=True)
     scrub_to(page, 0)
     assert page.locator(f"{VISIBLE} img.xt").get_attribute("src") == sources[0]
-    page.keyboard.press("3")  # digit keys pick a digit and generate
-    page.wait_for_url(re.compile(r"digit=3"))
+    final, calls = sources[-1], live.image.calls
+    mark_done_stale(page)
+    page.keyboard.press("7")  # digit keys pick a digit (the link had the default, 3) and generate
+    page.wait_for_url(re.compile(r"digit=7"))
+    wait_for_new_done(page)
+    assert live.image.calls == calls + 1  # a new run...
+    again = page.locator("#frames .frame img.xt").evaluate_all("els => els.map(e => e.src)")
+    assert len(again) == 11 and again[-1] != final  # ...of another digit: another image
     assert page.console_errors == []
 
 

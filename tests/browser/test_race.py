@@ -9,7 +9,7 @@ from typing import Any
 from playwright.sync_api import expect
 
 from tests.app.live import Live
-from tests.browser.test_player import VISIBLE, host_page, scrub_to, status_starts
+from tests.browser.test_player import VISIBLE, host_page, mark_done_stale, scrub_to, status_starts, wait_for_new_done
 
 
 def lane_counts(page: Any) -> dict[str, str]:
@@ -60,11 +60,14 @@ def test_the_race_streams_while_it_computes(browser: Any, artifacts: Path) -> No
         page.goto(f"{slow.http}/race?length=20&steps=20&seed=1")
         page.click("#generate")
         # At one moment: a frame between the first and the last is shown and the run is not done yet.
-        page.wait_for_function("""() => {
+        page.wait_for_function(
+            """() => {
             const shown = document.querySelector('#frames .frame:not([hidden]):not(.placeholder)');
             const step = shown ? parseInt(shown.dataset.step, 10) : 0;
             return step >= 2 && step < 20 && !document.querySelector('#notice.done');
-        }""", timeout=10_000)
+        }""",
+            timeout=10_000,
+        )
         page.wait_for_selector("#notice.done", timeout=20_000)
         context.close()
 
@@ -82,8 +85,9 @@ def test_text_page_shows_its_decision_map_and_changes_of_mind(page: Any, live: L
         assert changes.count() == maps.locator("svg rect.remask").count()
         assert re.search(r"sent back at step \d+", changes.first.text_content())
     page.fill("input[name=seed]", "5")
+    mark_done_stale(page)
     page.click("#generate")  # a new run replaces the old result: one map, never two
-    page.wait_for_selector("#notice.done")
+    wait_for_new_done(page)
     expect(page.locator("#result .decision-map")).to_have_count(1)
 
 

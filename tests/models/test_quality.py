@@ -1,7 +1,8 @@
 """The committed checkpoints are really trained: held-out thresholds on small slices (never train data).
 
-Thresholds sit a little above the values measured at publication (see each MODEL_CARD.md), so they catch
-a broken or swapped checkpoint, not run-to-run noise.
+Two kinds of bound: absolute ones a little above the values measured for this test (see each MODEL_CARD.md),
+which catch a broken or swapped checkpoint, and the targets the README states (NELBO within 1.2x of the
+twin's NLL; a Frechet distance near the real-digit floor), checked on a slice small enough for `make test`.
 """
 
 import numpy as np
@@ -10,7 +11,7 @@ import torch
 
 from models.checkpoints import CHECKPOINT_ROOT
 from models.image.data import load_split, to_model_range
-from models.image.evaluate import EVALUATION_MNIST
+from models.image.evaluate import EVALUATION_MNIST, features, frechet_distance
 from models.image.model import load_classifier, load_image_model
 from models.image.sample import SAMPLERS, ImageRequest, sample_image
 from models.text.data import encode_stream, fixed_windows, read_stories
@@ -18,35 +19,62 @@ from models.text.evaluate import HELDOUT_TEXT, heldout_nelbo, heldout_nll
 from models.text.model import load_text_model
 from models.text.sample import TextRequest, sample_diffusion
 
-AR_NLL_MAX = 2.8            # nats/token on the held-out slice (measured 2.56 at publication)
-DIFFUSION_NELBO_MAX = 3.15  # nats/token, an upper bound on NLL (measured 2.92 at publication)
+# The last 32 windows (8,192 tokens) of the held-out head, with 4 mask draws: the NELBO estimate then moves by
+# about 0.04 nats with the draws' seed (seeds 0-2: 2.951, 2.977, 2.988). On the last 8 windows it moved by
+# 0.33 (seeds 0-3: 2.83 to 3.16), and seed 2 put it over the 1.2x target (1.23x) for a checkpoint that meets
+# it on all 124 held-out windows (1.16x).
+HELDOUT_WINDOWS = 32
+NELBO_DRAWS = 4
+AR_NLL_MAX = 2.8  # nats/token on the held-out slice (measured 2.569)
+DIFFUSION_NELBO_MAX = 3.15  # nats/token, an upper bound on NLL (measured 2.951 at seed 0)
+# The README's target for the diffusion model, checked as stated: NELBO at most 1.2x the twin's NLL on the same
+# text. Measured here 1.149 (seed 0; 1.149-1.163 over seeds 0-2); on all 124 held-out windows 1.16.
+NELBO_TO_NLL_TARGET = 1.2
 
 
 @pytest.fixture(scope="module")
-def heldout_windows():
-    ar = load_text_model(CHECKPOINT_ROOT / "text-ar")
-    return fixed_windows(encode_stream(ar.tokenizer, read_stories(HELDOUT_TEXT)), ar.context)[-8:]
+def text_models():
+    return {name: load_text_model(CHECKPOINT_ROOT / f"text-{name}") for name in ("diffusion", "ar")}
 
 
-def test_text_twins_share_tokenizer_and_shape():
-    diffusion, ar = load_text_model(CHECKPOINT_ROOT / "text-diffusion"), load_text_model(CHECKPOINT_ROOT / "text-ar")
+@pytest.fixture(scope="module")
+def heldout_windows(text_models):
+    ar = text_models["ar"]
+    return fixed_windows(encode_stream(ar.tokenizer, read_stories(HELDOUT_TEXT)), ar.context)[-HELDOUT_WINDOWS:]
+
+
+@pytest.fixture(scope="module")
+def ar_nll(text_models, heldout_windows):
+    return heldout_nll(text_models["ar"].network, heldout_windows)
+
+
+@pytest.fixture(scope="module")
+def diffusion_nelbo(text_models, heldout_windows):
+    return heldout_nelbo(text_models["diffusion"].network, heldout_windows, draws=NELBO_DRAWS)
+
+
+def test_text_twins_share_tokenizer_and_shape(text_models):
+    diffusion, ar = text_models["diffusion"], text_models["ar"]
     assert diffusion.tokenizer.to_str() == ar.tokenizer.to_str()
     a, b = diffusion.network.config, ar.network.config
     assert (a.width, a.depth, a.heads, a.context, a.vocab_size) == (b.width, b.depth, b.heads, b.context, b.vocab_size)
     assert not a.causal and b.causal
 
 
-def test_ar_twin_heldout_nll(heldout_windows):
-    assert heldout_nll(load_text_model(CHECKPOINT_ROOT / "text-ar").network, heldout_windows) < AR_NLL_MAX
+def test_ar_twin_heldout_nll(ar_nll):
+    assert ar_nll < AR_NLL_MAX
 
 
-def test_diffusion_heldout_nelbo(heldout_windows):
-    nelbo = heldout_nelbo(load_text_model(CHECKPOINT_ROOT / "text-diffusion").network, heldout_windows, draws=4)
-    assert nelbo < DIFFUSION_NELBO_MAX
+def test_diffusion_heldout_nelbo(diffusion_nelbo):
+    assert diffusion_nelbo < DIFFUSION_NELBO_MAX
 
 
-def test_diffusion_writes_known_words():
-    model = load_text_model(CHECKPOINT_ROOT / "text-diffusion")
+def test_diffusion_nelbo_is_within_the_target_of_the_twins_nll(diffusion_nelbo, ar_nll):
+    assert diffusion_nelbo / ar_nll <= NELBO_TO_NLL_TARGET, (diffusion_nelbo, ar_nll)
+
+
+def test_diffusion_writes_known_words(text_models):
+    model = text_models["diffusion"]
     *_, last = sample_diffusion(model, TextRequest(prompt="Once upon a time", length=48, steps=24, seed=0))
     words = last.text.lower().split()
     common = {"the", "a", "and", "was", "to", "she", "he", "they", "her", "his", "it", "with", "in", "of"}
@@ -66,12 +94,62 @@ def image_model():
     return load_image_model(CHECKPOINT_ROOT / "image-ddpm", CHECKPOINT_ROOT / "digit-classifier")
 
 
+@pytest.fixture(scope="module")
+def digits(image_model):
+    """`digits(sampler)`: 30 digits, 3 of each class (seed = the digit, 20 steps, guidance 1) and the classifier's
+    probabilities for each; drawn once per sampler, so the Frechet test reuses the class-match test's DDIM set."""
+    drawn = {}
+
+    def draw(sampler):
+        if sampler not in drawn:
+            images, labels, probabilities = [], [], []
+            for digit in range(10):
+                *_, last = sample_image(image_model, ImageRequest(digit=digit, sampler=sampler, steps=20, seed=digit, batch=3))
+                images.append(last.x0)
+                labels += [digit] * len(last.x0)
+                probabilities += list(last.digit_probabilities)
+            drawn[sampler] = np.concatenate(images), np.array(labels), np.array(probabilities)
+        return drawn[sampler]
+
+    return draw
+
+
+# Of the 30 digits, how many the classifier must read as the requested class. Measured for this test (and at
+# publication): DDIM 30/30, DDPM 30/30, DPM-Solver++ 26/30 (the model cards' 1000-digit DDIM 50 run: 0.999).
+# The seeds are fixed, so the counts are the same on every run; what can move them is a borderline digit
+# flipping with another CPU's or torch's rounding. Each bound leaves one such flip: DDIM's closest call is
+# decided by more than 0.3 in probability, DDPM's (a 3 at 0.39 against 0.28) could flip, and of DPM's four
+# misses one (a 1 read as 4, 0.24 against 0.46) is close. A second miss is a model that got worse.
+MIN_CLASS_MATCHES = {"ddim": 29, "ddpm": 29, "dpm": 25}
+
+
 @pytest.mark.parametrize("sampler", SAMPLERS)
-def test_ddpm_draws_the_requested_digit_with_every_sampler(image_model, sampler):
-    matches = []
-    for digit in range(10):
-        request = ImageRequest(digit=digit, sampler=sampler, steps=20, seed=digit, batch=3)
-        *_, last = sample_image(image_model, request)
-        matches += [np.argmax(p) == digit for p in last.digit_probabilities]
-    # Measured at publication (20 steps, guidance 1): DDPM and DDIM 1.0, DPM-Solver++ 0.87.
-    assert np.mean(matches) >= 0.85
+def test_ddpm_draws_the_requested_digit_with_every_sampler(digits, sampler):
+    _, labels, probabilities = digits(sampler)
+    matches = int((probabilities.argmax(-1) == labels).sum())
+    assert matches >= MIN_CLASS_MATCHES[sampler], f"{sampler}: {matches}/{len(labels)}"
+
+
+# The Frechet distance of the 30 DDIM digits to t10k, in the classifier's feature space, against the floor:
+# real train10k digits picked the same way (3 a class), averaged over ten picks. At 30 digits both distances
+# are dominated by the small sample's covariance error, so the ratio is not the model card's 2.5x (1000
+# digits, a floor of 0.15); measured here: 2.13 against a floor of 1.80 (single picks 1.48-2.40), 1.18x.
+# Bound 2.0x: the same 30 seeds give 3.2x with DPM-Solver++ (its 4 misses), 5.7x with two DDIM steps, 33x
+# when every class is drawn as a 3, and an untrained model some 250x.
+FD_TO_FLOOR_MAX = 2.0
+
+
+def test_ddim_digits_lie_near_t10k_in_the_classifiers_feature_space(digits, image_model):
+    generated, _, _ = digits("ddim")
+    classifier = image_model.classifier
+    test_images, _ = load_split(EVALUATION_MNIST, "t10k")
+    train_images, train_labels = load_split(EVALUATION_MNIST, "train10k")
+    reference = features(classifier, test_images[-2000:])
+    distance = frechet_distance(features(classifier, generated), reference)
+    rng = np.random.default_rng(0)
+    floors = []
+    for _ in range(10):
+        pick = np.concatenate([rng.choice(np.flatnonzero(train_labels == d), 3, replace=False) for d in range(10)])
+        floors.append(frechet_distance(features(classifier, train_images[pick]), reference))
+    floor = float(np.mean(floors))
+    assert distance <= FD_TO_FLOOR_MAX * floor, (distance, floor)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import json
+import math
 from pathlib import Path
 
 import pytest
@@ -26,24 +28,43 @@ def texts(tmp_path: Path) -> tuple[Path, Path]:
     return data, valid
 
 
+# A model of 22k parameters: seconds, not a real training.
+TINY = "--vocab 300 --context 48 --width 32 --depth 1 --heads 2 --batch 4 --warmup 1 --eval-every 2 --eval-windows 2"
+TINY_EVAL = "--eval-draws 1 --threads 1"
+
+
 def tiny_run(kind: str, data: Path, valid: Path, out: Path, steps: int, *extra: str) -> None:
-    train.main(["--kind", kind, "--data", str(data), "--valid", str(valid), "--out", str(out), "--vocab", "300",
-                "--context", "48", "--width", "32", "--depth", "1", "--heads", "2", "--batch", "4", "--warmup", "1",
-                "--steps", str(steps), "--eval-every", "2", "--eval-windows", "2", "--eval-draws", "1", "--threads", "1",
-                *extra])
+    paths = ["--data", str(data), "--valid", str(valid), "--out", str(out)]  # kept whole: a path may have spaces
+    train.main(["--kind", kind, *paths, "--steps", str(steps), *TINY.split(), *TINY_EVAL.split(), *extra])
 
 
 @pytest.mark.parametrize("kind", ["ar", "diffusion"])
 def test_a_finished_run_has_weights_log_and_model_card(kind: str, texts: tuple[Path, Path], tmp_path: Path) -> None:
     out = tmp_path / kind
     tiny_run(kind, *texts, out, steps=4)
-    for name in ("config.json", "model.safetensors", "tokenizer.json", "training.csv", "training_summary.json",
-                 "MODEL_CARD.md", "FINISHED"):
+    for name in (
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "training.csv",
+        "training_summary.json",
+        "MODEL_CARD.md",
+        "FINISHED",
+    ):
         assert (out / name).exists(), name
     with (out / "training.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert [int(r["step"]) for r in rows] == [2, 4]
-    assert all(float(r["heldout_loss"]) > 0 for r in rows)
+    # Four steps on 24 short stories: the held-out loss already falls from one evaluation to the next (measured:
+    # ar 5.662 -> 5.621, diffusion 6.181 -> 6.134 nats/token). Seeded on one thread, so the drop is the same each
+    # run; a run that does not learn (a broken optimiser step, a zero learning rate) keeps it flat or raises it.
+    held = [float(r["heldout_loss"]) for r in rows]
+    assert all(math.isfinite(h) for h in held) and held[1] < held[0] - 0.01, held
+    vocab = json.loads((out / "config.json").read_text())["vocab_size"]
+    if kind == "ar":  # next-token NLL: already better than a uniform guess over the vocabulary (ln 300 = 5.70)
+        assert held[1] < math.log(vocab), (held, vocab)
+    summary = json.loads((out / "training_summary.json").read_text())
+    assert summary["best_step"] == 4 and summary["best_heldout_loss"] == pytest.approx(held[1], abs=1e-4)
     card = (out / "MODEL_CARD.md").read_text()
     assert "## Samples" in card and "10. Lily and Tom" in card and "sha256" in card
     assert not (out / "resume").exists()  # a finished run keeps no training state
@@ -68,5 +89,6 @@ def test_checkpoints_are_chosen_on_the_tail_of_the_heldout_text() -> None:
 
 def test_eval_windows_must_be_positive(texts: tuple[Path, Path], tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="eval-windows"):
-        train.main(["--kind", "ar", "--data", str(texts[0]), "--valid", str(texts[1]), "--out", str(tmp_path),
-                    "--eval-windows", "0"])
+        train.main(
+            ["--kind", "ar", "--data", str(texts[0]), "--valid", str(texts[1]), "--out", str(tmp_path), "--eval-windows", "0"]
+        )
