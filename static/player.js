@@ -78,6 +78,24 @@
     status.textContent = text;
   }
 
+  // The live region speaks when the viewer acts (pause, step, scrub, first/last) and when the run ends, never at
+  // every frame: a screen reader would otherwise queue one sentence per step of a 64-step run.
+  function speak(text) {
+    const live = $("announce");
+    if (!live) return;
+    const frame = state.frames[state.index];
+    live.textContent = text !== undefined ? text : (frame && frame.dataset.status) || "";
+  }
+
+  // The GIF link renders frames at the speed the viewer plays them.
+  function syncExportSpeed() {
+    const link = $("export-gif");
+    if (!link) return;
+    const url = new URL(link.getAttribute("href"), location.href);
+    url.searchParams.set("speed", String(state.speed));
+    link.setAttribute("href", url.pathname + url.search);
+  }
+
   function setPlayLabel() {
     const button = $("play");
     if (button) button.textContent = state.playing ? "Pause" : "Play";
@@ -92,7 +110,7 @@
     } else if (state.finished) {
       const loop = $("loop");
       if (loop && loop.checked && n > 1) show(0);
-      else pause();
+      else { pause(); speak(); }
     }
     // else: at the newest frame of a run still computing: wait for the next one
   }
@@ -130,7 +148,7 @@
   function togglePlay() {
     syncBuffer();
     if (!runStarted() && !state.frames.length) generate();
-    else if (state.playing) pause();
+    else if (state.playing) { pause(); speak(); }
     else play();
   }
 
@@ -138,6 +156,7 @@
     pause();
     syncBuffer();
     show((state.index < 0 ? 0 : state.index) + delta);
+    speak();
   }
 
   function toggleFullscreen() {
@@ -190,6 +209,9 @@
       if (frame) markMaps(parseInt(frame.dataset.step, 10) || 0);
       if (reducedMotion.matches && !state.playing) show(state.frames.length - 1);
       announce();
+      const notice = $("notice");
+      if (data.type === "done" && notice) speak(notice.textContent);  // errors speak through their role="alert"
+      syncExportSpeed();
     }
   });
 
@@ -230,6 +252,7 @@
     if (event.target && event.target.id === "scrub") {
       pause();
       show(parseInt(event.target.value, 10) || 0);
+      speak();
     } else if (event.target && event.target.closest && event.target.closest("#controls")) {
       syncUrl();
     }
@@ -241,6 +264,7 @@
     if (target.id === "speed") {
       state.speed = parseFloat(target.value) || 1;
       restartTimer();
+      syncExportSpeed();
     } else if (target.closest && target.closest("#controls")) {
       syncUrl();
     }
@@ -253,8 +277,8 @@
     if (act === "play") togglePlay();
     else if (act === "prev") step(-1);
     else if (act === "next") step(1);
-    else if (act === "rewind") { pause(); show(0); }
-    else if (act === "end") { pause(); syncBuffer(); show(state.frames.length - 1); }
+    else if (act === "rewind") { pause(); show(0); speak(); }
+    else if (act === "end") { pause(); syncBuffer(); show(state.frames.length - 1); speak(); }
     else if (act === "fullscreen") toggleFullscreen();
   });
 
@@ -264,13 +288,17 @@
     const tag = target && target.tagName;
     if (tag === "TEXTAREA" || tag === "SELECT" || (target && target.isContentEditable)) return;
     if (tag === "INPUT" && target.type !== "checkbox" && target.type !== "range") return;
+    // Space on a focused checkbox (Loop) ticks it, as everywhere else on the web; the browser does that.
+    if (tag === "INPUT" && target.type === "checkbox" && (event.key === " " || event.key === "Spacebar")) return;
     if ((tag === "BUTTON" || tag === "SUMMARY" || tag === "A") && (event.key === " " || event.key === "Enter")) return;
     const key = event.key;
     if (key === " " || key === "Spacebar") { event.preventDefault(); togglePlay(); }
     else if (key === "ArrowRight" && tag !== "INPUT") { event.preventDefault(); step(1); }
     else if (key === "ArrowLeft" && tag !== "INPUT") { event.preventDefault(); step(-1); }
-    else if (key === "Home" && tag !== "INPUT") { event.preventDefault(); pause(); show(0); }
-    else if (key === "End" && tag !== "INPUT") { event.preventDefault(); pause(); syncBuffer(); show(state.frames.length - 1); }
+    else if (key === "Home" && tag !== "INPUT") { event.preventDefault(); pause(); show(0); speak(); }
+    else if (key === "End" && tag !== "INPUT") {
+      event.preventDefault(); pause(); syncBuffer(); show(state.frames.length - 1); speak();
+    }
     else if (key === "f" || key === "F") { event.preventDefault(); toggleFullscreen(); }
     else if (/^[0-9]$/.test(key)) {
       const digit = $("digit");

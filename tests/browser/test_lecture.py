@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.app.live import Live
 
@@ -137,3 +139,46 @@ def test_copy_embed_code_gives_an_iframe_for_these_settings_that_the_host_script
         posted = page.evaluate("parseFloat(document.querySelector('iframe[data-theater]').style.height)")
         inside = frame.locator("body").evaluate("b => Math.ceil(b.getBoundingClientRect().height)")
         assert abs(posted - inside) <= 2  # sized to what the demo reported, and nothing else sets it
+
+
+COUNT_ANNOUNCEMENTS = """() => {
+  window.announcements = [];
+  new MutationObserver(() => window.announcements.push(document.getElementById('announce').textContent))
+    .observe(document.getElementById('announce'), {childList: true, characterData: true, subtree: true});
+}"""
+
+
+def test_the_live_region_speaks_on_actions_and_at_the_end_not_at_every_frame(page: Any, live: Live) -> None:
+    page.goto(f"{live.http}/text?length=24&steps=24&seed=2")
+    page.evaluate(COUNT_ANNOUNCEMENTS)
+    page.click("#generate")
+    page.wait_for_selector("#notice.done")
+    expect(page.locator("#status")).to_have_text(re.compile(r"^step 24 of 24"), timeout=10_000)
+    page.wait_for_timeout(300)
+    spoken = page.evaluate("window.announcements")
+    assert 1 <= len(spoken) <= 3, spoken  # "Done: ..." and the end of playback, not 25 steps
+    assert any(text.startswith("Done:") for text in spoken)
+    page.keyboard.press("Home")
+    page.keyboard.press("ArrowRight")
+    assert page.locator("#announce").text_content().startswith("step 1 of 24")  # the viewer's actions are spoken
+    assert page.locator("#status").get_attribute("aria-live") is None  # the per-frame line is not live
+
+
+def test_space_on_the_focused_loop_checkbox_ticks_it_and_starts_nothing(page: Any, live: Live) -> None:
+    page.goto(f"{live.http}/text?length=6&steps=3&seed=4")
+    calls = live.text.calls
+    page.focus("#loop")
+    page.keyboard.press("Space")
+    assert page.is_checked("#loop")
+    page.wait_for_timeout(300)
+    assert live.text.calls == calls and page.locator("#run").get_attribute("data-active") == "0"
+
+
+def test_the_gif_link_follows_the_players_speed(page: Any, live: Live) -> None:
+    page.goto(f"{live.http}/text?length=6&steps=3&seed=6")
+    page.click("#generate")
+    page.wait_for_selector("#notice.done")
+    assert page.locator("#export-gif").is_visible() and "speed=1" in page.locator("#export-gif").get_attribute("href")
+    page.select_option("#speed", "2")
+    href = page.locator("#export-gif").get_attribute("href")
+    assert href.startswith("/export/text.gif?") and "speed=2" in href and "seed=6" in href
