@@ -13,7 +13,7 @@ TORCH_INDEX_OPTION = $(shell $(PYTHON) -c "import urllib.request as u; u.urlopen
 PIP_INSTALL = $(BIN)/pip install --disable-pip-version-check -q -c constraints.txt $(TORCH_INDEX_OPTION)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help install install-dev chromium run test test-fast lint bench clean
+.PHONY: help install install-dev chromium services run test test-fast lint bench clean
 
 help:                                ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:[^#]*## /\t/' | expand -t 16
@@ -37,6 +37,11 @@ chromium:                            ## Debian's Chromium for the browser tests 
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -q && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; }
 
+services:                            ## Debian's redis-server and nginx for the scale-out tests (tests/app/test_redis_scale.py)
+	@command -v redis-server >/dev/null && { command -v nginx || test -x /usr/sbin/nginx; } >/dev/null || { \
+	  $(SUDO) apt-get update -q && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends redis-server nginx; }
+
 run: install                         ## serve the app (HOST=..., PORT=...)
 	$(BIN)/python -m app --host $(HOST) --port $(PORT)
 
@@ -46,7 +51,7 @@ lint: install-dev                    ## ruff (lint and format), mypy, hadolint
 	$(BIN)/mypy
 	$(BIN)/hadolint Dockerfile
 
-test: install-dev chromium lint      ## everything: lint, then every test, the browser ones included
+test: install-dev chromium services lint  ## everything: lint, then every test, the browser and scale-out ones included
 	$(BIN)/python -m pytest -q
 
 test-fast: install-dev               ## every test but the browser ones; no sudo, no Chromium needed
@@ -58,6 +63,7 @@ bench: install                       ## the benchmarks (bench/*.py), each printi
 	$(BIN)/python bench/replay.py
 	$(BIN)/python bench/batching.py
 	$(BIN)/python bench/race.py
+	$(BIN)/python bench/steps.py
 
 clean:                               ## remove the venv and caches
 	rm -rf $(VENV) test-artifacts .pytest_cache .ruff_cache

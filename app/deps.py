@@ -12,7 +12,7 @@ from fastapi import Depends
 from starlette.requests import HTTPConnection
 
 from app.backends import Backends
-from app.engine import Engine
+from app.engines import Runs
 from app.settings import Settings
 
 
@@ -24,10 +24,10 @@ async def get_backends(conn: HTTPConnection) -> Backends:
     return conn.app.state.backends
 
 
-async def get_engine(conn: HTTPConnection) -> Engine:
+async def get_engine(conn: HTTPConnection) -> Runs:
     return conn.app.state.engine
 
 
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 BackendsDep = Annotated[Backends, Depends(get_backends)]
-EngineDep = Annotated[Engine, Depends(get_engine)]
+EngineDep = Annotated[Runs, Depends(get_engine)]  # in process, or on Redis (THEATER_REDIS_URL)

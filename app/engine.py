@@ -113,8 +113,9 @@ class Engine:
         self.max_queue = max_queue  # a hard cap on waiting jobs (memory); admission is decided by the wait
         self.max_wait_seconds = max_wait_seconds
         self.cache_bytes = cache_bytes
-        # Compute time of the last finished jobs: the wait estimate's unit (before any, `initial_job_seconds`).
-        self._durations: deque[float] = deque([initial_job_seconds], maxlen=RECENT_JOBS)
+        # Compute time of the last finished jobs: the wait estimate's unit (before the first, `initial_job_seconds`).
+        self._durations: deque[float] = deque(maxlen=RECENT_JOBS)
+        self._initial_job_seconds = initial_job_seconds
         self._use_torch = use_torch
         if use_torch:
             self._pool = ThreadPoolExecutor(
@@ -139,9 +140,13 @@ class Engine:
 
     # ----- public API (event loop only) -----
 
-    def join(self, key: str, produce: Producer, html: bool = True) -> Subscription:
+    def join(
+        self, key: str, produce: Producer, html: bool = True, kind: str | None = None, request: object | None = None
+    ) -> Subscription:
         """Subscribe to the run for `key`; raises Busy or ShuttingDown. `html`: this subscriber sends the
-        messages' HTML variant (then rendered in the render thread; json-only runs never render it)."""
+        messages' HTML variant (then rendered in the render thread; json-only runs never render it).
+        `kind` and `request` are for engines that hand the run to another process (`app.engine_redis`); this
+        one computes `produce` itself and ignores them."""
         if self.closing:
             raise ShuttingDown
         self._loop = self._loop or asyncio.get_running_loop()
@@ -169,6 +174,8 @@ class Engine:
     @property
     def seconds_per_job(self) -> float:
         """Mean compute time of the recent finished jobs (runs differ: a 1000-step DDPM and a 16-step race)."""
+        if not self._durations:  # nothing measured yet: the guess, replaced by the first finished job
+            return self._initial_job_seconds
         return sum(self._durations) / len(self._durations)
 
     def estimated_wait(self, position: int) -> float:

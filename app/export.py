@@ -20,7 +20,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from app.backends import Backends
-from app.engine import Busy, Engine, Failed, Queued, ShuttingDown
+from app.engine import Busy, Failed, Queued, ShuttingDown
+from app.engines import Runs, Unavailable
 from app.export_gif import MAX_SPEED, MIN_SPEED
 from app.messages import Rendered, busy_message, dump_json
 from app.protocol import ImageRequest, Request, RequestError, TextRequest, canonical_key, from_query, to_query
@@ -120,12 +121,14 @@ def check(backends: Backends, request: Request) -> None:
 # The run's messages, from the engine
 
 
-async def collect(engine: Engine, kind: str, backends: Backends, request: Request) -> list[Rendered]:
+async def collect(engine: Runs, kind: str, backends: Backends, request: Request) -> list[Rendered]:
     """Every message of the run (its frames, then done), as an html websocket client receives them.
 
     Cancelling this (the client left) leaves the job: if nobody else watches it, it stops within a step."""
     try:
-        subscription = engine.join(canonical_key(kind, request), make_producer(kind, backends, request), html=True)
+        subscription = engine.join(
+            canonical_key(kind, request), make_producer(kind, backends, request), html=True, kind=kind, request=request
+        )
     except Busy as busy:
         raise ExportError(503, busy_message(busy.wait, busy.retry_after, engine.max_wait_seconds),
                           {"Retry-After": str(max(1, round(busy.retry_after)))}) from None
@@ -139,6 +142,8 @@ async def collect(engine: Engine, kind: str, backends: Backends, request: Reques
             if isinstance(event, Failed):
                 if event.refused:  # the model cannot serve this request: the client's to change
                     raise ExportError(422, event.message)
+                if isinstance(event, Unavailable):  # busy or the run queue unreachable (the Redis engine)
+                    raise ExportError(503, event.message, {"Retry-After": str(max(1, round(event.retry_after)))})
                 raise ExportError(503, event.message, _retry())
             messages.append(event)
     return messages

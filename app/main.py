@@ -17,6 +17,8 @@ from starlette.middleware.gzip import GZipMiddleware
 
 from app.backends import Backends, load_backends
 from app.engine import Engine
+from app.engine_redis import RedisEngine
+from app.engines import Runs
 from app.metrics import LoopLag
 from app.prewarm import prewarm
 from app.routes import export, health, pages, stream, why
@@ -29,6 +31,24 @@ log = logging.getLogger("theater")
 Loader = Callable[[Settings], Backends]
 
 
+async def make_engine(settings: Settings, use_torch: bool = True) -> Runs:
+    """In process (the default), or on Redis when THEATER_REDIS_URL is set: then workers (`python -m app.worker`)
+    sample and this process only streams (the backends above still load: request checks and pages use them).
+    Redis need not be up yet: /readyz says 503 until it is."""
+    if settings.redis_url:
+        engine = RedisEngine.from_settings(settings)
+        await engine.start()
+        return engine
+    return Engine(
+        max_running=settings.max_running,
+        max_queue=settings.max_queue,
+        max_wait_seconds=settings.max_wait_seconds,
+        cache_bytes=settings.cache_bytes,
+        torch_threads=settings.effective_torch_threads,
+        use_torch=use_torch,
+    )
+
+
 def create_app(settings: Settings | None = None, loader: Loader = load_backends, use_torch: bool = True) -> FastAPI:
     settings = settings or get_settings()
 
@@ -37,14 +57,7 @@ def create_app(settings: Settings | None = None, loader: Loader = load_backends,
         app.state.backends = await asyncio.to_thread(loader, settings)
         if app.state.backends.untrained:
             log.warning("UNTRAINED models in use: %s", ", ".join(app.state.backends.untrained))
-        app.state.engine = Engine(
-            max_running=settings.max_running,
-            max_queue=settings.max_queue,
-            max_wait_seconds=settings.max_wait_seconds,
-            cache_bytes=settings.cache_bytes,
-            torch_threads=settings.effective_torch_threads,
-            use_torch=use_torch,
-        )
+        app.state.engine = await make_engine(settings, use_torch)
         app.state.loop_lag = LoopLag()
         app.state.loop_lag.start()
         # In the background: readiness does not wait for it (a visitor's run joins a prewarm job in flight).

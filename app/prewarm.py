@@ -4,36 +4,57 @@ asks for meanwhile simply joins the job in flight."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from app.backends import Backends
-from app.engine import Busy, Engine, Failed, ShuttingDown
+from app.engine import Busy, Failed, ShuttingDown
+from app.engines import Runs, Unavailable
+from app.messages import Rendered
 from app.protocol import REQUESTS, RequestError, canonical_key
 from app.render.producers import make_producer
 
 log = logging.getLogger("theater.prewarm")
 
 DEMOS = ("text", "image", "race")  # the defaults each page's Generate sends (no query string)
+RETRIES = 30  # with the Redis engine: try for about RETRIES x RETRY_SECONDS while no worker is up
+RETRY_SECONDS = 2.0
 
 
-async def prewarm(engine: Engine, backends: Backends, kinds: tuple[str, ...] = DEMOS) -> int:
+async def prewarm(engine: Runs, backends: Backends, kinds: tuple[str, ...] = DEMOS) -> int:
     """Run each default request through the engine, one after another (so visitors keep a free slot);
     returns how many finished into the cache."""
     cached = 0
     for kind in kinds:
-        request = REQUESTS[kind]()
-        try:
-            backends.check(request)
-            subscription = engine.join(canonical_key(kind, request), make_producer(kind, backends, request), html=True)
-        except (Busy, ShuttingDown, RequestError) as error:
-            log.info("prewarm of the default %s run skipped: %s", kind, type(error).__name__)
-            continue
-        with subscription:
-            async for event in subscription.events():
-                if isinstance(event, Failed):
-                    log.warning("prewarm of the default %s run failed: %s", kind, event.message)
-                    break
-            else:
-                cached += subscription.job.state == "done"
+        for _attempt in range(RETRIES):
+            outcome = await _prewarm_one(engine, backends, kind)
+            if outcome != "retry":
+                break
+            await asyncio.sleep(RETRY_SECONDS)
+        cached += outcome == "done"
     log.info("prewarmed %d default runs into the replay cache", cached)
     return cached
+
+
+async def _prewarm_one(engine: Runs, backends: Backends, kind: str) -> str:
+    """"done", "retry" (the Redis engine: no worker yet, or Redis not up yet), or "skipped"."""
+    request = REQUESTS[kind]()
+    try:
+        backends.check(request)
+        subscription = engine.join(
+            canonical_key(kind, request), make_producer(kind, backends, request), html=True, kind=kind, request=request
+        )
+    except (Busy, ShuttingDown, RequestError) as error:
+        log.info("prewarm of the default %s run skipped: %s", kind, type(error).__name__)
+        return "skipped"
+    done = False
+    with subscription:  # read to the end: leaving at `done` would stop the job before it is cached
+        async for event in subscription.events():
+            if isinstance(event, Unavailable):  # replicas may start before the workers or Redis: try again shortly
+                log.info("prewarm of the default %s run waits: %s", kind, event.message)
+                return "retry"
+            if isinstance(event, Failed):
+                log.warning("prewarm of the default %s run failed: %s", kind, event.message)
+                return "skipped"
+            done = isinstance(event, Rendered) and event.type == "done"
+    return "done" if done else "skipped"

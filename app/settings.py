@@ -63,6 +63,20 @@ class Settings(BaseSettings):
     torch_threads: int = Field(0, ge=0, description="torch intra-op threads per job; 0 = cores // max_running")
     prewarm: bool = Field(True, description="compute each demo's default run into the replay cache at startup")
 
+    # Scale-out (docs/scale-out.md): with a Redis URL, web replicas (`python -m app`) only stream and workers
+    # (`python -m app.worker`, `max_running` jobs each) sample; without one, the engine runs in process.
+    redis_url: str = Field(
+        "", description="redis://host:6379/0: run the engine on Redis (jobs stream + per-run frame streams); empty: in process"
+    )
+    redis_ttl_seconds: int = Field(
+        3600, ge=1, description="a finished run stays in Redis this long for replay (and while its memory policy allows)"
+    )
+    redis_claim_seconds: float = Field(
+        15.0, gt=0, description="a worker silent this long loses its running job to another (XAUTOCLAIM min-idle)"
+    )
+    redis_timeout_seconds: float = Field(2.0, gt=0, description="connect and read timeout of every Redis call")
+    redis_prefix: str = Field("theater", min_length=1, description="namespace of the Redis keys (deployments may share one)")
+
     @field_validator("allowed_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:

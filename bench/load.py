@@ -1,7 +1,7 @@
 """A lecture hall at once: N concurrent websocket clients (distinct seeds, small requests).
 
     python bench/load.py [--clients 100] [--models checkpoints|fake] [--kind text|image] [--format json|html]
-                         [--length 16] [--steps 8] [--waves N]
+                         [--length 16] [--steps 8] [--waves N] [--redis [--replicas 2] [--workers 2]]
 
 Starts its own server, measures one client alone (steps/s), then N clients at once, and prints one JSON
 line: completed, busy (refused: their wait would pass the server's bound), errors, p50/p95 time to first frame
@@ -13,13 +13,20 @@ aggregate steps/s and its ratio to one client alone (goal >= 0.9), event-loop la
 `waves`: the server's threads, RSS and replay-cache bytes after each wave, to show whether threads and
 memory stay flat over thousands of sessions (the cache is bounded by THEATER_CACHE_BYTES; its growth is
 reported apart so it is not mistaken for a leak).
+
+`--redis` runs the engine on Redis (docs/scale-out.md): it starts redis-server, `--replicas` web replicas and
+`--workers` workers (`python -m app.worker`, THEATER_MAX_RUNNING jobs each), spreads the clients over the replicas
+in turn, and reports the same fields; threads, RSS and loop lag are the first replica's, the engine counts
+(jobs_started) all workers'.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from common import emit, get_json, percentile, server, stream
@@ -33,17 +40,34 @@ def request_for(kind: str, seed: int, steps: int) -> dict[str, Any]:
     return {"digit": seed % 10, "sampler": "ddim", "steps": steps, "seed": seed}
 
 
-async def crowd(url: str, kind: str, clients: int, steps: int, offset: int) -> tuple[list[dict[str, Any]], float]:
+async def crowd(urls: list[str], kind: str, clients: int, steps: int, offset: int) -> tuple[list[dict[str, Any]], float]:
     started = time.perf_counter()
 
     async def one(i: int) -> dict[str, Any]:
         try:
-            return await stream(url, request_for(kind, offset + i, steps))
+            return await stream(urls[i % len(urls)], request_for(kind, offset + i, steps))  # the replicas in turn
         except Exception as error:  # counted, not fatal: the point is to see them
             return {"ok": False, "error": repr(error)[:200], "first": None, "frames": 0}
 
     results = await asyncio.gather(*(one(i) for i in range(clients)))
     return list(results), time.perf_counter() - started
+
+
+@contextlib.contextmanager
+def serving(args: argparse.Namespace) -> Iterator[list[str]]:
+    """The servers' base URLs: one `python -m app`, or with --redis the replicas of a Redis cluster."""
+    if not args.redis:
+        with server(models=args.models, prewarm="false") as base:  # default admission: by estimated wait (120 s)
+            yield [base]
+        return
+    from tests.app.cluster import cluster, find_binary  # the scale-out tests' process helpers
+
+    binary = find_binary("redis-server")
+    if binary is None:
+        raise SystemExit("--redis needs redis-server (make services)")
+    with cluster(binary, replicas=args.replicas, workers=args.workers, models=args.models, prewarm="false",
+                 redis_claim_seconds=15, redis_timeout_seconds=2) as group:
+        yield [group.http(i) for i in range(args.replicas)]
 
 
 def main() -> None:
@@ -56,12 +80,17 @@ def main() -> None:
     parser.add_argument("--length", type=int, default=16, help="tokens per text request")
     parser.add_argument("--solo", type=int, default=5, help="sequential runs to measure one client alone")
     parser.add_argument("--waves", type=int, default=0, help="further waves of --clients sessions, for threads/RSS")
+    parser.add_argument("--redis", action="store_true", help="the engine on Redis: start redis-server, replicas, workers")
+    parser.add_argument("--replicas", type=int, default=2, help="with --redis: web replicas (python -m app)")
+    parser.add_argument("--workers", type=int, default=2, help="with --redis: workers (python -m app.worker)")
     args = parser.parse_args()
     global LENGTH
     LENGTH = args.length
 
-    with server(models=args.models, prewarm="false") as base:  # default admission: by estimated wait (120 s)
-        url = f"{base.replace('http', 'ws')}/ws/{args.kind}?format={args.format}"
+    with serving(args) as bases:
+        base = bases[0]
+        urls = [f"{b.replace('http', 'ws')}/ws/{args.kind}?format={args.format}" for b in bases]
+        url = urls[0]
         before = get_json(base + "/stats")
         # warm-up, then one client alone, sequentially
         asyncio.run(stream(url, request_for(args.kind, 10**6, args.steps)))
@@ -70,14 +99,14 @@ def main() -> None:
             assert asyncio.run(stream(url, request_for(args.kind, 10**6 + 1 + i, args.steps)))["ok"]
         solo_rate = args.solo * args.steps / (time.perf_counter() - solo_started)
         get_json(base + "/stats?reset=1")
-        results, wall = asyncio.run(crowd(url, args.kind, args.clients, args.steps, offset=0))
+        results, wall = asyncio.run(crowd(urls, args.kind, args.clients, args.steps, offset=0))
         during = get_json(base + "/stats")
         time.sleep(0.5)
         after = get_json(base + "/stats")
         waves = []
         for wave in range(1, args.waves + 1):
             wave_results, wave_wall = asyncio.run(
-                crowd(url, args.kind, args.clients, args.steps, offset=wave * args.clients)
+                crowd(urls, args.kind, args.clients, args.steps, offset=wave * args.clients)
             )
             time.sleep(0.5)  # let finished sockets and jobs be released before sampling
             now = get_json(base + "/stats", timeout=120)  # a CPU-starved server may answer late

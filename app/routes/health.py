@@ -1,6 +1,7 @@
 """Liveness and readiness: `/healthz` answers while the process runs; `/readyz` once models are loaded
 and until shutdown begins (the first SIGTERM sets `app.state.draining`; load balancers stop sending new
-sessions then). `/stats` numbers for the benchmarks."""
+sessions then). With the Redis engine, `/readyz` is 503 too while Redis cannot be reached. `/stats` numbers
+for the benchmarks."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import ipaddress
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from app.engine_redis import RedisEngine
 from app.metrics import rss_bytes, thread_count
 
 router = APIRouter(tags=["health"])
@@ -28,6 +30,11 @@ async def readyz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "draining"}, status_code=503)
     if backends is None or engine is None:
         return JSONResponse({"status": "not ready"}, status_code=503)
+    queue: dict[str, object] = {}
+    if isinstance(engine, RedisEngine):  # runs are queued and computed elsewhere: without Redis, nothing is served
+        if not await engine.reachable():
+            return JSONResponse({"status": "run queue unreachable"}, status_code=503)
+        queue = {"workers": engine.workers}  # ready without workers: pages still serve, runs say "no workers"
     return JSONResponse(
         {
             "status": "ready",
@@ -37,6 +44,7 @@ async def readyz(request: Request) -> JSONResponse:
             "running": engine.running,
             "queued": engine.queued,
             "cached": engine.cached,
+            **queue,
         }
     )
 

@@ -24,7 +24,8 @@ from fastapi import APIRouter, WebSocket
 
 from app.backends import Backends
 from app.deps import BackendsDep, EngineDep, SettingsDep
-from app.engine import Busy, Engine, Failed, Queued, ShuttingDown, Subscription
+from app.engine import Busy, Failed, Queued, ShuttingDown
+from app.engines import Runs, RunSubscription, Unavailable
 from app.messages import Rendered, busy_message, render_error, render_queued
 from app.protocol import (
     Close,
@@ -135,22 +136,25 @@ class Connection:
                 render_error("one request per connection: a run is already streaming here; open a new connection")
             )
 
-    async def pump(self, subscription: Subscription, engine: Engine) -> Close:
+    async def pump(self, subscription: RunSubscription, engine: Runs) -> tuple[Close, str]:
+        """Send the run's messages; returns how to close (code, reason)."""
         async for event in subscription.events():
             if isinstance(event, Queued):
                 await self.send(render_queued(event.position, event.eta))
             elif isinstance(event, Failed):
                 await self.send(render_error(event.message))
+                if isinstance(event, Unavailable):  # busy, no workers, the queue unreachable: try again later
+                    return Close.BUSY, event.message
                 if event.refused:  # the model cannot serve this request: the client's to fix, not ours
-                    return Close.POLICY
-                return Close.SHUTDOWN if engine.closing else Close.SERVER_FAULT
+                    return Close.POLICY, "the model cannot serve this request"
+                return (Close.SHUTDOWN if engine.closing else Close.SERVER_FAULT), "stopped"
             else:
                 await self.send(event)
-        return Close.DONE
+        return Close.DONE, "done"
 
 
 async def serve(
-    ws: WebSocket, kind: str, settings: Settings, engine: Engine, backends: Backends, clients: ClientCounter
+    ws: WebSocket, kind: str, settings: Settings, engine: Runs, backends: Backends, clients: ClientCounter
 ) -> None:
     if not origin_allowed(ws.headers.get("origin"), ws.headers.get("host"), settings.allowed_origins):
         log.info("refused websocket from origin %r", ws.headers.get("origin"))
@@ -178,7 +182,8 @@ async def serve(
             return
         try:
             subscription = engine.join(
-                canonical_key(kind, request), make_producer(kind, backends, request), html=fmt == "html"
+                canonical_key(kind, request), make_producer(kind, backends, request), html=fmt == "html",
+                kind=kind, request=request,
             )
         except Busy as busy:
             await conn.fail(busy_message(busy.wait, busy.retry_after, engine.max_wait_seconds), Close.BUSY)
@@ -190,7 +195,7 @@ async def serve(
             await _stream(conn, subscription, engine)
 
 
-async def _stream(conn: Connection, subscription: Subscription, engine: Engine) -> None:
+async def _stream(conn: Connection, subscription: RunSubscription, engine: Runs) -> None:
     pump = asyncio.create_task(conn.pump(subscription, engine))
     watch = asyncio.create_task(conn.watch())
     try:
@@ -200,9 +205,8 @@ async def _stream(conn: Connection, subscription: Subscription, engine: Engine) 
             task.cancel()
         await asyncio.gather(pump, watch, return_exceptions=True)
     if pump.done() and not pump.cancelled() and pump.exception() is None:
-        code = pump.result()
-        reasons = {Close.DONE: "done", Close.POLICY: "the model cannot serve this request"}
-        await conn.close(code, reasons.get(code, "stopped"))
+        code, reason = pump.result()
+        await conn.close(code, reason)
         return
     if watch.done() and not watch.cancelled():
         error = watch.exception()

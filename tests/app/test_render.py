@@ -91,8 +91,9 @@ def test_image_messages_carry_pngs_and_the_schedule_plot() -> None:
 
 
 def test_notices_target_the_notice_line() -> None:
-    queued = json.loads(render_queued(3).html)
-    assert queued["type"] == "queued" and queued["position"] == 3 and queued["target"] == "#notice"
+    queued = json.loads(render_queued(3, 7.4).html)
+    assert queued["type"] == "queued" and queued["position"] == 3 and queued["eta_seconds"] == 7 and queued["target"] == "#notice"
+    assert "position 3 in line, about 7 s" in queued["content"]
     error = json.loads(render_error("bad <thing>").html)
     assert "bad &lt;thing&gt;" in error["content"] and 'role="alert"' in error["content"]
     assert json.loads(render_error("x").json) == {"type": "error", "message": "x"}
