@@ -154,9 +154,10 @@ def host_page(html: str) -> Iterator[str]:
         server.server_close()
 
 
-def test_embed_posts_its_height_to_the_parent(page: Any, live: Live, artifacts: Path) -> None:
-    host = f"""<!doctype html><html><body><h1>slides</h1>
-    <iframe id="demo" src="{live.http}/embed/text?length=8&steps=4&autoplay=1" width="800" height="150"></iframe>
+def embedding_host(src: str, width: int) -> str:
+    """A slide page that embeds `src` 150 px tall, records every height the demo posts and applies it."""
+    return f"""<!doctype html><html><body><h1>slides</h1>
+    <iframe id="demo" src="{src}" width="{width}" height="150"></iframe>
     <script>
       window.heights = [];
       addEventListener("message", (e) => {{
@@ -166,7 +167,10 @@ def test_embed_posts_its_height_to_the_parent(page: Any, live: Live, artifacts: 
         }}
       }});
     </script></body></html>"""
-    with host_page(host) as url:
+
+
+def test_embed_posts_its_height_to_the_parent(page: Any, live: Live, artifacts: Path) -> None:
+    with host_page(embedding_host(f"{live.http}/embed/text?length=8&steps=4&autoplay=1", width=800)) as url:
         page.goto(url)
         page.wait_for_function("window.heights.length > 0 && window.heights[window.heights.length - 1] > 100")
         frame = page.frame_locator("#demo")

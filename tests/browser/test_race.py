@@ -9,7 +9,15 @@ from typing import Any
 from playwright.sync_api import expect
 
 from tests.app.live import Live
-from tests.browser.test_player import VISIBLE, host_page, mark_done_stale, scrub_to, status_starts, wait_for_new_done
+from tests.browser.test_player import (
+    VISIBLE,
+    embedding_host,
+    host_page,
+    mark_done_stale,
+    scrub_to,
+    status_starts,
+    wait_for_new_done,
+)
 
 
 def lane_counts(page: Any) -> dict[str, str]:
@@ -92,18 +100,7 @@ def test_text_page_shows_its_decision_map_and_changes_of_mind(page: Any, live: L
 
 
 def test_embed_race_posts_its_height_and_has_no_site_chrome(page: Any, live: Live, artifacts: Path) -> None:
-    host = f"""<!doctype html><html><body><h1>slides</h1>
-    <iframe id="demo" src="{live.http}/embed/race?length=8&steps=4&autoplay=1" width="900" height="150"></iframe>
-    <script>
-      window.heights = [];
-      addEventListener("message", (e) => {{
-        if (e.data && e.data.type === "theater:height") {{
-          window.heights.push(e.data.height);
-          document.getElementById("demo").height = e.data.height;
-        }}
-      }});
-    </script></body></html>"""
-    with host_page(host) as url:
+    with host_page(embedding_host(f"{live.http}/embed/race?length=8&steps=4&autoplay=1", width=900)) as url:
         page.goto(url)
         page.wait_for_function("window.heights.length > 0 && window.heights[window.heights.length - 1] > 100")
         frame = page.frame_locator("#demo")
