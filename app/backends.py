@@ -164,9 +164,11 @@ def _shared_facts(diffusion: Any, autoregressive: Any) -> str:
     if len(same) != len(a.to_dict()) - 1 or params != autoregressive.network.parameter_count():
         differ = sorted(k for k in a.to_dict() if k != "causal" and k not in same)
         return f"The two networks differ in {', '.join(differ) or 'parameter count'}: this is not a like-for-like race."
-    return (f"Both lanes: one transformer class, {a.depth} layers, width {a.width}, {a.heads} heads, a {a.vocab_size:,}-token "
-            f"BPE tokenizer, context {a.context}, {params / 1e6:.1f}M parameters, trained on the same stories; the only "
-            "difference is causal=True for the autoregressive twin.")
+    return (
+        f"Both lanes: one transformer class, {a.depth} layers, width {a.width}, {a.heads} heads, a {a.vocab_size:,}-token "
+        f"BPE tokenizer, context {a.context}, {params / 1e6:.1f}M parameters, trained on the same stories; the only "
+        "difference is causal=True for the autoregressive twin."
+    )
 
 
 def _load_text_model(settings: Settings, name: str, causal: bool, problems: dict[str, str]) -> Any:

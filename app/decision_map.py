@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from models.text.decisions import COMMIT, Decision, DecisionLog
 
-MAP_WIDTH = 640   # viewBox units; the SVG scales to its box
+MAP_WIDTH = 640  # viewBox units; the SVG scales to its box
 PAD_LEFT, PAD_TOP, PAD_RIGHT, PAD_BOTTOM = 56, 34, 12, 40
 MAX_PLOT_HEIGHT = 360  # a 64-pass staircase stays on one projector screen
 
@@ -27,20 +27,20 @@ class Cell:
 
 @dataclass(frozen=True, slots=True)
 class DecisionMapView:
-    label: str             # which run or lane
-    width: int             # viewBox
+    label: str  # which run or lane
+    width: int  # viewBox
     height: int
     cells: tuple[Cell, ...]
     columns: int
-    rows: int              # passes on the y axis (a race gives both lanes the same scale)
-    passes: int            # passes this run took
+    rows: int  # passes on the y axis (a race gives both lanes the same scale)
+    passes: int  # passes this run took
     plot_left: float
     plot_top: float
     plot_right: float
     plot_bottom: float
     row_height: float
-    now_y: float           # the line under the last pass (the player moves it while scrubbing)
-    summary: str           # one sentence: the text alternative's gist (also the SVG's aria-label)
+    now_y: float  # the line under the last pass (the player moves it while scrubbing)
+    summary: str  # one sentence: the text alternative's gist (also the SVG's aria-label)
     steps: tuple[tuple[int, str], ...]  # (pass, "positions 1, 5, 9") for the text alternative
     in_order_share: float
     remasks: int
@@ -78,8 +78,15 @@ def decision_map(log: DecisionLog, label: str, rows: int | None = None) -> Decis
     cells = []
     for event in log.events:
         kind = "remask" if event.kind != COMMIT else ("undone" if (event.column, event.step) in undone else "commit")
-        cells.append(Cell(round(PAD_LEFT + event.column * cell_w, 2), round(PAD_TOP + (event.step - 1) * row_h, 2),
-                          round(cell_w, 2), round(row_h, 2), kind))
+        cells.append(
+            Cell(
+                round(PAD_LEFT + event.column * cell_w, 2),
+                round(PAD_TOP + (event.step - 1) * row_h, 2),
+                round(cell_w, 2),
+                round(row_h, 2),
+                kind,
+            )
+        )
     plot_bottom = PAD_TOP + rows * row_h
     steps = tuple((step, "positions " + _positions(cols)) for step, cols in sorted(log.commits_per_step().items()))
     return DecisionMapView(

@@ -106,8 +106,14 @@ def _init_worker(threads: int) -> None:
 
 class Engine:
     def __init__(
-        self, max_running: int, max_queue: int, cache_bytes: int, torch_threads: int = 1, use_torch: bool = True,
-        max_wait_seconds: float = 120.0, initial_job_seconds: float = 2.0,
+        self,
+        max_running: int,
+        max_queue: int,
+        cache_bytes: int,
+        torch_threads: int = 1,
+        use_torch: bool = True,
+        max_wait_seconds: float = 120.0,
+        initial_job_seconds: float = 2.0,
     ) -> None:
         self.max_running = max_running
         self.max_queue = max_queue  # a hard cap on waiting jobs (memory); admission is decided by the wait
@@ -423,4 +429,3 @@ class Subscription:
                 return
             assert waiter is not None
             await asyncio.shield(waiter)
-

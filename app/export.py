@@ -62,8 +62,9 @@ def split_name(name: str) -> tuple[str, str]:
     """'text.json' -> ('text', 'json'); anything else -> ExportError 404 naming what exists."""
     kind, _, extension = name.rpartition(".")
     if kind not in KINDS or extension not in EXTENSIONS:
-        raise ExportError(404, f"no export named {name[:60]!r}: use /export/<kind>.json or /export/<kind>.gif "
-                               f"with kind {', '.join(KINDS)}")
+        raise ExportError(
+            404, f"no export named {name[:60]!r}: use /export/<kind>.json or /export/<kind>.gif with kind {', '.join(KINDS)}"
+        )
     return kind, extension
 
 
@@ -91,8 +92,11 @@ def parse_speed(raw: str | None) -> float:
     except ValueError:
         speed = math.nan
     if not math.isfinite(speed) or not MIN_SPEED <= speed <= MAX_SPEED:
-        raise ExportError(400, f"invalid query: speed={raw[:20]!r} should be a number from {MIN_SPEED:g} to "
-                               f"{MAX_SPEED:g} (the player's speeds: 0.25, 0.5, 1, 2, 4)")
+        raise ExportError(
+            400,
+            f"invalid query: speed={raw[:20]!r} should be a number from {MIN_SPEED:g} to "
+            f"{MAX_SPEED:g} (the player's speeds: 0.25, 0.5, 1, 2, 4)",
+        )
     return speed
 
 
@@ -130,8 +134,11 @@ async def collect(engine: Runs, kind: str, backends: Backends, request: Request)
             canonical_key(kind, request), make_producer(kind, backends, request), html=True, kind=kind, request=request
         )
     except Busy as busy:
-        raise ExportError(503, busy_message(busy.wait, busy.retry_after, engine.max_wait_seconds),
-                          {"Retry-After": str(max(1, round(busy.retry_after)))}) from None
+        raise ExportError(
+            503,
+            busy_message(busy.wait, busy.retry_after, engine.max_wait_seconds),
+            {"Retry-After": str(max(1, round(busy.retry_after)))},
+        ) from None
     except ShuttingDown:
         raise ExportError(503, "the server is restarting; try again in a moment", _retry()) from None
     messages: list[Rendered] = []
@@ -196,8 +203,9 @@ def describe_models(kind: str, backends: Backends, checkpoint_dir: Path) -> list
     return models
 
 
-def trace_json(kind: str, request: Request, models: list[dict[str, Any]], messages: Sequence[Rendered],
-               created: datetime | None = None) -> str:
+def trace_json(
+    kind: str, request: Request, models: list[dict[str, Any]], messages: Sequence[Rendered], created: datetime | None = None
+) -> str:
     """The trace as JSON text. Each message is its html variant as sent (the JSON fields plus `content`, and
     `target` / `swap` where not the default), spliced in as it is: no parsing or re-serialising. Rendering
     an html variant still pending (a json-only run joined in flight) runs Jinja: call it off the loop."""

@@ -31,8 +31,16 @@ HOLD_LAST_MS = 2000
 
 # static/theater.css, its default (dark) theme: the same names as its custom properties
 THEME = {
-    "bg": "#0d0f12", "panel": "#181b20", "fg": "#f4f4f4", "muted": "#a8adb5", "line": "#3a3f47",
-    "accent": "#ffd43b", "bad": "#ff6b6b", "good": "#69db7c", "blank-line": "#8a9099", "blank-fg": "#9aa0a8",
+    "bg": "#0d0f12",
+    "panel": "#181b20",
+    "fg": "#f4f4f4",
+    "muted": "#a8adb5",
+    "line": "#3a3f47",
+    "accent": "#ffd43b",
+    "bad": "#ff6b6b",
+    "good": "#69db7c",
+    "blank-line": "#8a9099",
+    "blank-fg": "#9aa0a8",
     "new-bg": "#2a2f38",
 }
 CONFIDENCE = {"c0": "#ff6b6b", "c1": "#ffa94d", "c2": "#ffe066", "c3": "#a9e34b", "c4": "#66d9ff"}
@@ -85,8 +93,17 @@ def _has_glyph(char: str) -> bool:
     return char.isascii() or bytes(font(CHIP_SIZE).getmask(char)) != _notdef()
 
 
-FALLBACKS = {"\u23ce": "\\n", "\u2423": "_", "\u2014": "-", "\u2013": "-", "\u2019": "'", "\u2018": "'",
-             "\u201c": '"', "\u201d": '"', "\u2026": "..."}
+FALLBACKS = {
+    "\u23ce": "\\n",
+    "\u2423": "_",
+    "\u2014": "-",
+    "\u2013": "-",
+    "\u2019": "'",
+    "\u2018": "'",
+    "\u201c": '"',
+    "\u201d": '"',
+    "\u2026": "...",
+}
 
 
 def drawable(text: str) -> str:
@@ -116,10 +133,10 @@ def text_width(text: str, size: int) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Chip:
-    kind: str   # fixed | blank | remasked | committed | new | unseen
-    text: str   # as drawn
+    kind: str  # fixed | blank | remasked | committed | new | unseen
+    text: str  # as drawn
     color: str
-    gap: int    # space before it on a row
+    gap: int  # space before it on a row
     width: int
 
 
@@ -138,8 +155,9 @@ def chips(tokens: Sequence[dict[str, Any]], unseen: str = "") -> list[Chip]:
             shown = drawable(visible(raw).strip() or "\u2423")
             color = CONFIDENCE[confidence_class(float(token.get("confidence", 0.0)))]
             kind = "new" if state == "new" else "committed"
-            out.append(Chip(kind, shown, color, GAP_SPACE if spaced else GAP_TIGHT,
-                            text_width(shown, CHIP_SIZE) + 2 * CHIP_PAD_X))
+            out.append(
+                Chip(kind, shown, color, GAP_SPACE if spaced else GAP_TIGHT, text_width(shown, CHIP_SIZE) + 2 * CHIP_PAD_X)
+            )
     for word in visible(unseen).split():  # the race's infill: text after the gap the AR lane never read
         shown = drawable(word)
         out.append(Chip("unseen", shown, MUTED, GAP_SPACE, text_width(shown, CHIP_SIZE) + 2 * CHIP_PAD_X))
@@ -208,8 +226,7 @@ def _draw_chip(draw: ImageDraw.ImageDraw, chip: Chip, x: int, y: int) -> None:
 Sprites = dict[tuple[Chip, str], Image.Image]
 
 
-def draw_chips(image: Image.Image, placed: Sequence[tuple[int, int, Chip]], top: int, background: str,
-               sprites: Sprites) -> None:
+def draw_chips(image: Image.Image, placed: Sequence[tuple[int, int, Chip]], top: int, background: str, sprites: Sprites) -> None:
     """Each distinct chip is drawn once per GIF (a run repeats most of its chips from frame to frame), then pasted."""
     for x, line, chip in placed:
         if chip.width <= 0:
@@ -238,8 +255,13 @@ def text_images(frames: Sequence[dict[str, Any]]) -> Iterator[Image.Image]:
     sprites: Sprites = {}
     for frame, placed in zip(frames, laid):
         image = Image.new("RGB", (WIDTH, height), BG)
-        header(ImageDraw.Draw(image), PAD, PAD, f"step {frame['step']} of {frame['total']}",
-               f"  \u00b7  {frame['decided']} of {frame['generated']} tokens decided")
+        header(
+            ImageDraw.Draw(image),
+            PAD,
+            PAD,
+            f"step {frame['step']} of {frame['total']}",
+            f"  \u00b7  {frame['decided']} of {frame['generated']} tokens decided",
+        )
         draw_chips(image, placed, top, BG, sprites)
         yield image
 
@@ -261,8 +283,9 @@ def race_images(frames: Sequence[dict[str, Any]]) -> Iterator[Image.Image]:
         y = top
         for lane, lane_placed, box_h in zip(frame["lanes"], placed, heights):
             finished = bool(lane.get("finished"))
-            draw.rounded_rectangle((PAD, y, WIDTH - PAD, y + box_h), radius=10, fill=PANEL,
-                                   outline=GOOD if finished else LINE, width=2)
+            draw.rounded_rectangle(
+                (PAD, y, WIDTH - PAD, y + box_h), radius=10, fill=PANEL, outline=GOOD if finished else LINE, width=2
+            )
             title = drawable(LANE_TITLES.get(lane["lane"], str(lane["lane"])))
             status = f"   pass {lane['step']} of {lane['total']}  \u00b7  {lane['decided']}/{lane['generated']} decided"
             draw.text((left, y + LANE_PAD), title, fill=ACCENT, font=small)
@@ -291,8 +314,13 @@ def image_images(frames: Sequence[dict[str, Any]]) -> Iterator[Image.Image]:
     for frame in frames:
         image = Image.new("RGB", (IMAGE_WIDTH, height), BG)
         draw = ImageDraw.Draw(image)
-        header(draw, PAD, PAD, f"step {frame['step']} of {frame['total']}",
-               f"  \u00b7  t = {frame['timestep']}, noise {float(frame['noise_level']):.2f}")
+        header(
+            draw,
+            PAD,
+            PAD,
+            f"step {frame['step']} of {frame['total']}",
+            f"  \u00b7  t = {frame['timestep']}, noise {float(frame['noise_level']):.2f}",
+        )
         for i, (key, caption) in enumerate((("xt_png", "x_t: the noisy state"), ("x0_png", "predicted x_0"))):
             x = PAD + i * (DIGIT + DIGIT_GAP)
             image.paste(_digit(frame[key]), (x, top))
@@ -300,8 +328,12 @@ def image_images(frames: Sequence[dict[str, Any]]) -> Iterator[Image.Image]:
         probabilities = frame.get("digit_probabilities")
         if probabilities:
             best = max(range(len(probabilities)), key=lambda d: probabilities[d])
-            draw.text((PAD, top + DIGIT + CAPTION_H + 6), f"classifier on x_0: {best} at {probabilities[best]:.0%}",
-                      fill=FG, font=font(CHIP_SIZE))
+            draw.text(
+                (PAD, top + DIGIT + CAPTION_H + 6),
+                f"classifier on x_0: {best} at {probabilities[best]:.0%}",
+                fill=FG,
+                font=font(CHIP_SIZE),
+            )
         yield image
 
 
@@ -365,8 +397,7 @@ def encode_gif(images: Iterator[Image.Image], durations: Sequence[int]) -> bytes
             frame_palette = frame.getpalette()
             assert frame_palette is not None  # quantize() always gives a "P" image with a palette
             part.putpalette(frame_palette)
-            out += GifImagePlugin.getdata(part, offset=(int(left), int(top)), duration=duration, disposal=1,
-                                          transparency=KEEP)
+            out += GifImagePlugin.getdata(part, offset=(int(left), int(top)), duration=duration, disposal=1, transparency=KEEP)
         previous = pixels
     out.append(b";")
     return b"".join(out)

@@ -22,8 +22,31 @@ from models.text.decoding import context_problem
 from models.text.race import AUTOREGRESSIVE, DIFFUSION, LaneSpec, RaceFrame, race_frames, split_gap
 
 WORDS = (
-    " the", " cat", " sat", " on", " a", " mat", " and", " dog", " ran", " to", " park", " with", " her",
-    " friend", " Lily", " saw", " big", " red", " ball", ".", ",", " happy", " day", " they", " played",
+    " the",
+    " cat",
+    " sat",
+    " on",
+    " a",
+    " mat",
+    " and",
+    " dog",
+    " ran",
+    " to",
+    " park",
+    " with",
+    " her",
+    " friend",
+    " Lily",
+    " saw",
+    " big",
+    " red",
+    " ball",
+    ".",
+    ",",
+    " happy",
+    " day",
+    " they",
+    " played",
 )
 
 
@@ -133,10 +156,8 @@ class FakeAutoregressive:
             if self.step_seconds:
                 time.sleep(self.step_seconds / 4)  # cheaper passes than the diffusion fake, as with a KV cache
             tokens = [_settle(t) if t.state == NEW else t for t in tokens]
-            tokens[step - 1] = TextToken(NEW, 2000 + step, rng.choice(WORDS), round(rng.uniform(0.2, 1.0), 3),
-                                         committed_at=step)
-            yield TextFrame(step, request.length, tuple(prompt + tokens), step, committed=(len(prompt) + step - 1,),
-                            model="ar")
+            tokens[step - 1] = TextToken(NEW, 2000 + step, rng.choice(WORDS), round(rng.uniform(0.2, 1.0), 3), committed_at=step)
+            yield TextFrame(step, request.length, tuple(prompt + tokens), step, committed=(len(prompt) + step - 1,), model="ar")
 
 
 class FakeRace:
@@ -154,16 +175,27 @@ class FakeRace:
     def sample(self, request: RaceRequest, should_stop: Callable[[], bool] | None = None) -> Iterator[RaceFrame]:
         gap = split_gap(request.prompt)
         ar_request = request if gap is None else request.model_copy(update={"prompt": gap[0]})  # as sample_race
-        yield from race_frames([
-            LaneSpec(DIFFUSION, self.diffusion.sample(request, should_stop)),
-            LaneSpec(AUTOREGRESSIVE, self.autoregressive.sample(ar_request, should_stop), unseen=gap[1] if gap else ""),
-        ], should_stop)
+        yield from race_frames(
+            [
+                LaneSpec(DIFFUSION, self.diffusion.sample(request, should_stop)),
+                LaneSpec(AUTOREGRESSIVE, self.autoregressive.sample(ar_request, should_stop), unseen=gap[1] if gap else ""),
+            ],
+            should_stop,
+        )
 
 
 def _settle(token: TextToken) -> TextToken:
     if token.state == NEW:
-        return TextToken(COMMITTED, token.token_id, token.text, token.confidence, "", token.alternatives,
-                         token.committed_at, token.remask_count)
+        return TextToken(
+            COMMITTED,
+            token.token_id,
+            token.text,
+            token.confidence,
+            "",
+            token.alternatives,
+            token.committed_at,
+            token.remask_count,
+        )
     return TextToken(BLANK, None, "", 0.0, token.guess, (), None, token.remask_count)
 
 

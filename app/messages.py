@@ -86,6 +86,7 @@ def pack(data: dict[str, Any], content: Callable[[], str], **swap: str) -> Rende
 # ---------------------------------------------------------------------------------------------------------
 # Text
 
+
 def render_queued(position: int, eta_seconds: float) -> Rendered:
     eta = max(1, round(eta_seconds))
     data = {"type": "queued", "position": position, "eta_seconds": eta}
@@ -95,8 +96,10 @@ def render_queued(position: int, eta_seconds: float) -> Rendered:
 
 def busy_message(wait: float, retry_after: float, limit: float) -> str:
     """Why a run was not admitted, and when to come back."""
-    return (f"busy: this run would wait about {wait:.0f} s for a free slot, over the server's limit of {limit:g} s; "
-            f"try again in {max(1, round(retry_after))} s")
+    return (
+        f"busy: this run would wait about {wait:.0f} s for a free slot, over the server's limit of {limit:g} s; "
+        f"try again in {max(1, round(retry_after))} s"
+    )
 
 
 def render_error(message: str) -> Rendered:

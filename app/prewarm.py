@@ -37,7 +37,7 @@ async def prewarm(engine: Runs, backends: Backends, kinds: tuple[str, ...] = DEM
 
 
 async def _prewarm_one(engine: Runs, backends: Backends, kind: str) -> str:
-    """"done", "retry" (the Redis engine: no worker yet, or Redis not up yet), or "skipped"."""
+    """ "done", "retry" (the Redis engine: no worker yet, or Redis not up yet), or "skipped"."""
     request = REQUESTS[kind]()
     try:
         backends.check(request)

@@ -115,13 +115,9 @@ def check_limits(kind: str, request: Request, settings: Settings) -> None:
             )
         bad = _bad_characters(request.prompt)
         if bad:
-            raise RequestError(
-                f"prompt contains {bad}; only printable text, newlines and tabs are allowed", field="prompt"
-            )
+            raise RequestError(f"prompt contains {bad}; only printable text, newlines and tabs are allowed", field="prompt")
         if request.length > settings.max_length:
-            raise RequestError(
-                f"length {request.length} is over the limit of {settings.max_length} tokens", field="length"
-            )
+            raise RequestError(f"length {request.length} is over the limit of {settings.max_length} tokens", field="length")
         if request.steps > settings.max_text_steps:
             raise RequestError(f"steps {request.steps} is over the limit of {settings.max_text_steps}", field="steps")
         # A block as long as the canvas or longer is one block (so the default suits any length).
@@ -141,9 +137,7 @@ def parse_request(kind: str, text: str | bytes, settings: Settings) -> Request:
         raise RequestError("binary messages are not accepted: send the request as JSON text", Close.UNSUPPORTED_DATA)
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > settings.max_message_bytes:
-        raise RequestError(
-            f"message is too big: {size} bytes, the limit is {settings.max_message_bytes}", Close.TOO_BIG
-        )
+        raise RequestError(f"message is too big: {size} bytes, the limit is {settings.max_message_bytes}", Close.TOO_BIG)
     try:
         data = json.loads(text, parse_constant=_reject_constant)
     except RequestError:

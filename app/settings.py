@@ -34,9 +34,7 @@ class Settings(BaseSettings):
 
     # Request limits (each one tested at its edge)
     max_prompt_chars: int = Field(400, ge=1)
-    max_length: int = Field(
-        192, ge=1, description="tokens to generate; with the prompt, must also fit the model context (256)"
-    )
+    max_length: int = Field(192, ge=1, description="tokens to generate; with the prompt, must also fit the model context (256)")
     max_text_steps: int = Field(256, ge=1)
     max_image_steps: int = Field(1000, ge=1)
     max_message_bytes: int = Field(4096, ge=256, description="largest websocket message a client may send")

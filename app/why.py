@@ -61,7 +61,9 @@ class WhyView:
 def _row(curve: str, index: int, which: str, p: CurvePoint, source: str, prefix: str) -> TableRow:
     key = f"{prefix}|{curve}|{which or p.step}"
     return TableRow(
-        curve, index, which,
+        curve,
+        index,
+        which,
         Number(f"{key}|step", p.step, str(p.step), source),
         Number(f"{key}|epochs", p.epochs, f"{p.epochs:g}", source),
         Number(f"{key}|train_loss", p.train_loss, f"{p.train_loss:g}", source),
@@ -73,20 +75,32 @@ def plot_marks(facts: Facts) -> list[Mark]:
     marks: list[Mark] = []
     ar, from_ar = facts.ar, facts.from_ar
     if ar and ar.onset and ar.onset_epochs and ar.onset_heldout:
-        marks.append(Mark(ar.onset_epochs.value, ar.onset_heldout.value, "1",
-                          ("autoregressive: training loss drops below held-out at epoch ", ar.onset_epochs)))
+        marks.append(
+            Mark(
+                ar.onset_epochs.value,
+                ar.onset_heldout.value,
+                "1",
+                ("autoregressive: training loss drops below held-out at epoch ", ar.onset_epochs),
+            )
+        )
     if from_ar:
         trend = "still falling" if from_ar.recent_fall.value > 0 else "no longer falling"
-        marks.append(Mark(from_ar.last_epochs.value, from_ar.last_heldout.value, str(len(marks) + 1),
-                          (f"{from_ar.name}: held-out ", from_ar.last_heldout, " at epoch ", from_ar.last_epochs,
-                           f", {trend}")))
+        marks.append(
+            Mark(
+                from_ar.last_epochs.value,
+                from_ar.last_heldout.value,
+                str(len(marks) + 1),
+                (f"{from_ar.name}: held-out ", from_ar.last_heldout, " at epoch ", from_ar.last_epochs, f", {trend}"),
+            )
+        )
     return marks
 
 
 def aria_summary(facts: Facts, curves: dict[str, list[CurvePoint]]) -> str:
     parts = [
         f"Line chart of loss in nats per token against epochs (log scale), {len(curves)} curves ("
-        + "; ".join(curves) + "), held-out loss solid, training loss dashed."
+        + "; ".join(curves)
+        + "), held-out loss solid, training loss dashed."
     ]
     if facts.ar and facts.ar.onset and facts.ar.onset_epochs:
         epochs = facts.ar.onset_epochs.text
@@ -94,8 +108,10 @@ def aria_summary(facts: Facts, curves: dict[str, list[CurvePoint]]) -> str:
     if facts.from_ar:
         f = facts.from_ar
         trend = "still falling" if f.recent_fall.value > 0 else "no longer falling"
-        parts.append(f"The diffusion model initialised from the twin reaches held-out {f.last_heldout.text} at epoch "
-                     f"{f.last_epochs.text}, {trend}.")
+        parts.append(
+            f"The diffusion model initialised from the twin reaches held-out {f.last_heldout.text} at epoch "
+            f"{f.last_epochs.text}, {trend}."
+        )
     return " ".join(parts)
 
 

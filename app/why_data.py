@@ -36,12 +36,18 @@ class Citation:
 # What the literature claims (the page contrasts it with what we measured; no number here is ours).
 LITERATURE = (
     Citation(
-        "Muennighoff et al.", 2023, "Scaling Data-Constrained Language Models", "2305.16264",
+        "Muennighoff et al.",
+        2023,
+        "Scaling Data-Constrained Language Models",
+        "2305.16264",
         "for autoregressive models, up to about 4 epochs of repeated data is nearly as good as fresh data; "
         "beyond that the returns of more repetition fade",
     ),
     Citation(
-        "Prabhudesai et al.", 2025, "Diffusion Beats Autoregressive in Data-Constrained Settings", "2507.15857",
+        "Prabhudesai et al.",
+        2025,
+        "Diffusion Beats Autoregressive in Data-Constrained Settings",
+        "2507.15857",
         "masked diffusion models keep benefiting from repeated data far longer, on the order of 100 epochs",
     ),
 )
@@ -316,9 +322,7 @@ def from_ar_curve(curves: dict[str, list[CurvePoint]]) -> str | None:
     return next((name for name in curves if FROM_AR.match(name)), None)
 
 
-def why_facts(
-    curves: dict[str, list[CurvePoint]], source: str, tokens: float | None = None, tokens_source: str = ""
-) -> Facts:
+def why_facts(curves: dict[str, list[CurvePoint]], source: str, tokens: float | None = None, tokens_source: str = "") -> Facts:
     """The numbers the page states, each a `Number` with its source."""
     ar = curves.get(AR)
     from_ar = from_ar_curve(curves)
@@ -328,8 +332,6 @@ def why_facts(
         ar=ar_facts(ar, source, index[AR]) if ar else None,
         from_ar=from_ar_facts(from_ar, curves[from_ar], ar, source, index[from_ar]) if from_ar else None,
         scratch=scratch_facts(curves[SCRATCH], source, index[SCRATCH]) if curves.get(SCRATCH) else None,
-        tokens_per_epoch=(
-            Number("tokens_per_epoch", tokens, f"{tokens / 1000:.0f}k", tokens_source) if tokens else None
-        ),
+        tokens_per_epoch=(Number("tokens_per_epoch", tokens, f"{tokens / 1000:.0f}k", tokens_source) if tokens else None),
         tokens_source=tokens_source,
     )

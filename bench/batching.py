@@ -62,8 +62,7 @@ def main() -> None:
                 call()  # warm-up
             times = {batch: timed(call, args.repeats) for batch, call in calls.items()}
             result[name] = {
-                str(batch): {"ms": round(t * 1000, 2), "speedup": round(batch * times[1] / t, 2)}
-                for batch, t in times.items()
+                str(batch): {"ms": round(t * 1000, 2), "speedup": round(batch * times[1] / t, 2)} for batch, t in times.items()
             }
     emit(result)
 

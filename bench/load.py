@@ -65,8 +65,15 @@ def serving(args: argparse.Namespace) -> Iterator[list[str]]:
     binary = find_binary("redis-server")
     if binary is None:
         raise SystemExit("--redis needs redis-server (make services)")
-    with cluster(binary, replicas=args.replicas, workers=args.workers, models=args.models, prewarm="false",
-                 redis_claim_seconds=15, redis_timeout_seconds=2) as group:
+    with cluster(
+        binary,
+        replicas=args.replicas,
+        workers=args.workers,
+        models=args.models,
+        prewarm="false",
+        redis_claim_seconds=15,
+        redis_timeout_seconds=2,
+    ) as group:
         yield [group.http(i) for i in range(args.replicas)]
 
 
@@ -105,9 +112,7 @@ def main() -> None:
         after = get_json(base + "/stats")
         waves = []
         for wave in range(1, args.waves + 1):
-            wave_results, wave_wall = asyncio.run(
-                crowd(urls, args.kind, args.clients, args.steps, offset=wave * args.clients)
-            )
+            wave_results, wave_wall = asyncio.run(crowd(urls, args.kind, args.clients, args.steps, offset=wave * args.clients))
             time.sleep(0.5)  # let finished sockets and jobs be released before sampling
             now = get_json(base + "/stats", timeout=120)  # a CPU-starved server may answer late
             waves.append(
@@ -143,7 +148,9 @@ def main() -> None:
             "eta_error_s": {
                 "median": round(percentile(errors, 0.5), 2),  # > 0: waited longer than told
                 "p95_abs": round(percentile([abs(e) for e in errors], 0.95), 2),
-            } if errors else None,
+            }
+            if errors
+            else None,
             "first_frame_ms": {"p50": round(percentile(firsts, 0.5), 1), "p95": round(percentile(firsts, 0.95), 1)},  # the wait
             "wall_s": round(wall, 2),
             "steps_per_s": round(rate, 1),

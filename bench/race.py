@@ -42,8 +42,13 @@ def main() -> None:
         return {lane.name: (lane.frame.forward_passes, lane.wall_ms) for lane in last.lanes}
 
     race(16, True, 0)  # warm-up: first calls allocate and pick kernels
-    result: dict[str, object] = {"bench": "race", "threads": args.threads, "repeats": args.repeats,
-                                 "length": args.length, "prompt": PROMPT}
+    result: dict[str, object] = {
+        "bench": "race",
+        "threads": args.threads,
+        "repeats": args.repeats,
+        "length": args.length,
+        "prompt": PROMPT,
+    }
     with torch.inference_mode():
         for steps, use_cache in ((16, True), (16, False), (64, True)):
             runs = [race(steps, use_cache, seed) for seed in range(args.repeats)]

@@ -87,7 +87,10 @@ def main() -> None:
         return {**run, "cpu": cpu_since(pid, threads, ticks)}
 
     result: dict[str, Any] = {
-        "bench": "stream", "models": args.models, "threads": args.threads, "repeats": args.repeats,
+        "bench": "stream",
+        "models": args.models,
+        "threads": args.threads,
+        "repeats": args.repeats,
         "untrained": backends.untrained,
     }
     with server(models=args.models, max_running=1, torch_threads=args.threads) as base:
@@ -104,8 +107,11 @@ def main() -> None:
                 for j, fmt in enumerate(formats):
                     runs[fmt].append(streamed(urls[fmt][kind], {**request, "seed": 2000 + 10 * i + j}, base.pid))
             bare_s, bare_cpu = median([b[0] for b in bares]), median([b[1] for b in bares])
-            result[kind] = {"steps": request["steps"], "bare_ms": round(bare_s * 1000, 1),
-                            "bare_cpu_ms": round(bare_cpu * 1000, 1)}
+            result[kind] = {
+                "steps": request["steps"],
+                "bare_ms": round(bare_s * 1000, 1),
+                "bare_cpu_ms": round(bare_cpu * 1000, 1),
+            }
             for fmt in formats:
                 streamed_s = median([r["total"] for r in runs[fmt]])
                 result[kind][fmt] = {

@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 # Per-position state of a text frame.
-BLANK = "blank"          # still [MASK]; `guess` is the model's current top prediction
-FIXED = "fixed"          # given by the user (prompt or infill context), never changed
+BLANK = "blank"  # still [MASK]; `guess` is the model's current top prediction
+FIXED = "fixed"  # given by the user (prompt or infill context), never changed
 COMMITTED = "committed"  # decided by the model in an earlier step
-NEW = "new"              # decided by the model in this step
-REMASKED = "remasked"    # was committed, sent back to blank in this step (ReMDM); blank again
+NEW = "new"  # decided by the model in this step
+REMASKED = "remasked"  # was committed, sent back to blank in this step (ReMDM); blank again
 
 
 @dataclass(frozen=True)
@@ -26,24 +26,24 @@ class TokenAlternative:
 
 @dataclass(frozen=True)
 class TextToken:
-    state: str                # one of BLANK, FIXED, COMMITTED, NEW, REMASKED
-    token_id: int | None      # None while blank
-    text: str                 # decoded piece ("" while blank)
-    confidence: float         # probability the model gave the committed token when it chose it (1.0 fixed)
-    guess: str = ""           # top guess under a blank
+    state: str  # one of BLANK, FIXED, COMMITTED, NEW, REMASKED
+    token_id: int | None  # None while blank
+    text: str  # decoded piece ("" while blank)
+    confidence: float  # probability the model gave the committed token when it chose it (1.0 fixed)
+    guess: str = ""  # top guess under a blank
     alternatives: tuple[TokenAlternative, ...] = ()  # top-k under a blank, or at commit time
     committed_at: int | None = None  # step at which the current token was committed
-    remask_count: int = 0     # how often this position was sent back to blank
+    remask_count: int = 0  # how often this position was sent back to blank
 
 
 @dataclass(frozen=True)
 class TextFrame:
-    step: int                 # 0 = initial canvas, total = final
+    step: int  # 0 = initial canvas, total = final
     total: int
     tokens: tuple[TextToken, ...]
-    forward_passes: int       # model evaluations so far
+    forward_passes: int  # model evaluations so far
     committed: tuple[int, ...] = ()  # positions decided in this step
-    remasked: tuple[int, ...] = ()   # positions sent back to blank in this step
+    remasked: tuple[int, ...] = ()  # positions sent back to blank in this step
     model: str = "diffusion"  # "diffusion" or "ar"
 
     @property
@@ -65,13 +65,13 @@ class TextFrame:
 
 @dataclass(frozen=True)
 class ImageFrame:
-    step: int                 # 0 = pure noise (or the starting image), total = final
+    step: int  # 0 = pure noise (or the starting image), total = final
     total: int
-    timestep: int             # diffusion timestep t in [0, 999] of this state
-    xt: np.ndarray = field(repr=False)   # uint8 (N, H, W): the noisy state x_t
-    x0: np.ndarray = field(repr=False)   # uint8 (N, H, W): the model's guess of the clean image
+    timestep: int  # diffusion timestep t in [0, 999] of this state
+    xt: np.ndarray = field(repr=False)  # uint8 (N, H, W): the noisy state x_t
+    x0: np.ndarray = field(repr=False)  # uint8 (N, H, W): the model's guess of the clean image
     noise_level: float = 1.0  # sqrt(1 - alpha_bar_t): share of the signal that is noise
     forward_passes: int = 0
     eps: np.ndarray | None = field(default=None, repr=False)  # uint8 (N, H, W) predicted noise, optional
-    note: str = ""            # e.g. "jump back" during RePaint resampling
+    note: str = ""  # e.g. "jump back" during RePaint resampling
     digit_probabilities: tuple[tuple[float, ...], ...] = ()  # classifier on x0, per image, when available

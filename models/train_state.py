@@ -12,8 +12,12 @@ from models.checkpoints import read_json, save_weights, write_json
 
 
 def save_state(
-    folder: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-    generator: torch.Generator, counters: dict, extra_modules: dict[str, torch.nn.Module] | None = None,
+    folder: Path,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+    counters: dict,
+    extra_modules: dict[str, torch.nn.Module] | None = None,
 ) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     save_weights(model, folder / "model.tmp")
@@ -33,8 +37,11 @@ def save_state(
 
 
 def load_state(
-    folder: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-    generator: torch.Generator, extra_modules: dict[str, torch.nn.Module] | None = None,
+    folder: Path,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+    extra_modules: dict[str, torch.nn.Module] | None = None,
 ) -> dict:
     from models.checkpoints import load_weights
 

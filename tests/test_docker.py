@@ -154,8 +154,7 @@ def test_dependency_list_is_the_runtime_dependencies(tmp_path):
     listed = (context / "requirements.txt").read_text().splitlines()
     names = [re.match(r"[A-Za-z0-9._-]+", line).group(0).lower() for line in listed]
     assert listed[0] == "torch==2.13.0"
-    for runtime in ("torch", "diffusers", "tokenizers", "safetensors", "fastapi", "uvicorn", "jinja2",
-                    "pydantic-settings"):
+    for runtime in ("torch", "diffusers", "tokenizers", "safetensors", "fastapi", "uvicorn", "jinja2", "pydantic-settings"):
         assert runtime in names
     assert listed == PYPROJECT["project"]["dependencies"]
     dev = {re.match(r"[A-Za-z0-9._-]+", d).group(0).lower() for d in PYPROJECT["project"]["optional-dependencies"]["dev"]}
@@ -163,8 +162,20 @@ def test_dependency_list_is_the_runtime_dependencies(tmp_path):
     assert all(line and not line.startswith("#") for line in listed)
     # pip reads the list, and it agrees with the constraints: here, with no index, against what `make install`
     # installed (torch 2.13.0+cpu satisfies torch==2.13.0).
-    resolve = [sys.executable, "-m", "pip", "install", "--dry-run", "--no-index", "--disable-pip-version-check",
-               "-q", "-c", "constraints.txt", "-r", "requirements.txt"]
+    resolve = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--dry-run",
+        "--no-index",
+        "--disable-pip-version-check",
+        "-q",
+        "-c",
+        "constraints.txt",
+        "-r",
+        "requirements.txt",
+    ]
     result = subprocess.run(resolve, cwd=context, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, shlex.join(resolve) + "\n" + result.stdout + result.stderr
 
@@ -183,8 +194,13 @@ def test_image_lays_out_the_files_where_the_app_reads_them():
             file_into = (ROOT / source).is_file() and destination.endswith("/")
             placed[source.rstrip("/")] = target / PurePosixPath(source).name if file_into else target
     assert placed["app"] == workdir / "app", "python -m app and the editable install need /app/app"
-    read_at_runtime = [REPO_ROOT / "static", REPO_ROOT / "templates", Settings.model_fields["checkpoint_dir"].default,
-                       why.DATA_CSV, why.AR_LOG_CSV]
+    read_at_runtime = [
+        REPO_ROOT / "static",
+        REPO_ROOT / "templates",
+        Settings.model_fields["checkpoint_dir"].default,
+        why.DATA_CSV,
+        why.AR_LOG_CSV,
+    ]
     for path in read_at_runtime:
         relative = PurePosixPath(path.relative_to(REPO_ROOT).as_posix())
         covering = [s for s in placed if relative == PurePosixPath(s) or PurePosixPath(s) in relative.parents]
@@ -223,8 +239,7 @@ def test_start_command_serves_healthz_and_healthcheck_passes():
     command = [sys.executable, *command[1:]]
     # The image listens on 0.0.0.0:8000; here loopback and a free port (the test machine need not expose it).
     env = {**os.environ, "THEATER_HOST": "127.0.0.1", "THEATER_PORT": str(port)}
-    server = subprocess.Popen(command, cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 60
         while True:

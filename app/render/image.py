@@ -29,8 +29,9 @@ def png_bytes(image: np.ndarray) -> bytes:
     rows = np.zeros((height, width + 1), dtype=np.uint8)  # each scanline starts with filter type 0 (none)
     rows[:, 1:] = array
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit depth, greyscale, no interlace
-    return b"".join((_PNG_SIGNATURE, _chunk(b"IHDR", header), _chunk(b"IDAT", zlib.compress(rows.tobytes())),
-                     _chunk(b"IEND", b"")))
+    return b"".join(
+        (_PNG_SIGNATURE, _chunk(b"IHDR", header), _chunk(b"IDAT", zlib.compress(rows.tobytes())), _chunk(b"IEND", b""))
+    )
 
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -136,7 +137,6 @@ def render_image_done(frame: ImageFrame, ms_total: float) -> Rendered:
     return pack(data, lambda: stream_macros().notice(summary, "done"), target="#notice", swap="outerHTML")
 
 
-
 class ImageRun:
     def __init__(self, schedule: np.ndarray) -> None:
         self.schedule = schedule
@@ -146,4 +146,3 @@ class ImageRun:
 
     def done(self, frame: ImageFrame, ms_total: float) -> Rendered:
         return render_image_done(frame, ms_total)
-

@@ -54,11 +54,14 @@ def _producer(
 
     return produce
 
+
 def text_producer(sample: Callable[..., Iterator[TextFrame]], request: TextRequest) -> Callable[..., Iterator[Deferred]]:
     return _producer(partial(sample, request), TextRun)
 
+
 def race_producer(sample: Callable[..., Iterator[RaceFrame]], request: TextRequest) -> Callable[..., Iterator[Deferred]]:
     return _producer(partial(sample, request), RaceRun)
+
 
 def image_producer(
     sample: Callable[..., Iterator[ImageFrame]], request: ImageRequest, schedule: np.ndarray

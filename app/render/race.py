@@ -44,7 +44,7 @@ class RaceRun:
     def __init__(self) -> None:
         self.memos: dict[str, TextMemo] = {}
         self.logs: dict[str, DecisionLog] = {}
-        self.seen: dict[str, int] = {}       # lane -> last step recorded in its log
+        self.seen: dict[str, int] = {}  # lane -> last step recorded in its log
         self.settled: dict[str, TextFrame] = {}
 
     def _lane_frame(self, lane: Lane, tick: int) -> TextFrame:
@@ -82,8 +82,11 @@ class RaceRun:
                 "unseen": lane.unseen,
             }
             lanes_json.append(dump_json(data)[:-1] + ',"tokens":[' + ",".join([e[1] for e in entries]) + "]}")
-            views.append(SimpleNamespace(lane=lane, frame=frame, memo=memo, entries=entries, decided=generated - masked,
-                                         generated=generated))
+            views.append(
+                SimpleNamespace(
+                    lane=lane, frame=frame, memo=memo, entries=entries, decided=generated - masked, generated=generated
+                )
+            )
         head = dump_json({"type": "frame", "step": race.step, "total": race.total})
         plain = head[:-1] + ',"lanes":[' + ",".join(lanes_json) + "]}"
         status = f"pass {race.step} of {race.total}: " + ", ".join(lane_status(lane) for lane in race.lanes)
@@ -94,21 +97,23 @@ class RaceRun:
             for v in views:
                 lane, frame = v.lane, v.frame
                 chips = "".join([v.memo.chip(macros.chip, i, t, e) for (i, t), e in zip(enumerate(frame.tokens), v.entries)])
-                lanes.append(SimpleNamespace(
-                    name=lane.name,
-                    title=LANE_TITLES[lane.name],
-                    note=LANE_NOTES[lane.name],
-                    canvas=Markup(chips),
-                    unseen=visible(lane.unseen).strip(),
-                    finished=lane.finished,
-                    finish=(f"finished: {frame.forward_passes} passes, {lane.wall_ms / 1000:.2f} s" if lane.finished else ""),
-                    counters=[
-                        (frame.forward_passes, "forward passes"),
-                        (f"{v.decided}/{v.generated}", "tokens decided"),
-                        (f"{lane.ms_per_pass:.1f}", "ms/pass"),
-                        (f"{lane.wall_ms / 1000:.2f} s", "wall time"),
-                    ],
-                ))
+                lanes.append(
+                    SimpleNamespace(
+                        name=lane.name,
+                        title=LANE_TITLES[lane.name],
+                        note=LANE_NOTES[lane.name],
+                        canvas=Markup(chips),
+                        unseen=visible(lane.unseen).strip(),
+                        finished=lane.finished,
+                        finish=(f"finished: {frame.forward_passes} passes, {lane.wall_ms / 1000:.2f} s" if lane.finished else ""),
+                        counters=[
+                            (frame.forward_passes, "forward passes"),
+                            (f"{v.decided}/{v.generated}", "tokens decided"),
+                            (f"{lane.ms_per_pass:.1f}", "ms/pass"),
+                            (f"{lane.wall_ms / 1000:.2f} s", "wall time"),
+                        ],
+                    )
+                )
             view = SimpleNamespace(step=race.step, total=race.total, status=status, lanes=lanes)
             return macros.race_frame(view)
 
@@ -118,19 +123,22 @@ class RaceRun:
         lanes = []
         for lane in race.lanes:
             log = self.logs[lane.name]
-            lanes.append({
-                "lane": lane.name,
-                "text": lane.frame.text,
-                "forward_passes": lane.frame.forward_passes,
-                "wall_ms": round(lane.wall_ms, 1),
-                "ms_per_pass": round(lane.ms_per_pass, 2),
-                "unseen": lane.unseen,
-                "decisions": decisions_json(log),
-            })
+            lanes.append(
+                {
+                    "lane": lane.name,
+                    "text": lane.frame.text,
+                    "forward_passes": lane.frame.forward_passes,
+                    "wall_ms": round(lane.wall_ms, 1),
+                    "ms_per_pass": round(lane.ms_per_pass, 2),
+                    "unseen": lane.unseen,
+                    "decisions": decisions_json(log),
+                }
+            )
         data = {"type": "done", "steps": race.total, "lanes": lanes}
         summary = "Done. " + " ".join(
             f"{LANE_TITLES[lane.name]}: {lane.frame.forward_passes} passes, {lane.wall_ms / 1000:.2f} s "
-            f"({lane.ms_per_pass:.1f} ms a pass)." for lane in race.lanes
+            f"({lane.ms_per_pass:.1f} ms a pass)."
+            for lane in race.lanes
         )
 
         def content() -> str:
@@ -168,4 +176,3 @@ def race_verdict(race: RaceFrame) -> str:
     else:
         by_time = f"but took {1 / time:.1f}x as long in wall time on this server"
     return f"{by_passes} {by_time}. {WHY_COUNTS_DIFFER}"
-

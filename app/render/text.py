@@ -101,12 +101,21 @@ class TextMemo:
         # Alternatives only show on committed chips. They are keyed by identity (the sampler reuses a slot's
         # tuple from frame to frame) and the entry keeps the tuple alive, so its id cannot be reused.
         alternatives = token.alternatives if token.state in (COMMITTED, NEW) else None
-        key = (token.state, token.text, token.guess, token.confidence, token.committed_at, token.remask_count,
-               id(alternatives), index == 0)
+        key = (
+            token.state,
+            token.text,
+            token.guess,
+            token.confidence,
+            token.committed_at,
+            token.remask_count,
+            id(alternatives),
+            index == 0,
+        )
         entry = self.entries.get(key)
         if entry is None or entry[0] is not alternatives:
-            token_json = dump_json({"text": token.text, "state": token.state, "confidence": round(token.confidence, 4),
-                                "guess": token.guess})
+            token_json = dump_json(
+                {"text": token.text, "state": token.state, "confidence": round(token.confidence, 4), "guess": token.guess}
+            )
             entry = self.entries[key] = [alternatives, token_json, None]
         return entry
 
@@ -168,8 +177,14 @@ def decisions_json(log: DecisionLog) -> dict[str, Any]:
         "in_order_share": round(log.in_order_share(), 4),
         "events": [[e.column, e.step, e.kind] for e in log.events],
         "changes": [
-            {"column": c.column, "before": c.before, "after": c.after, "committed_at": c.committed_at,
-             "remasked_at": c.remasked_at, "redecided_at": c.redecided_at}
+            {
+                "column": c.column,
+                "before": c.before,
+                "after": c.after,
+                "committed_at": c.committed_at,
+                "remasked_at": c.remasked_at,
+                "redecided_at": c.redecided_at,
+            }
             for c in log.changes()
         ],
     }
@@ -185,8 +200,10 @@ def change_lines(log: DecisionLog) -> list[str]:
             continue
         after = visible(c.after).strip() or "\u2423"
         same = " (the same token again)" if c.after == c.before else ""
-        lines.append(f"position {c.column + 1}: {before!r} -> {after!r}{same}, sent back at step {c.remasked_at}, "
-                     f"decided again at step {c.redecided_at}")
+        lines.append(
+            f"position {c.column + 1}: {before!r} -> {after!r}{same}, sent back at step {c.remasked_at}, "
+            f"decided again at step {c.redecided_at}"
+        )
     return lines
 
 
@@ -213,17 +230,17 @@ def render_text_done(frame: TextFrame, ms_total: float, log: DecisionLog | None 
             summary=summary,
             maps=[decision_map(log, "this run")],
             changes=changes,
-            changes_title=(f"The model changed its mind {remasks} time{'s' if remasks != 1 else ''}: every token it sent "
-                           "back to blank, and what it decided instead" if remasks else ""),
+            changes_title=(
+                f"The model changed its mind {remasks} time{'s' if remasks != 1 else ''}: every token it sent "
+                "back to blank, and what it decided instead"
+                if remasks
+                else ""
+            ),
             verdict="",
         )
         return macros.run_done(view)
 
     return pack(data, content, target="#notice", swap="outerHTML")
-
-
-
-
 
 
 class TextRun:
@@ -237,4 +254,3 @@ class TextRun:
 
     def done(self, frame: TextFrame, ms_total: float) -> Rendered:
         return render_text_done(frame, ms_total, self.log)
-

@@ -73,8 +73,7 @@ def _gif_slots(request: Request) -> asyncio.Semaphore:
 
 
 @router.get("/export/{name}", name="export")
-async def export(name: str, request: Request, settings: SettingsDep, backends: BackendsDep,
-                 engine: EngineDep) -> Response:
+async def export(name: str, request: Request, settings: SettingsDep, backends: BackendsDep, engine: EngineDep) -> Response:
     query = dict(request.query_params)
     try:
         kind, extension = split_name(name)

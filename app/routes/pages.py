@@ -28,18 +28,23 @@ router = APIRouter(tags=["pages"])
 class Demo:
     """The words a demo page needs besides its settings (the shell `templates/demo.html` renders them)."""
 
-    title: str      # <title>, before " · Diffusion Theater"
-    heading: str    # the page's h1
+    title: str  # <title>, before " · Diffusion Theater"
+    heading: str  # the page's h1
     run_label: str  # the run section's accessible name
-    idle: str       # the notice before the first run
+    idle: str  # the notice before the first run
 
 
 DEMOS = {
     "text": Demo("Text diffusion", "Masked diffusion: text", "Generation", "Press Space or Generate to start."),
-    "image": Demo("Image diffusion", "DDPM: a digit from noise", "Generation",
-                  "Press Space or Generate to start; keys 0-9 pick a digit."),
-    "race": Demo("Race: diffusion vs autoregressive", "Race: diffusion against its autoregressive twin", "Race",
-                 "Press Space or Generate to start the race."),
+    "image": Demo(
+        "Image diffusion", "DDPM: a digit from noise", "Generation", "Press Space or Generate to start; keys 0-9 pick a digit."
+    ),
+    "race": Demo(
+        "Race: diffusion vs autoregressive",
+        "Race: diffusion against its autoregressive twin",
+        "Race",
+        "Press Space or Generate to start the race.",
+    ),
 }
 
 TEXT_OPTIONS = {
@@ -74,15 +79,15 @@ RACE_PRESETS = [
 ]
 
 
-def page_context(
-    request: Request, kind: str, embed: bool, settings: Settings, backends: Backends
-) -> dict[str, Any]:
+def page_context(request: Request, kind: str, embed: bool, settings: Settings, backends: Backends) -> dict[str, Any]:
     query = dict(request.query_params)
     run_request, notes = from_query(kind, query, settings)
     assert isinstance(run_request, TextRequest | ImageRequest)  # RaceRequest is a TextRequest
     autoplay = query.get("autoplay") == "1"
     by_kind: dict[str, TextBackend | ImageBackend | RaceBackend] = {
-        "text": backends.text, "image": backends.image, "race": backends.race
+        "text": backends.text,
+        "image": backends.image,
+        "race": backends.race,
     }
     backend = by_kind[kind]
     params = to_query(run_request)

@@ -132,9 +132,7 @@ class Connection:
             raw = await self.receive()
             if isinstance(raw, bytes):
                 raise RequestError("binary messages are not accepted", Close.UNSUPPORTED_DATA)
-            await self.send(
-                render_error("one request per connection: a run is already streaming here; open a new connection")
-            )
+            await self.send(render_error("one request per connection: a run is already streaming here; open a new connection"))
 
     async def pump(self, subscription: RunSubscription, engine: Runs) -> tuple[Close, str]:
         """Send the run's messages; returns how to close (code, reason)."""
@@ -153,9 +151,7 @@ class Connection:
         return Close.DONE, "done"
 
 
-async def serve(
-    ws: WebSocket, kind: str, settings: Settings, engine: Runs, backends: Backends, clients: ClientCounter
-) -> None:
+async def serve(ws: WebSocket, kind: str, settings: Settings, engine: Runs, backends: Backends, clients: ClientCounter) -> None:
     if not origin_allowed(ws.headers.get("origin"), ws.headers.get("host"), settings.allowed_origins):
         log.info("refused websocket from origin %r", ws.headers.get("origin"))
         await ws.close(code=Close.POLICY)  # before accept: the handshake is answered with HTTP 403
@@ -182,8 +178,11 @@ async def serve(
             return
         try:
             subscription = engine.join(
-                canonical_key(kind, request), make_producer(kind, backends, request), html=fmt == "html",
-                kind=kind, request=request,
+                canonical_key(kind, request),
+                make_producer(kind, backends, request),
+                html=fmt == "html",
+                kind=kind,
+                request=request,
             )
         except Busy as busy:
             await conn.fail(busy_message(busy.wait, busy.retry_after, engine.max_wait_seconds), Close.BUSY)

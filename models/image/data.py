@@ -22,12 +22,16 @@ def read_idx(path: Path) -> np.ndarray:
 
 def find_split(folder: Path, split: str) -> tuple[Path, Path]:
     """(images, labels) of a split such as 'train10k', 'train' or 't10k' in an MNIST folder."""
+
     def pick(kind: str) -> Path:
-        for name in (f"{split}-{kind}-idx{3 if kind == 'images' else 1}-ubyte.gz",
-                     f"{split}-{kind}-idx{3 if kind == 'images' else 1}-ubyte"):
+        for name in (
+            f"{split}-{kind}-idx{3 if kind == 'images' else 1}-ubyte.gz",
+            f"{split}-{kind}-idx{3 if kind == 'images' else 1}-ubyte",
+        ):
             if (folder / name).exists():
                 return folder / name
         raise FileNotFoundError(f"no {split} {kind} in {folder}")
+
     return pick("images"), pick("labels")
 
 

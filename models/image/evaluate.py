@@ -48,14 +48,16 @@ def _psd_sqrt(matrix: np.ndarray) -> np.ndarray:
     return (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
 
 
-def generate(model: ImageModel, per_class: int, guidance: float, steps: int, sampler: str,
-             batch: int = 50) -> tuple[np.ndarray, np.ndarray]:
+def generate(
+    model: ImageModel, per_class: int, guidance: float, steps: int, sampler: str, batch: int = 50
+) -> tuple[np.ndarray, np.ndarray]:
     images, labels = [], []
     for digit in range(10):
         for start in range(0, per_class, batch):
             n = min(batch, per_class - start)
-            request = ImageRequest(digit=digit, guidance=guidance, steps=steps, sampler=sampler,
-                                   seed=1000 * digit + start, batch=n)
+            request = ImageRequest(
+                digit=digit, guidance=guidance, steps=steps, sampler=sampler, seed=1000 * digit + start, batch=n
+            )
             *_, last = sample_image(model, request)
             images.append(last.x0)
             labels += [digit] * n
@@ -96,8 +98,13 @@ def evaluate(model: ImageModel, data: Path, quick: bool) -> dict:
     results["fd_ratio"] = results["fd_generated"] / results["fd_train_floor"]
     results["ms_per_step_batch1"] = ms_per_step(model, 1)
     results["ms_per_step_batch16"] = ms_per_step(model, 16)
-    results.update(generated_per_class=per_class, sampler=DEFAULTS.sampler, steps=steps,
-                   guidance=DEFAULTS.guidance, threads=torch.get_num_threads())
+    results.update(
+        generated_per_class=per_class,
+        sampler=DEFAULTS.sampler,
+        steps=steps,
+        guidance=DEFAULTS.guidance,
+        threads=torch.get_num_threads(),
+    )
     return {k: round(v, 4) if isinstance(v, float) else v for k, v in results.items()}
 
 

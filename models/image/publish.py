@@ -60,8 +60,9 @@ def main(argv: list[str] | None = None) -> None:
     summary = portable_summary(read_json(args.run / "training_summary.json"))
     summary["weights_dtype"] = "float16" if half else "float32"
 
-    model = ImageModel(unet, read_json(out / "scheduler" / "scheduler_config.json"), load_classifier(args.classifier),
-                       args.name, trained=True)
+    model = ImageModel(
+        unet, read_json(out / "scheduler" / "scheduler_config.json"), load_classifier(args.classifier), args.name, trained=True
+    )
     metrics = evaluate(model, args.data, args.quick)
     summary["metrics"] = metrics
     write_json(out / "training_summary.json", summary)
@@ -71,19 +72,31 @@ def main(argv: list[str] | None = None) -> None:
         rows.append(np.concatenate(list(last.x0), axis=1))
     Image.fromarray(np.concatenate(rows, axis=0)).resize((560, 560), Image.Resampling.NEAREST).save(out / "samples.png")
     card = [
-        f"# {args.name}", "",
+        f"# {args.name}",
+        "",
         f"A class-conditional diffusers `UNet2DModel` ({summary['parameters']:,} parameters) for 28x28 digits:",
         "epsilon prediction, 1000-step cosine schedule, class 10 = no class (10% label dropout) for",
-        "classifier-free guidance, EMA weights.", "",
-        "## Training", "",
+        "classifier-free guidance, EMA weights.",
+        "",
+        "## Training",
+        "",
         f"- data: MNIST train10k ({summary['train_digits']} digits), sha256 `{summary['data_sha256']}`",
         f"- steps {summary['steps']}, epochs {summary['epochs']:.1f}, wall time {summary['wall_seconds'] / 60:.0f} min "
         f"on {summary['hardware']}",
-        f"- weights stored as {summary['weights_dtype']}", "",
-        "## Metrics (held-out MNIST t10k; `python -m models.image.evaluate --json`)", "",
-        "```json", json.dumps(metrics, indent=1), "```", "",
-        f"Defaults: {metrics['sampler']}, {metrics['steps']} steps, guidance {metrics['guidance']}.", "",
-        "## Samples", "", "![one row per digit, DDIM 50 steps, guidance 1](samples.png)", "",
+        f"- weights stored as {summary['weights_dtype']}",
+        "",
+        "## Metrics (held-out MNIST t10k; `python -m models.image.evaluate --json`)",
+        "",
+        "```json",
+        json.dumps(metrics, indent=1),
+        "```",
+        "",
+        f"Defaults: {metrics['sampler']}, {metrics['steps']} steps, guidance {metrics['guidance']}.",
+        "",
+        "## Samples",
+        "",
+        "![one row per digit, DDIM 50 steps, guidance 1](samples.png)",
+        "",
     ]
     (out / "MODEL_CARD.md").write_text("\n".join(card))
     write_manifest(out)

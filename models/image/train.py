@@ -141,8 +141,9 @@ def main(argv: list[str] | None = None) -> None:
         now = counters["step"]
         if now % args.log_every == 0:
             with log_path.open("a", newline="") as f:
-                csv.writer(f).writerow([now, round(now * args.batch / len(data), 2), round(running, 5), lr,
-                                        round(time.time() - started, 1)])
+                csv.writer(f).writerow(
+                    [now, round(now * args.batch / len(data), 2), round(running, 5), lr, round(time.time() - started, 1)]
+                )
         finished = now >= args.steps
         out_of_time = (time.time() - session_start) / 60 > args.max_minutes
         if now % args.save_every == 0 or finished or out_of_time:
@@ -157,24 +158,29 @@ def main(argv: list[str] | None = None) -> None:
     bar.close()
 
 
-def export(ema: UNet2DModel, scheduler, out: Path, args: argparse.Namespace, counters: dict,
-           train_size: int) -> None:
+def export(ema: UNet2DModel, scheduler, out: Path, args: argparse.Namespace, counters: dict, train_size: int) -> None:
     """EMA weights and configs in the diffusers folder layout (unet/, scheduler/)."""
     (out / "unet").mkdir(exist_ok=True)
     (out / "scheduler").mkdir(exist_ok=True)
     write_json(out / "unet" / "config.json", {k: v for k, v in dict(ema.config).items() if not k.startswith("_")})
     save_weights(ema, out / "unet" / "model.safetensors")
-    write_json(out / "scheduler" / "scheduler_config.json",
-               {k: v for k, v in dict(scheduler.config).items() if not k.startswith("_")})
+    write_json(
+        out / "scheduler" / "scheduler_config.json", {k: v for k, v in dict(scheduler.config).items() if not k.startswith("_")}
+    )
     images_path = args.data / f"{args.split}-images-idx3-ubyte.gz"
-    write_json(out / "training_summary.json", {
-        "steps": counters["step"], "epochs": counters["step"] * args.batch / train_size,
-        "wall_seconds": counters["wall_seconds"], "train_digits": train_size,
-        "data_sha256": sha256_of(images_path) if images_path.exists() else "",
-        "hardware": f"{platform.machine()} {torch.get_num_threads()} threads",
-        "parameters": sum(p.numel() for p in ema.parameters()),
-        "args": {k: str(v) for k, v in vars(args).items()},
-    })
+    write_json(
+        out / "training_summary.json",
+        {
+            "steps": counters["step"],
+            "epochs": counters["step"] * args.batch / train_size,
+            "wall_seconds": counters["wall_seconds"],
+            "train_digits": train_size,
+            "data_sha256": sha256_of(images_path) if images_path.exists() else "",
+            "hardware": f"{platform.machine()} {torch.get_num_threads()} threads",
+            "parameters": sum(p.numel() for p in ema.parameters()),
+            "args": {k: str(v) for k, v in vars(args).items()},
+        },
+    )
 
 
 if __name__ == "__main__":

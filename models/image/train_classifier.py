@@ -37,8 +37,7 @@ def augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 @torch.inference_mode()
 def accuracy(model: DigitClassifier, images: torch.Tensor, labels: torch.Tensor) -> float:
     model.eval()
-    correct = sum((model(chunk).argmax(-1) == y).sum().item()
-                  for chunk, y in zip(images.split(1000), labels.split(1000)))
+    correct = sum((model(chunk).argmax(-1) == y).sum().item() for chunk, y in zip(images.split(1000), labels.split(1000)))
     return correct / len(labels)
 
 
@@ -78,7 +77,8 @@ def main(argv: list[str] | None = None) -> None:
             batch = augment(x[index], generator)
             # Some light Gaussian noise so partly denoised digits are in distribution too.
             batch = batch + 0.2 * torch.rand(len(batch), 1, 1, 1, generator=generator) * torch.randn(
-                batch.shape, generator=generator)
+                batch.shape, generator=generator
+            )
             loss = F.cross_entropy(model(batch), y[index], label_smoothing=0.05)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -92,7 +92,9 @@ def main(argv: list[str] | None = None) -> None:
     write_json(out / "config.json", config.to_dict())
     save_weights(model, out / "model.safetensors")
     summary = {
-        "t10k_accuracy": test_accuracy, "epochs": args.epochs, "train_digits": len(x),
+        "t10k_accuracy": test_accuracy,
+        "epochs": args.epochs,
+        "train_digits": len(x),
         "wall_seconds": round(time.time() - started, 1),
         "data_sha256": sha256_of(args.data / f"{args.split}-images-idx3-ubyte.gz"),
         "hardware": f"{platform.machine()} {torch.get_num_threads()} threads",

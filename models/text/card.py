@@ -28,34 +28,47 @@ def card_samples(model: TextModel) -> list[str]:
     return samples
 
 
-def write_model_card(folder: Path, name: str, config: TextModelConfig, summary: dict, metric_lines: list[str],
-                     samples: list[str]) -> None:
+def write_model_card(
+    folder: Path, name: str, config: TextModelConfig, summary: dict, metric_lines: list[str], samples: list[str]
+) -> None:
     d = DEFAULT_DECODING
-    decoding = (f"temperature {d.temperature}" if config.causal else f"{SAMPLE_TOKENS} steps, strategy {d.strategy}, "
-                f"temperature {d.temperature}, block length {d.block_length or 'off'}")
+    decoding = (
+        f"temperature {d.temperature}"
+        if config.causal
+        else f"{SAMPLE_TOKENS} steps, strategy {d.strategy}, temperature {d.temperature}, block length {d.block_length or 'off'}"
+    )
     kind = "autoregressive (causal) twin" if config.causal else "masked-diffusion (MDLM) model"
     metric = "next-token NLL" if config.causal else "NELBO (upper bound on NLL)"
     lines = [
-        f"# {name}", "",
+        f"# {name}",
+        "",
         f"A {summary['parameters']:,}-parameter pre-norm transformer with rotary positions, used as the {kind}.",
         "Same width, depth, context, tokenizer and data as its twin; the only architectural difference is the",
-        "`causal` flag.", "",
-        "## Training", "",
+        "`causal` flag.",
+        "",
+        "## Training",
+        "",
         f"- data: {summary['args'].get('data', 'training text')} ({summary['train_tokens']:,} tokens), "
         f"sha256 `{summary['data_sha256']}`",
         f"- held-out: {summary['args'].get('valid', 'held-out text')} (quotes repaired), sha256 `{summary['valid_sha256']}`",
-        f"- best held-out step {summary['best_step']}, tokens seen {summary['tokens_seen']:,}, "
-        f"epochs {summary['epochs']:.2f}",
+        f"- best held-out step {summary['best_step']}, tokens seen {summary['tokens_seen']:,}, epochs {summary['epochs']:.2f}",
         f"- wall time {summary['wall_seconds'] / 60:.1f} min on {summary['hardware']}",
         f"- initialised from: {summary['init_from'] or 'scratch'}"
-        + (f"; trained in {summary['stages']} stages, each continuing the last (training.csv joins them)"
-           if summary.get("stages") else ""),
-        f"- config: `{config.to_dict()}`", "",
-        "## Held-out metrics", "",
+        + (
+            f"; trained in {summary['stages']} stages, each continuing the last (training.csv joins them)"
+            if summary.get("stages")
+            else ""
+        ),
+        f"- config: `{config.to_dict()}`",
+        "",
+        "## Held-out metrics",
+        "",
         f"- {metric}: **{summary['best_heldout_loss']:.4f} nats/token** at training time (best step)",
         *metric_lines,
-        "- `python -m models.text.evaluate --json` compares it with its twin (see the project README).", "",
-        f"## Samples ({SAMPLE_TOKENS} tokens, seeds 0-4, {decoding})", "",
+        "- `python -m models.text.evaluate --json` compares it with its twin (see the project README).",
+        "",
+        f"## Samples ({SAMPLE_TOKENS} tokens, seeds 0-4, {decoding})",
+        "",
     ]
     lines += [f"{i + 1}. {s}" for i, s in enumerate(samples)]
     (folder / "MODEL_CARD.md").write_text("\n".join(lines) + "\n")

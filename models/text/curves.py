@@ -55,8 +55,12 @@ def read_csv_rows(path: Path) -> list[dict[str, str]]:
 
 def read_curve(paths: list[Path]) -> list[Point]:
     return [
-        Point(step=int(r["step"]), epochs=float(r["epochs"]), train_loss=float(r["train_loss"]),
-              heldout_loss=float(r["heldout_loss"]))
+        Point(
+            step=int(r["step"]),
+            epochs=float(r["epochs"]),
+            train_loss=float(r["train_loss"]),
+            heldout_loss=float(r["heldout_loss"]),
+        )
         for r in join_logs([read_csv_rows(p) for p in paths])
     ]
 
@@ -81,8 +85,15 @@ def plot(curves: dict[str, list[Point]], out: Path, title: str) -> None:
         axes.plot(epochs, [p.heldout_loss for p in points], color=colour, lw=2, label=f"{label}: held-out")
         axes.plot(epochs, [p.train_loss for p in points], color=colour, lw=1, ls="--", label=f"{label}: training")
         best = min(points, key=lambda p: p.heldout_loss)
-        axes.annotate(f"{best.heldout_loss:.2f}", (best.epochs, best.heldout_loss), textcoords="offset points",
-                      xytext=(0, -12), ha="center", fontsize=8, color=colour)
+        axes.annotate(
+            f"{best.heldout_loss:.2f}",
+            (best.epochs, best.heldout_loss),
+            textcoords="offset points",
+            xytext=(0, -12),
+            ha="center",
+            fontsize=8,
+            color=colour,
+        )
     axes.set_xlabel("epochs over the same training stories")
     axes.set_ylabel("loss, nats/token (AR: NLL; diffusion: NELBO)")
     axes.set_title(title, fontsize=11)
@@ -113,8 +124,10 @@ def main(argv: list[str] | None = None) -> None:
     write_merged(curves, args.out.with_suffix(".csv"))
     for label, points in curves.items():
         best = min(points, key=lambda p: p.heldout_loss)
-        print(f"{label}: {points[-1].epochs:.1f} epochs, best held-out {best.heldout_loss:.4f} "
-              f"at {best.epochs:.1f} epochs, last {points[-1].heldout_loss:.4f}")
+        print(
+            f"{label}: {points[-1].epochs:.1f} epochs, best held-out {best.heldout_loss:.4f} "
+            f"at {best.epochs:.1f} epochs, last {points[-1].heldout_loss:.4f}"
+        )
     print(f"wrote {args.out} and {args.out.with_suffix('.csv')}")
 
 

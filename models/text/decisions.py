@@ -17,10 +17,10 @@ REMASK = "remask"
 
 @dataclass(frozen=True)
 class Decision:
-    column: int   # index among the generated positions (fixed text is not a column)
-    step: int     # the step (forward pass) it happened in
-    kind: str     # COMMIT or REMASK
-    text: str     # the token committed, or the token sent back to blank
+    column: int  # index among the generated positions (fixed text is not a column)
+    step: int  # the step (forward pass) it happened in
+    kind: str  # COMMIT or REMASK
+    text: str  # the token committed, or the token sent back to blank
 
 
 @dataclass(frozen=True)

@@ -28,15 +28,30 @@ from models.text.objectives import ar_loss, mdlm_loss, stratified_mask_rates
 from models.text.sample import sample_autoregressive, sample_diffusion
 
 HELDOUT_TEXT = Path(__file__).resolve().parents[1] / "evaluation_data" / "tinystories-valid-head.txt"
-PROMPTS = ("Once upon a time", "Lily and Tom", "One day, a little", "Tom had a big", "The sun was",
-           "Sara wanted to", "There was a dog", "Mom said")
+PROMPTS = (
+    "Once upon a time",
+    "Lily and Tom",
+    "One day, a little",
+    "Tom had a big",
+    "The sun was",
+    "Sara wanted to",
+    "There was a dog",
+    "Mom said",
+)
 # Decodings compared by --sweep: whole-canvas vs semi-autoregressive blocks, and confident-first against the
 # orders that commit whatever was drawn (why that matters for variety: `_scores` in models/text/sample.py).
 SWEEP = (
-    Decoding("confidence", 0.8, 0), Decoding("confidence", 1.0, 0), Decoding("confidence", 0.8, 16),
-    Decoding("confidence", 1.0, 16), Decoding("confidence", 1.0, 8), Decoding("random", 0.8, 0),
-    Decoding("random", 0.8, 1), Decoding("random", 1.0, 0), Decoding("random", 1.0, 1),
-    Decoding("margin", 1.0, 16), Decoding("entropy", 1.0, 16),
+    Decoding("confidence", 0.8, 0),
+    Decoding("confidence", 1.0, 0),
+    Decoding("confidence", 0.8, 16),
+    Decoding("confidence", 1.0, 16),
+    Decoding("confidence", 1.0, 8),
+    Decoding("random", 0.8, 0),
+    Decoding("random", 0.8, 1),
+    Decoding("random", 1.0, 0),
+    Decoding("random", 1.0, 1),
+    Decoding("margin", 1.0, 16),
+    Decoding("entropy", 1.0, 16),
 )
 
 
@@ -51,9 +66,7 @@ def heldout_nelbo(network: TextTransformer, windows: torch.Tensor, draws: int, s
 
 
 @torch.inference_mode()
-def heldout_nelbo_with_error(
-    network: TextTransformer, windows: torch.Tensor, draws: int, seed: int = 0
-) -> tuple[float, float]:
+def heldout_nelbo_with_error(network: TextTransformer, windows: torch.Tensor, draws: int, seed: int = 0) -> tuple[float, float]:
     """(NELBO, its standard error) in nats/token: each pass is an unbiased estimate over a stratified
     batch of mask rates, so the spread of the passes tells how stable the average is."""
     generator = torch.Generator().manual_seed(seed)
@@ -83,11 +96,19 @@ def distinct_bigrams(samples: list[list[int]]) -> float:
     return len(set(bigrams)) / max(1, len(bigrams))
 
 
-def generate(model: TextModel, prompt: str, length: int, steps: int, seed: int,
-             decoding: Decoding) -> tuple[list[int], list[int], float]:
+def generate(
+    model: TextModel, prompt: str, length: int, steps: int, seed: int, decoding: Decoding
+) -> tuple[list[int], list[int], float]:
     """(prompt ids, generated ids, ms per step). The causal twin only uses the temperature."""
-    request = TextRequest(prompt=prompt, length=length, steps=steps, seed=seed, temperature=decoding.temperature,
-                          strategy=decoding.strategy, block_length=decoding.block_length)
+    request = TextRequest(
+        prompt=prompt,
+        length=length,
+        steps=steps,
+        seed=seed,
+        temperature=decoding.temperature,
+        strategy=decoding.strategy,
+        block_length=decoding.block_length,
+    )
     sampler = sample_autoregressive if model.causal else sample_diffusion
     started = time.perf_counter()
     frames = list(sampler(model, request))
@@ -101,8 +122,9 @@ def generate(model: TextModel, prompt: str, length: int, steps: int, seed: int,
     return prompt_ids, generated, elapsed
 
 
-def sample_quality(model: TextModel, ar: TextModel, decoding: Decoding, prompts: tuple[str, ...], seeds: int,
-                   length: int, steps: int) -> dict[str, float]:
+def sample_quality(
+    model: TextModel, ar: TextModel, decoding: Decoding, prompts: tuple[str, ...], seeds: int, length: int, steps: int
+) -> dict[str, float]:
     """gen_ppl (perplexity of the samples under the AR twin), distinct2 and median ms per step."""
     samples, nlls, speeds = [], [], []
     for prompt in prompts:
@@ -111,12 +133,22 @@ def sample_quality(model: TextModel, ar: TextModel, decoding: Decoding, prompts:
             samples.append(generated)
             nlls.append(nll_under(ar, prompt_ids, generated))
             speeds.append(ms)
-    return {"gen_ppl": math.exp(sum(nlls) / len(nlls)), "distinct2": distinct_bigrams(samples),
-            "ms_per_step": sorted(speeds)[len(speeds) // 2]}
+    return {
+        "gen_ppl": math.exp(sum(nlls) / len(nlls)),
+        "distinct2": distinct_bigrams(samples),
+        "ms_per_step": sorted(speeds)[len(speeds) // 2],
+    }
 
 
-def evaluate(diffusion: TextModel, ar: TextModel, valid: Path, quick: bool, decoding: Decoding = DEFAULT_DECODING,
-             length: int = 64, sweep: bool = False) -> dict:
+def evaluate(
+    diffusion: TextModel,
+    ar: TextModel,
+    valid: Path,
+    quick: bool,
+    decoding: Decoding = DEFAULT_DECODING,
+    length: int = 64,
+    sweep: bool = False,
+) -> dict:
     windows = fixed_windows(encode_stream(ar.tokenizer, read_stories(valid)), ar.context)
     if quick:
         windows = windows[:16]
@@ -137,8 +169,7 @@ def evaluate(diffusion: TextModel, ar: TextModel, valid: Path, quick: bool, deco
         cached = measured.get(decoding) if name == "diffusion" else None  # same seeds: the same samples
         for key, value in (cached or sample_quality(model, ar, decoding, prompts, seeds, length, steps)).items():
             results[f"{key}_{name}"] = value
-    results.update(samples_per_model=len(prompts) * seeds, sample_length=length, diffusion_steps=steps,
-                   decoding=asdict(decoding))
+    results.update(samples_per_model=len(prompts) * seeds, sample_length=length, diffusion_steps=steps, decoding=asdict(decoding))
     return {key: _rounded(value) for key, value in results.items()}
 
 
@@ -170,12 +201,15 @@ def evaluation_section(result: dict) -> str:
     """Markdown for the model cards: the documented targets beside the measured values."""
     r = result
     lines = [
-        EVALUATION_HEADING, "",
+        EVALUATION_HEADING,
+        "",
         f"`python -m models.text.evaluate --json{' --sweep' if 'decoding_sweep' in r else ''}` on "
         f"{r['heldout_windows']} held-out windows ({r['heldout_tokens']:,} tokens); samples: "
         f"{r['samples_per_model']} per model, {r['sample_length']} tokens, {r['diffusion_steps']} diffusion steps, "
-        f"decoding {r['decoding']}.", "",
-        "| measure | diffusion | autoregressive | target |", "| --- | --- | --- | --- |",
+        f"decoding {r['decoding']}.",
+        "",
+        "| measure | diffusion | autoregressive | target |",
+        "| --- | --- | --- | --- |",
         f"| held-out loss, nats/token | NELBO {r['diffusion_nelbo']:.4f} (+-{r['diffusion_nelbo_stderr']:.4f}) "
         f"| NLL {r['ar_nll']:.4f} | NELBO <= 1.20x NLL: {r['nelbo_to_nll_ratio']:.3f}x |",
         f"| gen-ppl under the AR twin | {r['gen_ppl_diffusion']:.2f} | {r['gen_ppl_ar']:.2f} "
@@ -184,10 +218,17 @@ def evaluation_section(result: dict) -> str:
         f"| ms per step (batch 1) | {r['ms_per_step_diffusion']:.1f} | {r['ms_per_step_ar']:.1f} | |",
     ]
     if "decoding_sweep" in r:
-        lines += ["", "Decodings of the diffusion model (fluency against variety):", "",
-                  "| strategy | temperature | block length | gen-ppl | distinct-2 |", "| --- | --- | --- | --- | --- |"]
-        lines += [f"| {d['strategy']} | {d['temperature']} | {d['block_length'] or 'off'} | {d['gen_ppl']:.2f} "
-                  f"| {d['distinct2']:.3f} |" for d in r["decoding_sweep"]]
+        lines += [
+            "",
+            "Decodings of the diffusion model (fluency against variety):",
+            "",
+            "| strategy | temperature | block length | gen-ppl | distinct-2 |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        lines += [
+            f"| {d['strategy']} | {d['temperature']} | {d['block_length'] or 'off'} | {d['gen_ppl']:.2f} | {d['distinct2']:.3f} |"
+            for d in r["decoding_sweep"]
+        ]
         lines += ["", closest_to_target(r)]
     return "\n".join(lines) + "\n"
 
@@ -200,13 +241,21 @@ def closest_to_target(result: dict) -> str:
     varied = [d for d in sweep if d["distinct2"] >= variety]
 
     def name(d: dict) -> str:
-        return (f"{d['strategy']} at {d['temperature']}, blocks {d['block_length'] or 'off'} "
-                f"(gen-ppl {d['gen_ppl']:.2f}, distinct-2 {d['distinct2']:.3f})")
+        return (
+            f"{d['strategy']} at {d['temperature']}, blocks {d['block_length'] or 'off'} "
+            f"(gen-ppl {d['gen_ppl']:.2f}, distinct-2 {d['distinct2']:.3f})"
+        )
 
-    parts = [f"Most varied within 2x the twin's gen-ppl: {name(max(fluent, key=lambda d: d['distinct2']))}."
-             if fluent else "No decoding is within 2x the twin's gen-ppl."]
-    parts.append(f"Most fluent at least as varied as the twin: {name(min(varied, key=lambda d: d['gen_ppl']))}."
-                 if varied else "No decoding is as varied as the twin.")
+    parts = [
+        f"Most varied within 2x the twin's gen-ppl: {name(max(fluent, key=lambda d: d['distinct2']))}."
+        if fluent
+        else "No decoding is within 2x the twin's gen-ppl."
+    ]
+    parts.append(
+        f"Most fluent at least as varied as the twin: {name(min(varied, key=lambda d: d['gen_ppl']))}."
+        if varied
+        else "No decoding is as varied as the twin."
+    )
     return " ".join(parts)
 
 
@@ -231,12 +280,16 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--temperature", type=float, default=DEFAULT_DECODING.temperature)
     p.add_argument("--block-length", type=int, default=DEFAULT_DECODING.block_length)
     p.add_argument("--sweep", action="store_true", help="also compare several decodings (a few minutes more)")
-    p.add_argument("--record", action="store_true",
-                   help="write the result into both checkpoint folders (evaluation.json, MODEL_CARD.md, manifest)")
+    p.add_argument(
+        "--record",
+        action="store_true",
+        help="write the result into both checkpoint folders (evaluation.json, MODEL_CARD.md, manifest)",
+    )
     args = p.parse_args(argv)
     decoding = Decoding(args.strategy, args.temperature, args.block_length)
-    result = evaluate(load_text_model(args.diffusion), load_text_model(args.ar), args.valid, args.quick, decoding,
-                      sweep=args.sweep)
+    result = evaluate(
+        load_text_model(args.diffusion), load_text_model(args.ar), args.valid, args.quick, decoding, sweep=args.sweep
+    )
     if args.record:
         record(result, [args.diffusion, args.ar])
     print(json.dumps(result))

@@ -25,8 +25,7 @@ class TextModel:
     def __post_init__(self) -> None:
         self.network.eval()
         if not self.pieces:
-            self.pieces = [self.tokenizer.decode([i], skip_special_tokens=False)
-                           for i in range(self.tokenizer.get_vocab_size())]
+            self.pieces = [self.tokenizer.decode([i], skip_special_tokens=False) for i in range(self.tokenizer.get_vocab_size())]
 
     @property
     def causal(self) -> bool:
@@ -58,8 +57,16 @@ def untrained_text_model(causal: bool, seed: int = 0) -> TextModel:
     """Fresh weights over a bytes-only tokenizer: lets the app run before checkpoints exist."""
     tokenizer = train_tokenizer_from_iterator([], vocab_size=256 + len(SPECIAL_TOKENS))
     eos_id, mask_id = special_ids(tokenizer)
-    config = TextModelConfig(vocab_size=tokenizer.get_vocab_size(), width=64, depth=2, heads=2,
-                             causal=causal, mask_id=mask_id, eos_id=eos_id, dropout=0.0)
+    config = TextModelConfig(
+        vocab_size=tokenizer.get_vocab_size(),
+        width=64,
+        depth=2,
+        heads=2,
+        causal=causal,
+        mask_id=mask_id,
+        eos_id=eos_id,
+        dropout=0.0,
+    )
     with torch.random.fork_rng():  # seeded init without touching the caller's global RNG
         torch.manual_seed(seed)
         network = TextTransformer(config)

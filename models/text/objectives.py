@@ -28,9 +28,7 @@ def stratified_mask_rates(batch: int, generator: torch.Generator, low: float = 1
     return low + (1 - low) * t  # (B,)
 
 
-def mdlm_loss(
-    model: TextTransformer, ids: torch.Tensor, t: torch.Tensor, generator: torch.Generator
-) -> torch.Tensor:
+def mdlm_loss(model: TextTransformer, ids: torch.Tensor, t: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """NELBO estimate in nats per token. ids (B, T); t (B,) mask rates."""
     blank = torch.rand(ids.shape, generator=generator) < t[:, None]  # (B, T)
     noisy = torch.where(blank, model.config.mask_id, ids)

@@ -38,8 +38,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--name", required=True)
     p.add_argument("--valid", type=Path, default=HELDOUT_TEXT)
     p.add_argument("--out-root", type=Path, default=CHECKPOINT_ROOT)
-    p.add_argument("--history", type=Path, action="append", default=[],
-                   help="training.csv of a run this one continued (--init-from), oldest first; repeatable")
+    p.add_argument(
+        "--history",
+        type=Path,
+        action="append",
+        default=[],
+        help="training.csv of a run this one continued (--init-from), oldest first; repeatable",
+    )
     args = p.parse_args(argv)
 
     config = TextModelConfig.from_json(read_json(args.run / "config.json"))
@@ -71,16 +76,24 @@ def main(argv: list[str] | None = None) -> None:
         writer.writerows(log)
     if args.history:
         summary["best_step"] += int(log[sum(map(len, earlier)) - 1]["step"])  # where this run's steps start
-        summary.update({k: float(log[-1][k]) for k in ("epochs", "wall_seconds")}, tokens_seen=int(log[-1]["tokens_seen"]),
-                       stages=len(args.history) + 1)
+        summary.update(
+            {k: float(log[-1][k]) for k in ("epochs", "wall_seconds")},
+            tokens_seen=int(log[-1]["tokens_seen"]),
+            stages=len(args.history) + 1,
+        )
     if summary.get("init_from"):  # a local folder name means nothing to a reader: say what it was
         summary["init_from"] = "the autoregressive twin's weights (Dream / DiffuLLaMA-style initialisation)"
-    summary.update(heldout_loss_fp32=round(full, 4), heldout_loss_published=round(half if use_half else full, 4),
-                   weights_dtype="float16" if use_half else "float32")
+    summary.update(
+        heldout_loss_fp32=round(full, 4),
+        heldout_loss_published=round(half if use_half else full, 4),
+        weights_dtype="float16" if use_half else "float32",
+    )
     write_json(out / "training_summary.json", summary)
 
-    fp16_line = (f"- {full:.4f} on 64 windows of the shipped validation excerpt (fp32), {half:.4f} in fp16 "
-                 f"-> weights stored as {summary['weights_dtype']}")
+    fp16_line = (
+        f"- {full:.4f} on 64 windows of the shipped validation excerpt (fp32), {half:.4f} in fp16 "
+        f"-> weights stored as {summary['weights_dtype']}"
+    )
     write_model_card(out, args.name, config, summary, [fp16_line], card_samples(model))
     write_manifest(out)
     print(f"published {out} ({summary['weights_dtype']}), held-out {full:.4f}")

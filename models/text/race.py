@@ -33,11 +33,11 @@ AUTOREGRESSIVE = "ar"
 
 @dataclass(frozen=True)
 class Lane:
-    name: str          # DIFFUSION or AUTOREGRESSIVE
-    frame: TextFrame   # the lane's latest frame (a finished lane keeps its last one)
-    wall_ms: float     # the lane's own compute time so far
+    name: str  # DIFFUSION or AUTOREGRESSIVE
+    frame: TextFrame  # the lane's latest frame (a finished lane keeps its last one)
+    wall_ms: float  # the lane's own compute time so far
     finished: bool
-    unseen: str = ""   # text of the prompt this lane's model never read (the AR lane of an infill race)
+    unseen: str = ""  # text of the prompt this lane's model never read (the AR lane of an infill race)
 
     @property
     def ms_per_pass(self) -> float:
@@ -46,8 +46,8 @@ class Lane:
 
 @dataclass(frozen=True)
 class RaceFrame:
-    step: int    # the shared clock: forward passes since the start (0: both canvases blank)
-    total: int   # ticks until the slower lane finishes
+    step: int  # the shared clock: forward passes since the start (0: both canvases blank)
+    total: int  # ticks until the slower lane finishes
     lanes: tuple[Lane, ...]
 
 
@@ -102,8 +102,13 @@ def split_gap(prompt: str) -> tuple[str, str] | None:
     return before, after
 
 
-def sample_race(diffusion: TextModel, autoregressive: TextModel, request: TextRequest,
-                should_stop: Callable[[], bool] | None = None, use_cache: bool = True) -> Iterator[RaceFrame]:
+def sample_race(
+    diffusion: TextModel,
+    autoregressive: TextModel,
+    request: TextRequest,
+    should_stop: Callable[[], bool] | None = None,
+    use_cache: bool = True,
+) -> Iterator[RaceFrame]:
     """The diffusion lane runs `request` as it is; the AR lane the same prompt (only the text before the gap,
     in an infill race), length, temperature and seed."""
     # The samplers need torch: imported here, when a race of real models starts, so the clock above stays torch-free.
@@ -113,7 +118,10 @@ def sample_race(diffusion: TextModel, autoregressive: TextModel, request: TextRe
     ar_request = request if gap is None else request.model_copy(update={"prompt": gap[0]})
     specs = [
         LaneSpec(DIFFUSION, sample_diffusion(diffusion, request, should_stop)),
-        LaneSpec(AUTOREGRESSIVE, sample_autoregressive(autoregressive, ar_request, should_stop, use_cache=use_cache),
-                 unseen=gap[1] if gap else ""),
+        LaneSpec(
+            AUTOREGRESSIVE,
+            sample_autoregressive(autoregressive, ar_request, should_stop, use_cache=use_cache),
+            unseen=gap[1] if gap else "",
+        ),
     ]
     yield from race_frames(specs, should_stop)

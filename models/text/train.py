@@ -92,12 +92,18 @@ def main(argv: list[str] | None = None) -> None:
     eos_id, mask_id = special_ids(tokenizer)
 
     train_stream = encode_stream(tokenizer, read_stories(args.data))
-    valid_windows = selection_windows(encode_stream(tokenizer, read_stories(args.valid)), args.context,
-                                      args.eval_windows)
+    valid_windows = selection_windows(encode_stream(tokenizer, read_stories(args.valid)), args.context, args.eval_windows)
 
     config = TextModelConfig(
-        vocab_size=tokenizer.get_vocab_size(), context=args.context, width=args.width, depth=args.depth,
-        heads=args.heads, dropout=args.dropout, causal=args.kind == "ar", mask_id=mask_id, eos_id=eos_id,
+        vocab_size=tokenizer.get_vocab_size(),
+        context=args.context,
+        width=args.width,
+        depth=args.depth,
+        heads=args.heads,
+        dropout=args.dropout,
+        causal=args.kind == "ar",
+        mask_id=mask_id,
+        eos_id=eos_id,
     )
     if (out / "config.json").exists() and TextModelConfig(**read_json(out / "config.json")) != config:
         raise SystemExit(f"{out}/config.json differs from these arguments; use a new --out")
@@ -110,7 +116,8 @@ def main(argv: list[str] | None = None) -> None:
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
     optimizer = torch.optim.AdamW(
         [{"params": decay, "weight_decay": args.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=args.lr, betas=(0.9, 0.95),
+        lr=args.lr,
+        betas=(0.9, 0.95),
     )
     generator = torch.Generator().manual_seed(args.seed)
     counters = {"step": 0, "best": float("inf"), "wall_seconds": 0.0, "since_best": 0}
@@ -151,23 +158,39 @@ def main(argv: list[str] | None = None) -> None:
             held = heldout_loss(model, valid_windows, args.eval_draws)
             counters["wall_seconds"] = time.time() - started
             tokens_seen = counters["step"] * tokens_per_step
-            row = [counters["step"], tokens_seen, round(tokens_seen / len(train_stream), 3), round(running, 4),
-                   round(held, 4), f"{learning_rate(step, args):.2e}", round(counters["wall_seconds"], 1)]
+            row = [
+                counters["step"],
+                tokens_seen,
+                round(tokens_seen / len(train_stream), 3),
+                round(running, 4),
+                round(held, 4),
+                f"{learning_rate(step, args):.2e}",
+                round(counters["wall_seconds"], 1),
+            ]
             with log_path.open("a", newline="") as f:
                 csv.writer(f).writerow(row)
             tqdm.write(f"step {row[0]} epochs {row[2]} train {row[3]} heldout {row[4]}")
             if held < counters["best"]:
                 counters["best"], counters["since_best"] = held, 0
                 save_weights(model, out / "model.safetensors")
-                write_json(out / "training_summary.json", {
-                    "kind": args.kind, "best_heldout_loss": held, "best_step": counters["step"],
-                    "tokens_seen": tokens_seen, "epochs": tokens_seen / len(train_stream),
-                    "train_tokens": len(train_stream), "data_sha256": sha256_of(args.data),
-                    "valid_sha256": sha256_of(args.valid), "wall_seconds": counters["wall_seconds"],
-                    "hardware": f"{platform.machine()} {torch.get_num_threads()} threads",
-                    "parameters": model.parameter_count(), "init_from": str(args.init_from or ""),
-                    "args": {k: str(v) for k, v in vars(args).items()},
-                })
+                write_json(
+                    out / "training_summary.json",
+                    {
+                        "kind": args.kind,
+                        "best_heldout_loss": held,
+                        "best_step": counters["step"],
+                        "tokens_seen": tokens_seen,
+                        "epochs": tokens_seen / len(train_stream),
+                        "train_tokens": len(train_stream),
+                        "data_sha256": sha256_of(args.data),
+                        "valid_sha256": sha256_of(args.valid),
+                        "wall_seconds": counters["wall_seconds"],
+                        "hardware": f"{platform.machine()} {torch.get_num_threads()} threads",
+                        "parameters": model.parameter_count(),
+                        "init_from": str(args.init_from or ""),
+                        "args": {k: str(v) for k, v in vars(args).items()},
+                    },
+                )
             else:
                 counters["since_best"] += 1
             save_state(out / "resume", model, optimizer, generator, counters)
@@ -190,8 +213,7 @@ def write_run_card(out: Path, config: TextModelConfig, tokenizer: Tokenizer) -> 
     load_weights(network, out / "model.safetensors")
     network.eval()
     model = TextModel(network, tokenizer, out.name, trained=True)
-    write_model_card(out, out.name, config, portable_summary(read_json(out / "training_summary.json")), [],
-                     card_samples(model))
+    write_model_card(out, out.name, config, portable_summary(read_json(out / "training_summary.json")), [], card_samples(model))
 
 
 if __name__ == "__main__":

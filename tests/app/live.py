@@ -58,8 +58,9 @@ class Live:
 
 
 @contextlib.contextmanager
-def live_server(step_seconds: float = 0.0, backends: Backends | None = None, use_torch: bool = False,
-                **overrides: Any) -> Iterator[Live]:
+def live_server(
+    step_seconds: float = 0.0, backends: Backends | None = None, use_torch: bool = False, **overrides: Any
+) -> Iterator[Live]:
     """`backends`: the models to serve (default: fakes sleeping `step_seconds` a step); `use_torch`: the engine sets
     torch threads and inference mode in its workers, as the real server does."""
     port = free_port()

@@ -19,9 +19,7 @@ def text() -> RealText:
     return RealText(untrained_text_model(causal=False))
 
 
-@pytest.mark.parametrize(
-    "prompt", ["", "Once upon a time", "a ___ b", "___ starts, ends ___", "one ___ two ___ three", "___"]
-)
+@pytest.mark.parametrize("prompt", ["", "Once upon a time", "a ___ b", "___ starts, ends ___", "one ___ two ___ three", "___"])
 def test_the_apps_token_count_matches_the_samplers_canvas(text: RealText, prompt: str) -> None:
     from models.text.sample import build_canvas
 

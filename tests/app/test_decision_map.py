@@ -13,18 +13,24 @@ def run(steps: list[tuple[tuple[int, ...], tuple[int, ...]]], width: int) -> Dec
     """A log from (committed, remasked) canvas positions per step; position 0 is a fixed prompt token."""
     state = [BLANK] * width
     log = DecisionLog()
-    log.record(TextFrame(0, len(steps), (TextToken(FIXED, 0, "Hi", 1.0),) + tuple(TextToken(BLANK, None, "", 0.0)
-                                                                                for _ in range(width)), 0))
+    log.record(
+        TextFrame(
+            0, len(steps), (TextToken(FIXED, 0, "Hi", 1.0),) + tuple(TextToken(BLANK, None, "", 0.0) for _ in range(width)), 0
+        )
+    )
     for step, (committed, remasked) in enumerate(steps, start=1):
         state = [COMMITTED if s == NEW else (BLANK if s == REMASKED else s) for s in state]
         for p in committed:
             state[p - 1] = NEW
         for p in remasked:
             state[p - 1] = REMASKED
-        tokens = tuple(TextToken(s, None if s in (BLANK, REMASKED) else 7, "" if s in (BLANK, REMASKED) else f" w{i}", 0.5)
-                       for i, s in enumerate(state))
-        log.record(TextFrame(step, len(steps), (TextToken(FIXED, 0, "Hi", 1.0),) + tokens, step,
-                             committed=committed, remasked=remasked))
+        tokens = tuple(
+            TextToken(s, None if s in (BLANK, REMASKED) else 7, "" if s in (BLANK, REMASKED) else f" w{i}", 0.5)
+            for i, s in enumerate(state)
+        )
+        log.record(
+            TextFrame(step, len(steps), (TextToken(FIXED, 0, "Hi", 1.0),) + tokens, step, committed=committed, remasked=remasked)
+        )
     return log
 
 
@@ -32,7 +38,8 @@ def test_an_autoregressive_run_draws_a_staircase() -> None:
     view = decision_map(run([((1,), ()), ((2,), ()), ((3,), ()), ((4,), ())], width=4), "AR")
     cell = (MAP_WIDTH - PAD_LEFT - PAD_RIGHT) / 4
     assert [(c.x, c.y) for c in view.cells] == [
-        (round(PAD_LEFT + i * cell, 2), round(PAD_TOP + i * view.row_height, 2)) for i in range(4)]
+        (round(PAD_LEFT + i * cell, 2), round(PAD_TOP + i * view.row_height, 2)) for i in range(4)
+    ]
     assert all(c.kind == "commit" for c in view.cells)
     assert view.in_order_share == 1.0 and view.passes == view.rows == 4
     assert "left to right, one per pass" in view.summary

@@ -244,8 +244,7 @@ def test_a_json_only_run_is_cached_as_strings_and_an_html_replay_gets_the_same_h
             html = [e.html async for e in replay.events() if isinstance(e, Rendered)]
 
         other = engine()  # the same run computed for an html client from the start
-        first = [e for e in await collect(other.join("k", text_producer(FakeText().sample, request)))
-                 if isinstance(e, Rendered)]
+        first = [e for e in await collect(other.join("k", text_producer(FakeText().sample, request))) if isinstance(e, Rendered)]
         assert all(m.html_ready for m in first)  # rendered in the render thread
         assert [m.html for m in first] == html and [m.json for m in first] == [m.json for m in plain]
         assert json.loads(html[1])["content"].startswith('<article class="frame text-frame"')

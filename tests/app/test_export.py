@@ -84,8 +84,12 @@ def get(live: Live, path: str, **kwargs: Any) -> httpx.Response:
     [
         ("text", "length=12&steps=6&seed=5&remask=cap", {"length": 12, "steps": 6, "seed": 5, "remask": "cap"}, 7),
         ("image", "digit=7&steps=5&seed=2&sampler=ddpm", {"digit": 7, "steps": 5, "seed": 2, "sampler": "ddpm"}, 6),
-        ("race", "prompt=Tom+had+a+red+ball.+___+He+was+sad.&length=8&steps=4&seed=1",
-         {"prompt": "Tom had a red ball. ___ He was sad.", "length": 8, "steps": 4, "seed": 1}, 9),
+        (
+            "race",
+            "prompt=Tom+had+a+red+ball.+___+He+was+sad.&length=8&steps=4&seed=1",
+            {"prompt": "Tom had a red ball. ___ He was sad.", "length": 8, "steps": 4, "seed": 1},
+            9,
+        ),
     ],
 )
 def test_the_trace_holds_every_message_the_socket_sends(
@@ -191,11 +195,11 @@ def test_the_gif_has_a_frame_per_step_timed_as_the_player(
 
 def test_the_gif_uses_the_theme_colours() -> None:
     css = (REPO_ROOT / "static" / "theater.css").read_text()
-    default = css[css.index(":root {"):css.index("}", css.index(":root {"))]  # the first block: the dark theme
+    default = css[css.index(":root {") : css.index("}", css.index(":root {"))]  # the first block: the dark theme
     properties = dict(re.findall(r"--([a-z0-9-]+): (#[0-9a-f]{6})\b", default))
     assert {name: properties.get(name) for name in CONFIDENCE} == CONFIDENCE
     assert {name: properties.get(name) for name in THEME} == THEME
-    assert 'BASE_FPS = 8' in (REPO_ROOT / "static" / "player.js").read_text()
+    assert "BASE_FPS = 8" in (REPO_ROOT / "static" / "player.js").read_text()
 
 
 def test_gif_frames_last_as_long_as_the_player_shows_them() -> None:
@@ -341,7 +345,10 @@ def test_the_checkpoint_sha256_is_read_from_its_manifest() -> None:
     assert manifest_sha256(folder, "missing.bin") is None and manifest_sha256(CHECKPOINTS / "nowhere", "x") is None
     loaded = SimpleNamespace(name="text-ar", trained=True)
     assert describe_model(SimpleNamespace(model=loaded, name="text-ar"), CHECKPOINTS) == {
-        "name": "text-ar", "sha256": expected, "trained": True}
+        "name": "text-ar",
+        "sha256": expected,
+        "trained": True,
+    }
     assert describe_model(loaded, CHECKPOINTS)["sha256"] == expected  # the race holds its models themselves
     untrained = SimpleNamespace(name="text-ar", trained=False)  # freshly initialised: no checkpoint was read
     assert describe_model(SimpleNamespace(model=untrained), CHECKPOINTS)["sha256"] is None

@@ -14,8 +14,22 @@ from hypothesis import strategies as st
 
 from tests.app.live import Live, live_server
 
-fields = st.sampled_from(["prompt", "length", "steps", "strategy", "temperature", "seed", "remask", "digit",
-                          "sampler", "guidance", "block_length", "extra"])
+fields = st.sampled_from(
+    [
+        "prompt",
+        "length",
+        "steps",
+        "strategy",
+        "temperature",
+        "seed",
+        "remask",
+        "digit",
+        "sampler",
+        "guidance",
+        "block_length",
+        "extra",
+    ]
+)
 values = st.none() | st.booleans() | st.integers(-5, 300) | st.floats(allow_nan=False) | st.text(max_size=20)
 requests = st.dictionaries(fields, values, max_size=5).map(json.dumps)
 raw = st.one_of(requests, st.text(max_size=200), st.binary(max_size=40), st.sampled_from(["NaN", "{", "[]", "null"]))

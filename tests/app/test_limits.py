@@ -131,8 +131,7 @@ def test_a_lecture_hall_of_100_distinct_clients_is_all_served_with_etas() -> Non
     with live_server(step_seconds=0.001, max_running=2) as live:  # default max_wait_seconds (120 s)
 
         async def main() -> list:
-            return await asyncio.gather(*(exchange(live.ws("text"), {"length": 16, "steps": 8, "seed": i})
-                                          for i in range(100)))
+            return await asyncio.gather(*(exchange(live.ws("text"), {"length": 16, "steps": 8, "seed": i}) for i in range(100)))
 
         results = run(main())
         assert all(r.code == 1000 and r.last["type"] == "done" for r in results)

@@ -21,9 +21,7 @@ from app.settings import REPO_ROOT, Settings
 PAGES = ["/", "/text", "/image", "/race", "/embed/text", "/embed/image", "/embed/race", "/text/run", "/image/run", "/race/run"]
 
 
-def client_for(
-    settings: Settings | None = None, trained: bool = False, address: str = "testclient"
-) -> TestClient:
+def client_for(settings: Settings | None = None, trained: bool = False, address: str = "testclient") -> TestClient:
     text, image, race = FakeText(), FakeImage(), FakeRace()
     text.trained = image.trained = race.trained = trained  # type: ignore[misc]
     race.untrained = [] if trained else race.untrained
@@ -120,7 +118,11 @@ def test_form_state_round_trips_through_the_url(client: TestClient) -> None:
     sender = re.search(r"hx-vals='([^']*)'", client.get("/image/run?digit=none&steps=7&seed=42").text)
     assert sender is not None
     assert json.loads(sender.group(1).replace("&#34;", '"')) == {
-        "digit": None, "guidance": 1.0, "sampler": "ddim", "steps": 7, "seed": 42
+        "digit": None,
+        "guidance": 1.0,
+        "sampler": "ddim",
+        "steps": 7,
+        "seed": 42,
     }
 
 

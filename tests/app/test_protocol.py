@@ -25,9 +25,7 @@ from app.protocol import (
 )
 from app.settings import Settings
 
-SETTINGS = Settings(
-    max_prompt_chars=20, max_length=70, max_text_steps=70, max_image_steps=50, max_message_bytes=300
-)
+SETTINGS = Settings(max_prompt_chars=20, max_length=70, max_text_steps=70, max_image_steps=50, max_message_bytes=300)
 
 
 def parse(kind: str, payload: object) -> object:
@@ -50,7 +48,10 @@ def test_text_defaults_are_the_models_default_decoding() -> None:
 
     request = TextRequest()
     assert (request.strategy, request.temperature, request.block_length) == (
-        DEFAULT_DECODING.strategy, DEFAULT_DECODING.temperature, DEFAULT_DECODING.block_length)
+        DEFAULT_DECODING.strategy,
+        DEFAULT_DECODING.temperature,
+        DEFAULT_DECODING.block_length,
+    )
 
 
 @pytest.mark.parametrize(

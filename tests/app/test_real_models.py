@@ -75,7 +75,8 @@ def test_the_same_seed_gives_the_same_frames_with_the_cache_off(live: Live) -> N
         if kind == "race":
             for a, b in zip(first.frames, second.frames, strict=True):
                 assert [{k: v for k, v in lane.items() if k not in ("ms_per_pass", "wall_ms")} for lane in a["lanes"]] == [
-                    {k: v for k, v in lane.items() if k not in ("ms_per_pass", "wall_ms")} for lane in b["lanes"]]
+                    {k: v for k, v in lane.items() if k not in ("ms_per_pass", "wall_ms")} for lane in b["lanes"]
+                ]
         else:
             assert strip_timing(first.frames) == strip_timing(second.frames)
 

@@ -108,7 +108,7 @@ def test_png_encoder_round_trips_through_pil() -> None:
 
 
 def test_html_message_is_the_json_message_plus_the_fragment() -> None:
-    message = render_text_frame(TextFrame(1, 2, (TextToken(FIXED, 1, "a\\\"b <i>", 1.0),), 1), 3.0)
+    message = render_text_frame(TextFrame(1, 2, (TextToken(FIXED, 1, 'a\\"b <i>', 1.0),), 1), 3.0)
     html, plain = json.loads(message.html), json.loads(message.json)
     assert message.html.startswith(message.json[:-1] + ',"content":')
     assert {k: v for k, v in html.items() if k != "content"} == plain and html["content"].startswith("<article")

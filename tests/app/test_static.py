@@ -20,8 +20,7 @@ PAGES = ["/", "/text", "/image", "/race", "/why", "/embed/text", "/embed/image",
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[TestClient]:
-    app = create_app(Settings(models="fake"), loader=lambda _s: Backends(FakeText(), FakeImage(), FakeRace()),
-                     use_torch=False)
+    app = create_app(Settings(models="fake"), loader=lambda _s: Backends(FakeText(), FakeImage(), FakeRace()), use_torch=False)
     with TestClient(app) as c:
         yield c
 

@@ -43,13 +43,19 @@ def client() -> Iterator[TestClient]:
 # ---------------------------------------------------------------------------------------------------------
 # Geometry and facts on a tiny known CSV
 
-TINY = HEADER + "\n".join([
-    "a,1,1,4.0,3.5",  # training above held-out
-    "a,2,2,3.5,3.4",  # still above
-    "a,3,10,3.0,3.2",  # below: the onset
-    "b,1,1,3.6,3.4",
-    "b,2,10,3.8,3.6",  # never below
-]) + "\n"
+TINY = (
+    HEADER
+    + "\n".join(
+        [
+            "a,1,1,4.0,3.5",  # training above held-out
+            "a,2,2,3.5,3.4",  # still above
+            "a,3,10,3.0,3.2",  # below: the onset
+            "b,1,1,3.6,3.4",
+            "b,2,10,3.8,3.6",  # never below
+        ]
+    )
+    + "\n"
+)
 
 
 def write(tmp_path: Path, text: str, name: str = "curves.csv") -> Path:
@@ -120,15 +126,21 @@ def test_plot_maps_points_to_coordinates(tmp_path: Path) -> None:
 
 
 def test_facts_on_a_tiny_csv(tmp_path: Path) -> None:
-    text = HEADER + "\n".join([
-        "autoregressive,100,1,5.0,4.0",
-        "autoregressive,200,2,3.9,4.0",  # onset
-        "autoregressive,300,3,3.5,3.8",
-        "\"diffusion, from AR step 200\",100,1,6.0,5.0",
-        "\"diffusion, from AR step 200\",200,5,4.0,4.5",  # below
-        "\"diffusion, from AR step 200\",300,12,4.6,4.4",
-        "\"diffusion, from AR step 200\",400,20,4.5,4.3",
-    ]) + "\n"
+    text = (
+        HEADER
+        + "\n".join(
+            [
+                "autoregressive,100,1,5.0,4.0",
+                "autoregressive,200,2,3.9,4.0",  # onset
+                "autoregressive,300,3,3.5,3.8",
+                '"diffusion, from AR step 200",100,1,6.0,5.0',
+                '"diffusion, from AR step 200",200,5,4.0,4.5',  # below
+                '"diffusion, from AR step 200",300,12,4.6,4.4',
+                '"diffusion, from AR step 200",400,20,4.5,4.3',
+            ]
+        )
+        + "\n"
+    )
     curves = why_data.read_curves(write(tmp_path, text))
     facts = why_data.why_facts(curves, "x.csv", 1000.0, "log.csv")
     assert facts.ar is not None and facts.ar.onset and facts.ar.onset_epochs is not None
@@ -237,8 +249,12 @@ def expected_numbers() -> dict[str, tuple[float, str]]:
     curves: dict[str, list[dict[str, float]]] = {}
     for r in rows:
         curves.setdefault(r["curve"], []).append(
-            {"step": int(r["step"]), "epochs": float(r["epochs"]), "train": float(r["train_loss"]),
-             "held": float(r["heldout_loss"])}
+            {
+                "step": int(r["step"]),
+                "epochs": float(r["epochs"]),
+                "train": float(r["train_loss"]),
+                "held": float(r["heldout_loss"]),
+            }
         )
     out: dict[str, tuple[float, str]] = {}
 

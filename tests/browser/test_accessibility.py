@@ -10,15 +10,30 @@ from axe_playwright_python.sync_playwright import Axe
 
 from tests.app.live import Live
 
-PAGES = ["/", "/text", "/image", "/race", "/why", "/replay", "/embed/text", "/embed/image", "/embed/race",
-         "/text?theme=projector", "/race?theme=projector", "/embed/race?theme=dark"]
+PAGES = [
+    "/",
+    "/text",
+    "/image",
+    "/race",
+    "/why",
+    "/replay",
+    "/embed/text",
+    "/embed/image",
+    "/embed/race",
+    "/text?theme=projector",
+    "/race?theme=projector",
+    "/embed/race?theme=dark",
+]
 BLOCKING = ("critical", "serious", "moderate")
 
 
 def violations(page: Any) -> list[tuple[str, str, list[str]]]:
     result = Axe().run(page)
-    return [(v["id"], v["impact"], [str(n["target"]) for n in v["nodes"][:3]])
-            for v in result.response["violations"] if v["impact"] in BLOCKING]
+    return [
+        (v["id"], v["impact"], [str(n["target"]) for n in v["nodes"][:3]])
+        for v in result.response["violations"]
+        if v["impact"] in BLOCKING
+    ]
 
 
 @pytest.mark.parametrize("path", PAGES)

@@ -21,8 +21,9 @@ def page_size(page: Any) -> tuple[int, int]:
 
 @pytest.mark.parametrize("path", EMBEDS)
 @pytest.mark.parametrize("size", SLIDES)
-def test_each_embed_fits_a_slide_idle_and_after_a_run(browser: Any, live: Live, path: str, size: tuple[int, int],
-                                                      artifacts: Path) -> None:
+def test_each_embed_fits_a_slide_idle_and_after_a_run(
+    browser: Any, live: Live, path: str, size: tuple[int, int], artifacts: Path
+) -> None:
     width, height = size
     context = browser.new_context(viewport={"width": width, "height": height})
     page = context.new_page()
@@ -93,17 +94,23 @@ def test_projector_theme_text_contrast_is_at_least_7_to_1(browser: Any, live: Li
     if page.locator("#generate").count():
         page.click("#generate")
         page.wait_for_selector("#notice.done")
-    low = [(e["text"], e["cls"], round(contrast(e["fg"], e["bg"]), 2)) for e in page.evaluate(TEXT_COLOURS)
-           if contrast(e["fg"], e["bg"]) < 7]
+    low = [
+        (e["text"], e["cls"], round(contrast(e["fg"], e["bg"]), 2))
+        for e in page.evaluate(TEXT_COLOURS)
+        if contrast(e["fg"], e["bg"]) < 7
+    ]
     assert low == []
     page.screenshot(path=str(artifacts / f"projector{path.replace('/', '-')}.png"), full_page=True)
     context.close()
 
 
 def test_the_theme_follows_the_url_then_the_readers_preference(browser: Any, live: Live) -> None:
-    for scheme, query, expected_bg in (("dark", "", "rgb(13, 15, 18)"), ("light", "", "rgb(255, 255, 255)"),
-                                       ("light", "?theme=dark", "rgb(13, 15, 18)"),
-                                       ("dark", "?theme=projector", "rgb(255, 255, 255)")):
+    for scheme, query, expected_bg in (
+        ("dark", "", "rgb(13, 15, 18)"),
+        ("light", "", "rgb(255, 255, 255)"),
+        ("light", "?theme=dark", "rgb(13, 15, 18)"),
+        ("dark", "?theme=projector", "rgb(255, 255, 255)"),
+    ):
         context = browser.new_context(color_scheme=scheme)
         page = context.new_page()
         page.goto(f"{live.http}/text{query}")

@@ -95,10 +95,14 @@ def test_a_wrong_file_says_what_is_wrong(page: Any, live: Live) -> None:
     cases = [
         (b"not json at all", "is not a trace: it is not JSON"),
         (b'{"hello": 1}', 'is not a Diffusion Theater trace: it has no "format": "diffusion-theater-trace"'),
-        (json.dumps({"format": "diffusion-theater-trace", "version": 2, "kind": "text", "messages": []}).encode(),
-         "is a trace of version 2; this page plays version 1"),
-        (json.dumps({"format": "diffusion-theater-trace", "version": 1, "kind": "text", "messages": []}).encode(),
-         "has no frames to play"),
+        (
+            json.dumps({"format": "diffusion-theater-trace", "version": 2, "kind": "text", "messages": []}).encode(),
+            "is a trace of version 2; this page plays version 1",
+        ),
+        (
+            json.dumps({"format": "diffusion-theater-trace", "version": 1, "kind": "text", "messages": []}).encode(),
+            "has no frames to play",
+        ),
     ]
     page.goto(f"{live.http}/replay")
     for data, words in cases:

@@ -9,11 +9,22 @@ from models.checkpoints import verify_manifest, write_manifest
 from models.text.evaluate import EVALUATION_HEADING, closest_to_target, record
 
 RESULT = {
-    "heldout_windows": 3, "heldout_tokens": 768, "samples_per_model": 2, "sample_length": 64, "diffusion_steps": 32,
+    "heldout_windows": 3,
+    "heldout_tokens": 768,
+    "samples_per_model": 2,
+    "sample_length": 64,
+    "diffusion_steps": 32,
     "decoding": {"strategy": "confidence", "temperature": 1.0, "block_length": 8},
-    "diffusion_nelbo": 3.3, "diffusion_nelbo_stderr": 0.01, "ar_nll": 2.6, "nelbo_to_nll_ratio": 1.2692,
-    "gen_ppl_diffusion": 9.0, "gen_ppl_ar": 6.0, "distinct2_diffusion": 0.5, "distinct2_ar": 0.6,
-    "ms_per_step_diffusion": 30.0, "ms_per_step_ar": 20.0,
+    "diffusion_nelbo": 3.3,
+    "diffusion_nelbo_stderr": 0.01,
+    "ar_nll": 2.6,
+    "nelbo_to_nll_ratio": 1.2692,
+    "gen_ppl_diffusion": 9.0,
+    "gen_ppl_ar": 6.0,
+    "distinct2_diffusion": 0.5,
+    "distinct2_ar": 0.6,
+    "ms_per_step_diffusion": 30.0,
+    "ms_per_step_ar": 20.0,
     "decoding_sweep": [{"strategy": "random", "temperature": 0.8, "block_length": 0, "gen_ppl": 18.0, "distinct2": 0.6}],
 }
 
@@ -41,8 +52,7 @@ def test_closest_to_target_names_the_frontier_of_the_sweep() -> None:
     def row(strategy: str, ppl: float, distinct: float) -> dict:
         return {"strategy": strategy, "temperature": 1.0, "block_length": 16, "gen_ppl": ppl, "distinct2": distinct}
 
-    sweep = [row("confidence", 7.0, 0.37), row("margin", 12.0, 0.55), row("random", 40.0, 0.72),
-             row("entropy", 48.0, 0.73)]
+    sweep = [row("confidence", 7.0, 0.37), row("margin", 12.0, 0.55), row("random", 40.0, 0.72), row("entropy", 48.0, 0.73)]
     line = closest_to_target({**RESULT, "gen_ppl_ar": 16.0, "distinct2_ar": 0.71, "decoding_sweep": sweep})
     assert "within 2x the twin's gen-ppl: margin at 1.0, blocks 16 (gen-ppl 12.00, distinct-2 0.550)" in line
     assert "as varied as the twin: random at 1.0, blocks 16 (gen-ppl 40.00" in line

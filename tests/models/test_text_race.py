@@ -39,8 +39,13 @@ def cached_logits(network, ids: torch.Tensor, prefill: int) -> torch.Tensor:
 
 @pytest.mark.parametrize("prefill", [1, 5, 17])
 def test_cached_logits_equal_the_uncached_forward_on_the_committed_twin(twin, prefill: int) -> None:
-    ids = torch.tensor([twin.tokenizer.encode("Once upon a time there was a little girl named Lily who loved to play "
-                                              "outside with her dog in the big green park").ids])
+    ids = torch.tensor(
+        [
+            twin.tokenizer.encode(
+                "Once upon a time there was a little girl named Lily who loved to play outside with her dog in the big green park"
+            ).ids
+        ]
+    )
     with torch.inference_mode():
         full = twin.network(ids)
         cached = cached_logits(twin.network, ids, prefill)
@@ -101,17 +106,18 @@ def test_infill_race_gives_the_ar_lane_only_the_left_text(tiny) -> None:
     read: list[list[int]] = []
     hook = ar.network.register_forward_pre_hook(lambda _m, args: read.append(args[0][0].tolist()))
     try:
-        frames = list(sample_race(diffusion, ar, TextRequest(prompt="Tom had a ball. ___ He was sad.", length=6,
-                                                            steps=3, seed=1)))
+        frames = list(
+            sample_race(diffusion, ar, TextRequest(prompt="Tom had a ball. ___ He was sad.", length=6, steps=3, seed=1))
+        )
     finally:
         hook.remove()
     lanes = {lane.name: lane for lane in frames[-1].lanes}
     left = ar.tokenizer.encode("Tom had a ball. ").ids
-    generated = [t.token_id for t in lanes[AUTOREGRESSIVE].frame.tokens][len(left):]
+    generated = [t.token_id for t in lanes[AUTOREGRESSIVE].frame.tokens][len(left) :]
     assert sum(read, []) == left + generated[:-1]  # each token read once: the left text, then its own output
     assert lanes[AUTOREGRESSIVE].unseen == " He was sad." and lanes[DIFFUSION].unseen == ""
     right = diffusion.tokenizer.encode(" He was sad.").ids
-    assert [t.token_id for t in lanes[DIFFUSION].frame.tokens][-len(right):] == right  # fixed text kept
+    assert [t.token_id for t in lanes[DIFFUSION].frame.tokens][-len(right) :] == right  # fixed text kept
 
 
 def test_the_race_takes_one_gap_with_text_before_it() -> None:
@@ -137,8 +143,10 @@ def test_race_frames_of_lanes_that_end_early() -> None:
 
         yield TextFrame(0, total, tuple(TextToken(BLANK, None, "", 0.0) for _ in range(total)), 0)
         for step in range(1, total + 1):
-            tokens = tuple(TextToken(NEW, 1, "x", 1.0, committed_at=i + 1) if i < step else TextToken(BLANK, None, "", 0.0)
-                           for i in range(total))
+            tokens = tuple(
+                TextToken(NEW, 1, "x", 1.0, committed_at=i + 1) if i < step else TextToken(BLANK, None, "", 0.0)
+                for i in range(total)
+            )
             yield TextFrame(step, total, tokens, step, committed=(step - 1,))
 
     frames = list(race_frames([LaneSpec("a", lane(2)), LaneSpec("b", lane(5))]))
@@ -165,9 +173,19 @@ def test_the_decision_log_reads_commits_remasks_and_changes() -> None:
         log.record(frame)
     assert log.width == 2 and log.total == 3
     assert [(e.column, e.step, e.kind, e.text) for e in log.events] == [
-        (1, 1, COMMIT, " a"), (0, 2, COMMIT, " b"), (1, 2, REMASK, " a"), (1, 3, COMMIT, " c")]
+        (1, 1, COMMIT, " a"),
+        (0, 2, COMMIT, " b"),
+        (1, 2, REMASK, " a"),
+        (1, 3, COMMIT, " c"),
+    ]
     [change] = log.changes()
-    assert (change.column, change.before, change.after, change.committed_at, change.remasked_at,
-            change.redecided_at) == (1, " a", " c", 1, 2, 3)
+    assert (change.column, change.before, change.after, change.committed_at, change.remasked_at, change.redecided_at) == (
+        1,
+        " a",
+        " c",
+        1,
+        2,
+        3,
+    )
     # commits: col 1 while col 0 blank (not leftmost), col 0 (leftmost), col 1 after its remask (leftmost)
     assert log.in_order_share() == pytest.approx(2 / 3)
