@@ -8,14 +8,19 @@ eps = eps_cond + guidance * (eps_cond - eps_uncond), so guidance 0 is the condit
 
 from __future__ import annotations
 
+import copy
+import threading
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 import torch
 from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler, RePaintScheduler
+from torch import nn
 
 from models.frames import ImageFrame
+from models.image.classifier import DigitClassifier
 from models.image.data import to_uint8
 from models.image.model import ImageModel
 from models.image.network import IMAGE_SIZE, NO_CLASS
@@ -74,11 +79,57 @@ def predicted_x0(alphas_cumprod: torch.Tensor, x: torch.Tensor, eps: torch.Tenso
     return ((x - (1 - ab).sqrt() * eps) / ab.sqrt()).clamp(-1, 1)
 
 
-def _classify(model: ImageModel, x0: torch.Tensor) -> tuple[tuple[float, ...], ...]:
-    if model.classifier is None:
-        return ()
-    probs = model.classifier.probabilities(x0)
-    return tuple(tuple(round(p, 4) for p in row) for row in probs.tolist())
+class Meter:
+    """The "decided" meter: the digit classifier's probabilities for the predicted x0, at every step.
+
+    It runs a copy of the classifier made for it: each batch norm folded into the convolution before it, the
+    activations channels-last and the ReLUs in place, about 40% less time than the classifier as trained (one
+    image, one thread), with the same probabilities to within 1e-8. The copy is made once per classifier, and
+    again if its weights change (a training loop's)."""
+
+    _copies: weakref.WeakKeyDictionary[DigitClassifier, tuple[tuple[tuple[int, int], ...], DigitClassifier]] = (
+        weakref.WeakKeyDictionary()
+    )
+    _lock = threading.Lock()
+
+    def __init__(self, classifier: DigitClassifier | None) -> None:
+        self.network = None if classifier is None else self._copy(classifier)
+
+    @classmethod
+    def _copy(cls, classifier: DigitClassifier) -> DigitClassifier:
+        if any(module.training for module in classifier.modules()):  # batch statistics: nothing to fold
+            return classifier
+        weights = tuple((t.data_ptr(), t._version) for t in (*classifier.parameters(), *classifier.buffers()))
+        with cls._lock:
+            known = cls._copies.get(classifier)
+            if known is not None and known[0] == weights:
+                return known[1]
+        meter = copy.deepcopy(classifier)
+        layers, folded = list(meter.convs), list[nn.Module]()
+        while layers:
+            layer = layers.pop(0)
+            norm = layers[0] if layers else None
+            if isinstance(layer, nn.Conv2d) and isinstance(norm, nn.BatchNorm2d):
+                layer = nn.utils.fuse_conv_bn_eval(layer, norm)
+                layers.pop(0)
+            elif isinstance(layer, nn.ReLU) and folded:  # on a layer's fresh output (never on x0): one buffer fewer
+                layer = nn.ReLU(inplace=True)
+            folded.append(layer)
+        meter.convs = nn.Sequential(*folded).eval()
+        for weight in meter.parameters():  # what Module.to(memory_format=torch.channels_last) does
+            if weight.dim() == 4:
+                weight.data = weight.data.contiguous(memory_format=torch.channels_last)
+        with cls._lock:
+            cls._copies[classifier] = (weights, meter)
+        return meter
+
+    def __call__(self, x0: torch.Tensor) -> tuple[tuple[float, ...], ...]:
+        """x0 (N, 1, H, W) in [-1, 1] -> per image, the ten digits' probabilities rounded to 4 places."""
+        if self.network is None:
+            return ()
+        with torch.inference_mode():
+            probs = torch.softmax(self.network(x0.contiguous(memory_format=torch.channels_last)), dim=-1)
+        return tuple(tuple(round(p, 4) for p in row) for row in probs.tolist())
 
 
 def _noise_level(alphas_cumprod: torch.Tensor, t: int) -> float:
@@ -89,8 +140,14 @@ def _eps_image(eps: torch.Tensor) -> np.ndarray:
     return to_uint8((eps / 3).clamp(-1, 1).numpy())  # +-3 sigma spans the grey range
 
 
-def sample_image(model: ImageModel, request: ImageRequest, should_stop: Callable[[], bool] | None = None,
-                 start: torch.Tensor | None = None, start_step: int = 0, eta: float = 0.0) -> Iterator[ImageFrame]:
+def sample_image(
+    model: ImageModel,
+    request: ImageRequest,
+    should_stop: Callable[[], bool] | None = None,
+    start: torch.Tensor | None = None,
+    start_step: int = 0,
+    eta: float = 0.0,
+) -> Iterator[ImageFrame]:
     """Noise -> digit. With `start` (x_t at the timestep of `start_step`), denoise from there instead.
     `eta` (DDIM only): 0 deterministic, 1 DDPM-like; a knob for experiments, not part of a request."""
     _validate(request)
@@ -102,11 +159,17 @@ def sample_image(model: ImageModel, request: ImageRequest, should_stop: Callable
     shape = (request.batch, 1, IMAGE_SIZE, IMAGE_SIZE)
     x = torch.randn(shape, generator=generator) * scheduler.init_noise_sigma if start is None else start.clone()
     denoise = GuidedDenoiser(model, request.digit, request.guidance, request.batch)
+    meter = Meter(model.classifier)
     total = len(timesteps)
     first_t = int(timesteps[0])
-    yield ImageFrame(step=0, total=total, timestep=first_t, xt=to_uint8(x.numpy()),
-                     x0=np.zeros((request.batch, IMAGE_SIZE, IMAGE_SIZE), np.uint8),
-                     noise_level=_noise_level(alphas_cumprod, first_t))
+    yield ImageFrame(
+        step=0,
+        total=total,
+        timestep=first_t,
+        xt=to_uint8(x.numpy()),
+        x0=np.zeros((request.batch, IMAGE_SIZE, IMAGE_SIZE), np.uint8),
+        noise_level=_noise_level(alphas_cumprod, first_t),
+    )
     for index, t in enumerate(timesteps):
         if should_stop and should_stop():
             return
@@ -124,10 +187,15 @@ def sample_image(model: ImageModel, request: ImageRequest, should_stop: Callable
         x = result.prev_sample
         next_t = int(timesteps[index + 1]) if index + 1 < total else -1
         yield ImageFrame(
-            step=index + 1, total=total, timestep=max(next_t, 0),
-            xt=to_uint8(x.numpy()), x0=to_uint8(x0.numpy()), eps=_eps_image(eps),
-            noise_level=_noise_level(alphas_cumprod, next_t), forward_passes=denoise.passes,
-            digit_probabilities=_classify(model, x0),
+            step=index + 1,
+            total=total,
+            timestep=max(next_t, 0),
+            xt=to_uint8(x.numpy()),
+            x0=to_uint8(x0.numpy()),
+            eps=_eps_image(eps),
+            noise_level=_noise_level(alphas_cumprod, next_t),
+            forward_passes=denoise.passes,
+            digit_probabilities=meter(x0),
         )
 
 
@@ -147,8 +215,9 @@ def _noised(model: ImageModel, image: np.ndarray, timestep: int, seed: int) -> t
     return ab.sqrt() * x0 + (1 - ab).sqrt() * noise
 
 
-def denoise_from(model: ImageModel, image: np.ndarray, timestep: int, request: ImageRequest,
-                 should_stop: Callable[[], bool] | None = None) -> Iterator[ImageFrame]:
+def denoise_from(
+    model: ImageModel, image: np.ndarray, timestep: int, request: ImageRequest, should_stop: Callable[[], bool] | None = None
+) -> Iterator[ImageFrame]:
     """Add noise up to `timestep`, then run the sampler from the nearest of its timesteps at or below it."""
     scheduler = make_scheduler(model, request.sampler)
     scheduler.set_timesteps(request.steps)
@@ -160,9 +229,15 @@ def denoise_from(model: ImageModel, image: np.ndarray, timestep: int, request: I
     yield from sample_image(model, request, should_stop, start=x, start_step=start_step)
 
 
-def inpaint(model: ImageModel, image: np.ndarray, keep: np.ndarray, request: ImageRequest,
-            jump_length: int = 10, jump_n_sample: int = 5,
-            should_stop: Callable[[], bool] | None = None) -> Iterator[ImageFrame]:
+def inpaint(
+    model: ImageModel,
+    image: np.ndarray,
+    keep: np.ndarray,
+    request: ImageRequest,
+    jump_length: int = 10,
+    jump_n_sample: int = 5,
+    should_stop: Callable[[], bool] | None = None,
+) -> Iterator[ImageFrame]:
     """RePaint: known pixels (keep=True) come from the noised original at every step; resampling jumps
     go back up the noise schedule so the generated region harmonises with them. Frames show the jumps."""
     scheduler = RePaintScheduler.from_config(model.scheduler_config)
@@ -172,12 +247,19 @@ def inpaint(model: ImageModel, image: np.ndarray, keep: np.ndarray, request: Ima
     mask = torch.from_numpy(keep.astype(np.float32))[None, None]  # 1 = known
     x = torch.randn(original.shape, generator=generator)
     denoise = GuidedDenoiser(model, request.digit, request.guidance, 1)
+    meter = Meter(model.classifier)
     timesteps = scheduler.timesteps.tolist()
     total = len(timesteps) - 1
     alphas_cumprod = scheduler.alphas_cumprod
     x0 = torch.zeros_like(x)
-    yield ImageFrame(step=0, total=total, timestep=timesteps[0], xt=to_uint8(x.numpy()),
-                     x0=to_uint8(x0.numpy()), noise_level=_noise_level(alphas_cumprod, timesteps[0]))
+    yield ImageFrame(
+        step=0,
+        total=total,
+        timestep=timesteps[0],
+        xt=to_uint8(x.numpy()),
+        x0=to_uint8(x0.numpy()),
+        noise_level=_noise_level(alphas_cumprod, timesteps[0]),
+    )
     for index, (t, t_next) in enumerate(zip(timesteps[:-1], timesteps[1:]), start=1):
         if should_stop and should_stop():
             return
@@ -189,6 +271,14 @@ def inpaint(model: ImageModel, image: np.ndarray, keep: np.ndarray, request: Ima
         else:
             x = scheduler.undo_step(x, t_next, generator)
             note = "jump back"
-        yield ImageFrame(step=index, total=total, timestep=max(t_next, 0), xt=to_uint8(x.numpy()),
-                         x0=to_uint8(x0.numpy()), noise_level=_noise_level(alphas_cumprod, t_next),
-                         forward_passes=denoise.passes, note=note, digit_probabilities=_classify(model, x0))
+        yield ImageFrame(
+            step=index,
+            total=total,
+            timestep=max(t_next, 0),
+            xt=to_uint8(x.numpy()),
+            x0=to_uint8(x0.numpy()),
+            noise_level=_noise_level(alphas_cumprod, t_next),
+            forward_passes=denoise.passes,
+            note=note,
+            digit_probabilities=meter(x0),
+        )

@@ -35,8 +35,9 @@ class TextModelConfig:
         """Strict: a checkpoint's config must name every field, so nothing is rebuilt from defaults."""
         expected = {f.name for f in fields(cls)}
         if set(data) != expected:
-            raise ValueError(f"config fields differ: missing {sorted(expected - set(data))}, "
-                             f"unknown {sorted(set(data) - expected)}")
+            raise ValueError(
+                f"config fields differ: missing {sorted(expected - set(data))}, unknown {sorted(set(data) - expected)}"
+            )
         return cls(**data)
 
 
@@ -57,9 +58,11 @@ def rotary_tables(context: int, head_dim: int) -> tuple[torch.Tensor, torch.Tens
 
 
 def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    x1, x2 = x[..., 0::2], x[..., 1::2]  # (B, H, T, D/2) each
-    rotated = torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
-    return rotated.flatten(-2)
+    """Each (even, odd) pair (x1, x2) of the last dim becomes (x1 cos - x2 sin, x1 sin + x2 cos); cos and sin
+    broadcast against the pairs (..., D/2). As one complex product (x1 + i x2)(cos + i sin): one kernel instead
+    of eight, and the same numbers bit for bit (the product is those multiplications, a subtraction, an addition)."""
+    pairs = torch.view_as_complex(x.unflatten(-1, (-1, 2)))  # needs float x with a contiguous last dim
+    return torch.view_as_real(pairs * torch.complex(cos, sin)).flatten(-2)
 
 
 class KVCache:
@@ -98,11 +101,14 @@ class Attention(nn.Module):
         self.dropout = config.dropout
         self.causal = config.causal
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
-                cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, cache: KVCache | None = None, layer: int = 0
+    ) -> torch.Tensor:
         B, T, C = x.shape
-        q, k, v = self.qkv(x).view(B, T, 3, self.heads, C // self.heads).permute(2, 0, 3, 1, 4)  # (B, H, T, D)
-        q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+        qkv = self.qkv(x).view(B, T, 3, self.heads, C // self.heads)
+        # queries and keys rotated together, then (B, H, T, D) each
+        q, k = apply_rotary(qkv[:, :, :2], cos[:, None, None], sin[:, None, None]).permute(2, 0, 3, 1, 4)
+        v = qkv[:, :, 2].transpose(1, 2)
         past = cache.cached(layer) if cache is not None else 0
         if cache is not None:
             k, v = cache.extend(layer, k, v)  # (B, H, past + T, D)
@@ -136,8 +142,9 @@ class Block(nn.Module):
         self.attention, self.mlp = Attention(config), MLP(config)
         self.drop = nn.Dropout(config.dropout)
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
-                cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, cache: KVCache | None = None, layer: int = 0
+    ) -> torch.Tensor:
         x = x + self.drop(self.attention(self.norm1(x), cos, sin, cache, layer))
         return x + self.drop(self.mlp(self.norm2(x)))
 

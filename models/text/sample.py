@@ -22,6 +22,7 @@ The request type, the names above, the default decoding and the canvas rule live
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ REMASK_RATE = 0.1  # share of committed tokens a remasking step may send back (a
 @dataclass
 class _Slot:
     """Mutable per-position bookkeeping while sampling; frozen into TextToken for each frame."""
+
     token_id: int | None
     fixed: bool
     confidence: float = 1.0
@@ -67,41 +69,107 @@ def build_canvas(model: TextModel, request: TextRequest) -> list[_Slot]:
     return slots
 
 
-def _frame(model: TextModel, slots: list[_Slot], step: int, total: int, passes: int,
-           guesses: dict[int, tuple[int, tuple[TokenAlternative, ...]]], new: set[int], remasked: set[int],
-           kind: str) -> TextFrame:
-    tokens = []
-    for position, slot in enumerate(slots):
-        guess_id, alternatives = guesses.get(position, (None, ()))
-        if slot.fixed:
-            state = FIXED
-        elif position in remasked:
-            state = REMASKED
-        elif slot.token_id is None:
-            state = BLANK
-        else:
-            state = NEW if position in new else COMMITTED
-        blank = slot.token_id is None
-        tokens.append(TextToken(
-            state=state,
-            token_id=slot.token_id,
-            text="" if slot.token_id is None else model.pieces[slot.token_id],
-            confidence=slot.confidence if not blank else 0.0,
-            guess=model.pieces[guess_id] if blank and guess_id is not None else "",
-            alternatives=alternatives if blank else slot.alternatives,
-            committed_at=slot.committed_at,
-            remask_count=slot.remask_count,
-        ))
-    return TextFrame(step=step, total=total, tokens=tuple(tokens), forward_passes=passes,
-                     committed=tuple(sorted(new)), remasked=tuple(sorted(remasked)), model=kind)
+class _Alternatives:
+    """Top-k alternatives as `TokenAlternative` tuples, for many rows at once: one `topk`, its values and ids read
+    with one `tolist` each.
+
+    A position whose top-k did not change since it was last asked for (same tokens, same rounded probabilities)
+    gets the same tuple object back, so its token can stay the same object too; a commit takes the tuple its blank
+    showed in that step."""
+
+    def __init__(self, pieces: list[str]) -> None:
+        self.pieces = pieces
+        self.last: dict[int, tuple[list[int], list[float], tuple[TokenAlternative, ...]]] = {}
+
+    def rows(self, probs: torch.Tensor, positions: list[int]) -> tuple[list[int], list[tuple[TokenAlternative, ...]]]:
+        """probs (N, V), one row per position -> per row, the top guess (the first highest probability, as `argmax`
+        picks it) and the top-k alternatives, their probabilities rounded to 4 places."""
+        values, ids = probs.topk(TOP_K)
+        value_rows, id_rows = values.tolist(), ids.tolist()
+        guesses = [top_ids[0] for top_ids in id_rows]
+        # topk orders equal values its own way and argmax takes the first: a tied maximum (rare) asks argmax
+        tied = [row for row, top_values in enumerate(value_rows) if top_values[0] == top_values[1]]  # TOP_K >= 2
+        if tied:
+            for row, guess in zip(tied, probs[tied].argmax(-1).tolist()):
+                guesses[row] = guess
+        rows: list[tuple[TokenAlternative, ...]] = []
+        last, pieces = self.last, self.pieces
+        places = (4,) * TOP_K
+        for position, top_values, top_ids in zip(positions, value_rows, id_rows):
+            rounded = list(map(round, top_values, places))
+            previous = last.get(position)
+            if previous is not None and previous[1] == rounded and previous[0] == top_ids:
+                rows.append(previous[2])
+                continue
+            alternatives = tuple(map(TokenAlternative, map(pieces.__getitem__, top_ids), rounded))
+            last[position] = (top_ids, rounded, alternatives)
+            rows.append(alternatives)
+        return guesses, rows
 
 
-def _alternatives(model: TextModel, probs: torch.Tensor) -> tuple[TokenAlternative, ...]:
-    values, ids = probs.topk(TOP_K)
-    return tuple(TokenAlternative(model.pieces[i], round(v, 4)) for v, i in zip(values.tolist(), ids.tolist()))
+class _Tokens:
+    """The latest frame's tokens, rebuilt only where a step changed something: `TextToken` is frozen, so an
+    unchanged position (every fixed and every settled committed token, a blank whose guess and alternatives did
+    not change) keeps its object from frame to frame."""
+
+    def __init__(self, model: TextModel, slots: list[_Slot], kind: str) -> None:
+        self.pieces, self.slots, self.kind = model.pieces, slots, kind
+        self.tokens = [self._decided(p, FIXED) if s.fixed else TextToken(BLANK, None, "", 0.0) for p, s in enumerate(slots)]
+        self.new: tuple[int, ...] = ()  # positions NEW in the latest frame: COMMITTED in the next unless remasked
+
+    def _decided(self, position: int, state: str) -> TextToken:
+        slot = self.slots[position]
+        token_id = slot.token_id
+        assert token_id is not None
+        return TextToken(
+            state, token_id, self.pieces[token_id], slot.confidence, "", slot.alternatives, slot.committed_at, slot.remask_count
+        )
+
+    def blanks(
+        self, state: str, positions: list[int], guess_ids: list[int], rows: list[tuple[TokenAlternative, ...]], skip: set[int]
+    ) -> None:
+        """The blanks at `positions` (but those in `skip`), in `state`, with their guesses and alternatives."""
+        tokens, slots, pieces = self.tokens, self.slots, self.pieces
+        for position, guess_id, alternatives in zip(positions, guess_ids, rows):
+            if position in skip:
+                continue
+            old, slot, guess = tokens[position], slots[position], pieces[guess_id]
+            if (
+                old.alternatives is not alternatives
+                or old.guess != guess
+                or old.state != state
+                or old.token_id is not None
+                or old.remask_count != slot.remask_count
+            ):
+                tokens[position] = TextToken(state, None, "", 0.0, guess, alternatives, slot.committed_at, slot.remask_count)
+
+    def frame(self, step: int, total: int, passes: int, new: set[int], remasked: set[int]) -> TextFrame:
+        """The frame after `new` were committed and `remasked` sent back (their blanks set with `blanks` already)."""
+        for position in self.new:
+            if position not in remasked:
+                self.tokens[position] = self._decided(position, COMMITTED)
+        self.new = tuple(sorted(new))
+        for position in self.new:
+            self.tokens[position] = self._decided(position, NEW)
+        return TextFrame(
+            step=step,
+            total=total,
+            tokens=tuple(self.tokens),
+            forward_passes=passes,
+            committed=self.new,
+            remasked=tuple(sorted(remasked)),
+            model=self.kind,
+        )
+
+
+def _rows(logits: torch.Tensor, positions: list[int]) -> torch.Tensor:
+    """logits[positions], the same copy, made faster (the list travels as one tensor)."""
+    return logits.index_select(0, torch.tensor(positions))
 
 
 def _tempered(logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    if temperature == 1.0:  # dividing by 1 changes no number: skip the pass over (N, V)
+        return torch.softmax(logits, dim=-1)
     return torch.softmax(logits / max(temperature, 1e-4), dim=-1)
 
 
@@ -109,6 +177,11 @@ def _draw(probs: torch.Tensor, temperature: float, generator: torch.Generator) -
     if temperature == 0:
         return probs.argmax(-1)
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+
+def _picked(probs: torch.Tensor, drawn: torch.Tensor) -> torch.Tensor:
+    """The probability of each row's drawn token: probs (N, V), drawn (N,) -> (N,)."""
+    return probs.gather(-1, drawn[:, None]).squeeze(-1)
 
 
 def _scores(strategy: str, probs: torch.Tensor, drawn: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -119,7 +192,7 @@ def _scores(strategy: str, probs: torch.Tensor, drawn: torch.Tensor, generator: 
     if strategy == "random":
         return torch.rand(len(drawn), generator=generator)
     if strategy == "confidence":
-        return probs.gather(-1, drawn[:, None]).squeeze(-1)
+        return _picked(probs, drawn)
     if strategy == "margin":
         top2 = probs.topk(2, dim=-1).values
         return top2[:, 0] - top2[:, 1]
@@ -137,8 +210,9 @@ def _plan(request: TextRequest, generate: list[int]) -> list[tuple[list[int], in
     return [(block, base + (1 if index < extra else 0)) for index, block in enumerate(blocks)]
 
 
-def _remask_count(request: TextRequest, rate: float, committed: int, step_in_block: int, block_steps: int,
-                  blanks_left: int) -> tuple[int, bool]:
+def _remask_count(
+    request: TextRequest, rate: float, committed: int, step_in_block: int, block_steps: int, blanks_left: int
+) -> tuple[int, bool]:
     """How many committed tokens to send back this step, and whether this is a no-progress loop step."""
     if request.remask == "none" or step_in_block >= block_steps - 1 or committed == 0:
         return 0, False
@@ -150,9 +224,13 @@ def _remask_count(request: TextRequest, rate: float, committed: int, step_in_blo
     return min(round(rate * committed), blanks_left + committed), False
 
 
-def sample_diffusion(model: TextModel, request: TextRequest, should_stop: Callable[[], bool] | None = None,
-                     remask_rate: float = REMASK_RATE) -> Iterator[TextFrame]:
-    """`remask_rate`: the share of committed tokens a remasking step (`request.remask`) may send back."""
+def sample_diffusion(
+    model: TextModel, request: TextRequest, should_stop: Callable[[], bool] | None = None, remask_rate: float = REMASK_RATE
+) -> Iterator[TextFrame]:
+    """`remask_rate`: the share of committed tokens a remasking step (`request.remask`) may send back.
+
+    A step is one forward pass and, over every blank at once, one softmax and one top-k (the blanks' guesses and
+    alternatives, and the alternatives of the tokens committed from them); only the tokens that changed are rebuilt."""
     if model.causal:
         raise SamplingError("sample_diffusion needs the bidirectional (diffusion) model")
     if not 0.0 <= remask_rate <= 1.0:  # also refuses NaN
@@ -163,55 +241,79 @@ def sample_diffusion(model: TextModel, request: TextRequest, should_stop: Callab
     plan = _plan(request, generate)
     total = sum(steps for _, steps in plan)
     passes, step = 0, 0
-    yield _frame(model, slots, 0, total, passes, {}, set(), set(), "diffusion")
+    canvas = [s.token_id if s.token_id is not None else model.mask_id for s in slots]
+    tokens = _Tokens(model, slots, "diffusion")
+    alternatives = _Alternatives(model.pieces)
+    yield tokens.frame(0, total, passes, set(), set())
     for block, block_steps in plan:
         for step_in_block in range(block_steps):
             if should_stop and should_stop():
                 return
-            ids = torch.tensor([[s.token_id if s.token_id is not None else model.mask_id for s in slots]])
             with torch.inference_mode():
-                logits = model.network(ids)[0]  # (T, V)
+                logits = model.network(torch.tensor([canvas]))[0]  # (T, V)
                 logits[:, model.mask_id] = -math.inf  # never "predict" a blank
-            passes += 1
-            step += 1
-            blanks = [p for p in block if slots[p].token_id is None]
-            committed_here = [p for p in block if slots[p].committed_at is not None]
-            remask_n, looping = _remask_count(request, remask_rate, len(committed_here), step_in_block, block_steps,
-                                              len(blanks))
-            steps_left = block_steps - step_in_block
-            new: set[int] = set()
-            if blanks:
-                probs = _tempered(logits[blanks], request.temperature)  # (N, V)
-                drawn = _draw(probs, request.temperature, generator)
-                scores = _scores(request.strategy, probs, drawn, generator)
-                if steps_left == 1:  # the block's last step fills every blank left
-                    quota = len(blanks)
-                else:  # a loop step redecides as many as it remasks; otherwise keep on schedule
-                    quota = min(len(blanks), remask_n if looping else math.ceil(len(blanks) / steps_left))
-                chosen = scores.topk(quota).indices.tolist()
-                for index in chosen:
-                    position = blanks[index]
-                    token = int(drawn[index])
-                    slot = slots[position]
-                    slot.token_id = token
-                    slot.confidence = round(float(probs[index, token]), 4)
-                    slot.committed_at = step
-                    slot.alternatives = _alternatives(model, probs[index])
-                    new.add(position)
-            remasked: set[int] = set()
-            candidates = [p for p in committed_here if p not in new]
-            if remask_n and candidates:
-                remasked = _choose_remask(request, slots, candidates, min(remask_n, len(candidates)), generator)
-                for position in remasked:
-                    slot = slots[position]
-                    slot.token_id, slot.committed_at, slot.confidence = None, None, 0.0
-                    slot.remask_count += 1
-            guesses = _guesses(model, slots, logits, request.temperature)
-            yield _frame(model, slots, step, total, passes, guesses, new, remasked, "diffusion")
+                passes += 1
+                step += 1
+                # every blank of the canvas, in order: the block's blanks are a run of them (blocks are runs of
+                # `generate`), so their rows are a slice of the same probabilities
+                everywhere = [p for p in generate if slots[p].token_id is None]
+                blanks = [p for p in block if slots[p].token_id is None]
+                first = bisect.bisect_left(everywhere, block[0]) if blanks else 0
+                committed_here = [p for p in block if slots[p].committed_at is not None]
+                remask_n, looping = _remask_count(
+                    request, remask_rate, len(committed_here), step_in_block, block_steps, len(blanks)
+                )
+                steps_left = block_steps - step_in_block
+                new: set[int] = set()
+                guess_ids: list[int] = []
+                shown: list[tuple[TokenAlternative, ...]] = []
+                if everywhere:
+                    every_probs = _tempered(_rows(logits, everywhere), request.temperature)  # (N, V)
+                    guess_ids, shown = alternatives.rows(every_probs, everywhere)
+                if blanks:
+                    probs = every_probs[first : first + len(blanks)]  # the block's blanks
+                    drawn = _draw(probs, request.temperature, generator)
+                    scores = _scores(request.strategy, probs, drawn, generator)
+                    if steps_left == 1:  # the block's last step fills every blank left
+                        quota = len(blanks)
+                    else:  # a loop step redecides as many as it remasks; otherwise keep on schedule
+                        quota = min(len(blanks), remask_n if looping else math.ceil(len(blanks) / steps_left))
+                    chosen = scores.topk(quota).indices.tolist()
+                    drawn_ids = drawn.tolist()
+                    # the probability of each draw (what the confidence order scores)
+                    confidences = (scores if request.strategy == "confidence" else _picked(probs, drawn)).tolist()
+                    for index in chosen:
+                        position = blanks[index]
+                        token = drawn_ids[index]
+                        slot = slots[position]
+                        slot.token_id = token
+                        slot.confidence = round(confidences[index], 4)
+                        slot.committed_at = step
+                        slot.alternatives = shown[first + index]
+                        canvas[position] = token
+                        new.add(position)
+                remasked: set[int] = set()
+                candidates = [p for p in committed_here if p not in new]
+                if remask_n and candidates:
+                    remasked = _choose_remask(request, slots, candidates, min(remask_n, len(candidates)), generator)
+                    for position in remasked:
+                        slot = slots[position]
+                        slot.token_id, slot.committed_at, slot.confidence = None, None, 0.0
+                        slot.remask_count += 1
+                        canvas[position] = model.mask_id
+                # the blanks' guesses (the faint 'ghost' tokens): from the rows above, and for the tokens just
+                # sent back, from their rows of the same logits
+                tokens.blanks(BLANK, everywhere, guess_ids, shown, skip=new)
+                if remasked:
+                    sent_back = sorted(remasked)
+                    back_probs = _tempered(_rows(logits, sent_back), request.temperature)
+                    tokens.blanks(REMASKED, sent_back, *alternatives.rows(back_probs, sent_back), skip=set())
+            yield tokens.frame(step, total, passes, new, remasked)
 
 
-def _choose_remask(request: TextRequest, slots: list[_Slot], candidates: list[int], count: int,
-                   generator: torch.Generator) -> set[int]:
+def _choose_remask(
+    request: TextRequest, slots: list[_Slot], candidates: list[int], count: int, generator: torch.Generator
+) -> set[int]:
     if request.remask == "cap":
         order = torch.randperm(len(candidates), generator=generator)[:count]
         return {candidates[i] for i in order.tolist()}
@@ -222,18 +324,9 @@ def _choose_remask(request: TextRequest, slots: list[_Slot], candidates: list[in
     return {candidates[i] for i in keys.topk(count).indices.tolist()}
 
 
-def _guesses(model: TextModel, slots: list[_Slot], logits: torch.Tensor,
-             temperature: float) -> dict[int, tuple[int, tuple[TokenAlternative, ...]]]:
-    """Top guess and top-k alternatives under every blank (the faint 'ghost' tokens)."""
-    blanks = [p for p, s in enumerate(slots) if s.token_id is None]
-    if not blanks:
-        return {}
-    probs = _tempered(logits[blanks], temperature)
-    return {p: (int(probs[i].argmax()), _alternatives(model, probs[i])) for i, p in enumerate(blanks)}
-
-
-def sample_autoregressive(model: TextModel, request: TextRequest,
-                          should_stop: Callable[[], bool] | None = None, use_cache: bool = True) -> Iterator[TextFrame]:
+def sample_autoregressive(
+    model: TextModel, request: TextRequest, should_stop: Callable[[], bool] | None = None, use_cache: bool = True
+) -> Iterator[TextFrame]:
     """Left to right, one token per step. With `use_cache` (the default) a KV cache lets each step read only
     the newest token (the prompt once, at the first step); without it every step reads the whole prefix.
     Both give the same logits (within float error) and so, seeded, the same text."""
@@ -248,7 +341,9 @@ def sample_autoregressive(model: TextModel, request: TextRequest,
         raise SamplingError("the left-to-right model needs a prompt of at least one token")
     cache = model.network.new_cache() if use_cache else None
     total = len(slots) - start
-    yield _frame(model, slots, 0, total, 0, {}, set(), set(), "ar")
+    tokens = _Tokens(model, slots, "ar")
+    alternatives = _Alternatives(model.pieces)
+    yield tokens.frame(0, total, 0, set(), set())
     for step, position in enumerate(range(start, len(slots)), start=1):
         if should_stop and should_stop():
             return
@@ -257,12 +352,12 @@ def sample_autoregressive(model: TextModel, request: TextRequest,
         with torch.inference_mode():
             logits = model.network(ids, cache)[0, -1]  # (V,) next-token logits
             logits[model.mask_id] = -math.inf
-        probs = _tempered(logits[None], request.temperature)
-        token = int(_draw(probs, request.temperature, generator)[0])
-        slot = slots[position]
-        slot.token_id, slot.confidence, slot.committed_at = token, round(float(probs[0, token]), 4), step
-        slot.alternatives = _alternatives(model, probs[0])
-        yield _frame(model, slots, step, total, step, {}, {position}, set(), "ar")
+            probs = _tempered(logits[None], request.temperature)
+            token = int(_draw(probs, request.temperature, generator)[0])
+            slot = slots[position]
+            slot.token_id, slot.confidence, slot.committed_at = token, round(float(probs[0, token]), 4), step
+            slot.alternatives = alternatives.rows(probs, [position])[1][0]
+        yield tokens.frame(step, total, step, {position}, set())
 
 
 def final_text(model: TextModel, frame: TextFrame) -> str:

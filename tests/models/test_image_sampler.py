@@ -1,13 +1,19 @@
 """Invariants of the image samplers on a tiny untrained UNet (fast); quality lives in test_quality.py."""
 
+import copy
+import dataclasses
+from pathlib import Path
+
 import numpy as np
 import pytest
+import torch
 from pydantic import ValidationError
 
-from models.image.model import noise_schedule, untrained_image_model
+from models.image.model import load_classifier, noise_schedule, untrained_image_model
 from models.image.sample import (
     SAMPLERS,
     ImageRequest,
+    Meter,
     SamplingError,
     denoise_from,
     inpaint,
@@ -88,3 +94,42 @@ def test_every_step_count_starts_from_pure_noise(model, sampler, steps):
     # DPM-Solver++ starts at t=995: the log-SNR is clipped there for the cosine schedule.
     assert frames[0].timestep >= 995 and frames[0].noise_level > 0.99
     assert len(frames) == steps + 1 and frames[-1].timestep == 0
+
+
+@pytest.fixture(scope="module")
+def classifier():
+    return load_classifier(Path(__file__).resolve().parents[2] / "models" / "checkpoints" / "digit-classifier")
+
+
+def test_the_meter_gives_the_classifiers_probabilities(classifier):
+    """The meter runs a copy with batch norm folded in and channels-last activations: the same numbers."""
+    generator = torch.Generator().manual_seed(0)
+    x0 = torch.cat([torch.randn(4, 1, 28, 28, generator=generator).mul(scale).clamp(-1, 1) for scale in (0.3, 1, 3)])
+    expected = classifier.probabilities(x0)
+    meter = Meter(classifier)
+    assert meter.network is not classifier
+    got = torch.tensor(meter(x0))
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-4 / 2 + 1e-6)  # rounded to 4 places
+    assert got.tolist() == [[round(p, 4) for p in row] for row in expected.tolist()]
+
+
+def test_the_meter_follows_the_classifiers_weights(classifier):
+    changed = copy.deepcopy(classifier)
+    first = Meter(changed)
+    assert Meter(changed).network is first.network  # made once per classifier
+    with torch.no_grad():
+        changed.head.bias.add_(torch.arange(10.0))  # a training step, in place
+    x0 = torch.zeros(1, 1, 28, 28)
+    assert Meter(changed).network is not first.network
+    assert Meter(changed)(x0) == tuple(tuple(round(p, 4) for p in row) for row in changed.probabilities(x0).tolist())
+    changed.train()  # batch statistics: nothing to fold, the classifier itself runs
+    assert Meter(changed).network is changed
+    assert Meter(None)(x0) == ()
+
+
+def test_frames_carry_the_meter(model, classifier):
+    metered = dataclasses.replace(model, classifier=classifier)
+    frames = list(sample_image(metered, ImageRequest(steps=3, batch=2)))
+    assert frames[0].digit_probabilities == ()
+    for frame in frames[1:]:
+        assert len(frame.digit_probabilities) == 2 and all(abs(sum(row) - 1) < 1e-3 for row in frame.digit_probabilities)
