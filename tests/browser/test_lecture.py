@@ -12,6 +12,7 @@ from playwright.sync_api import expect
 from tests.app.live import Live
 
 EMBEDS = ["/embed/text", "/embed/image", "/embed/race"]
+THEMES = ["", "?theme=projector"]
 SLIDES = [(960, 540), (1280, 720)]
 
 
@@ -19,15 +20,16 @@ def page_size(page: Any) -> tuple[int, int]:
     return tuple(page.evaluate("[document.documentElement.scrollWidth, document.documentElement.scrollHeight]"))
 
 
+@pytest.mark.parametrize("theme", THEMES)
 @pytest.mark.parametrize("path", EMBEDS)
 @pytest.mark.parametrize("size", SLIDES)
 def test_each_embed_fits_a_slide_idle_and_after_a_run(
-    browser: Any, live: Live, path: str, size: tuple[int, int], artifacts: Path
+    browser: Any, live: Live, path: str, size: tuple[int, int], theme: str, artifacts: Path
 ) -> None:
     width, height = size
     context = browser.new_context(viewport={"width": width, "height": height})
     page = context.new_page()
-    page.goto(f"{live.http}{path}")  # the defaults: 64 tokens, 16- or 64-step runs, 50-step digits
+    page.goto(f"{live.http}{path}{theme}")  # the defaults: 64 tokens, 16- or 64-step runs, 50-step digits
     assert page_size(page) == (width, height), "idle"
     page.click("#generate")
     page.wait_for_selector("#notice.done")
