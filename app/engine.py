@@ -26,7 +26,7 @@ from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Self
 
 from app.messages import Deferred, Rendered
 
@@ -382,19 +382,13 @@ def _spent(_should_stop: Callable[[], bool]) -> Iterator[Rendered | Deferred]:
     return iter(())
 
 
-class Subscription:
-    """One socket's view of a job. Iterate `events()`; always call `leave()` (use `with`)."""
+class LeaveOnce:
+    """A subscription's lifetime, for both engines: use it with `with` (or call `leave()`); however a client ends,
+    its share of the run is released exactly once."""
 
-    def __init__(self, engine: Engine, job: Job, replay: bool = False, html: bool = True) -> None:
-        self.engine = engine
-        self.job = job
-        self.replay = replay
-        self.html = html
-        self._left = False
-        job.subscribers += 1
-        job.html_subscribers += html
+    _left = False
 
-    def __enter__(self) -> Subscription:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *args: object) -> None:
@@ -403,7 +397,25 @@ class Subscription:
     def leave(self) -> None:
         if not self._left:
             self._left = True
-            self.engine._leave(self.job, self.html)
+            self._release()
+
+    def _release(self) -> None:
+        raise NotImplementedError
+
+
+class Subscription(LeaveOnce):
+    """One socket's view of a job. Iterate `events()`; always call `leave()` (use `with`)."""
+
+    def __init__(self, engine: Engine, job: Job, replay: bool = False, html: bool = True) -> None:
+        self.engine = engine
+        self.job = job
+        self.replay = replay
+        self.html = html
+        job.subscribers += 1
+        job.html_subscribers += html
+
+    def _release(self) -> None:
+        self.engine._leave(self.job, self.html)
 
     async def events(self) -> AsyncIterator[Event]:
         job = self.job

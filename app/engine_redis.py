@@ -34,7 +34,7 @@ from typing import Any
 
 from redis.exceptions import WatchError
 
-from app.engine import Busy, Failed, Producer, Queued, ShuttingDown
+from app.engine import Busy, Failed, LeaveOnce, Producer, Queued, ShuttingDown
 from app.engines import Event, Unavailable
 from app.messages import Rendered, busy_message
 from app.protocol import Request
@@ -118,25 +118,16 @@ class Feed:
         self.wake()
 
 
-class RedisSubscription:
+class RedisSubscription(LeaveOnce):
     """One client's view of a run (the in-process `Subscription`'s counterpart)."""
 
     def __init__(self, engine: RedisEngine, feed: Feed) -> None:
         self.engine = engine
         self.feed = feed
-        self._left = False
         feed.subscribers += 1
 
-    def __enter__(self) -> RedisSubscription:
-        return self
-
-    def __exit__(self, *args: object) -> None:
-        self.leave()
-
-    def leave(self) -> None:
-        if not self._left:
-            self._left = True
-            self.engine._leave(self.feed)
+    def _release(self) -> None:
+        self.engine._leave(self.feed)
 
     async def events(self) -> AsyncIterator[Event]:
         feed = self.feed

@@ -12,10 +12,12 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,27 +25,28 @@ from PIL import GifImagePlugin, Image, ImageDraw, ImageFont
 
 from app.render.race import LANE_TITLES
 from app.render.text import confidence_class, visible
+from app.static_files import STATIC_ROOT
 
 BASE_FPS = 8  # static/player.js: frames a second at speed 1
 MIN_SPEED, MAX_SPEED = 0.25, 4.0  # the player's speed menu runs 0.25x .. 4x
 MAX_GIF_FRAMES = 200
 HOLD_LAST_MS = 2000
 
-# static/theater.css, its default (dark) theme: the same names as its custom properties
-THEME = {
-    "bg": "#0d0f12",
-    "panel": "#181b20",
-    "fg": "#f4f4f4",
-    "muted": "#a8adb5",
-    "line": "#3a3f47",
-    "accent": "#ffd43b",
-    "bad": "#ff6b6b",
-    "good": "#69db7c",
-    "blank-line": "#8a9099",
-    "blank-fg": "#9aa0a8",
-    "new-bg": "#2a2f38",
-}
-CONFIDENCE = {"c0": "#ff6b6b", "c1": "#ffa94d", "c2": "#ffe066", "c3": "#a9e34b", "c4": "#66d9ff"}
+THEME_NAMES = ("bg", "panel", "fg", "muted", "line", "accent", "bad", "good", "blank-line", "blank-fg", "new-bg")
+CONFIDENCE_NAMES = ("c0", "c1", "c2", "c3", "c4")
+
+
+def default_palette(css_path: Path = STATIC_ROOT / "theater.css") -> dict[str, str]:
+    """The colours of the page's default (dark) theme, read from its stylesheet's first `:root` block, so a GIF
+    looks like the page and the two never drift apart."""
+    css = css_path.read_text()
+    start = css.index(":root {")
+    return dict(re.findall(r"--([a-z0-9-]+): (#[0-9a-f]{6})\b", css[start : css.index("}", start)]))
+
+
+_PALETTE = default_palette()
+THEME = {name: _PALETTE[name] for name in THEME_NAMES}
+CONFIDENCE = {name: _PALETTE[name] for name in CONFIDENCE_NAMES}
 BG, PANEL, FG, MUTED, LINE = THEME["bg"], THEME["panel"], THEME["fg"], THEME["muted"], THEME["line"]
 ACCENT, BAD, GOOD = THEME["accent"], THEME["bad"], THEME["good"]
 BLANK_BORDER, BLANK_TEXT, NEW_BG = THEME["blank-line"], THEME["blank-fg"], THEME["new-bg"]

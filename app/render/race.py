@@ -10,7 +10,7 @@ from markupsafe import Markup
 
 from app.decision_map import decision_map
 from app.messages import Rendered, dump_json, pack, with_content
-from app.render.text import TextMemo, change_lines, decisions_json, visible
+from app.render.text import TextMemo, change_lines, decisions_json, visible, with_tokens
 from app.templating import stream_macros
 from models.frames import COMMITTED, NEW, TextFrame
 from models.text.decisions import DecisionLog
@@ -21,10 +21,10 @@ LANE_NOTES = {
     DIFFUSION: "reads the whole canvas every pass and commits several tokens",
     AUTOREGRESSIVE: "the same network, causal: one token a pass, left to right, KV cache",
 }
-WHY_COUNTS_DIFFER = (
+WHY_COUNTS_DIFFER = (  # shown under every race and in its verdict
     "Why passes and wall time disagree: on this CPU each pass is compute-bound, so a pass over the whole canvas "
-    "costs more than a cached pass over one new token; on a GPU at batch 1 a pass over 64 positions costs "
-    "about the same as over one, and then fewer passes win."
+    "costs more than a cached pass over one new token; on a GPU at batch 1 a pass over the whole canvas costs "
+    "about the same as over one token, and then fewer passes win."
 )
 
 
@@ -81,7 +81,7 @@ class RaceRun:
                 "remasked": list(frame.remasked),
                 "unseen": lane.unseen,
             }
-            lanes_json.append(dump_json(data)[:-1] + ',"tokens":[' + ",".join([e[1] for e in entries]) + "]}")
+            lanes_json.append(with_tokens(data, entries))
             views.append(
                 SimpleNamespace(
                     lane=lane, frame=frame, memo=memo, entries=entries, decided=generated - masked, generated=generated

@@ -126,6 +126,12 @@ class TextMemo:
         return html
 
 
+def with_tokens(data: dict[str, Any], entries: list[list[Any]]) -> str:
+    """`data` dumped with a "tokens" list last, spliced in from the memo's ready token JSON: byte for byte what
+    dumping the token objects with it gives, without serialising unchanged tokens again."""
+    return dump_json(data)[:-1] + ',"tokens":[' + ",".join([e[1] for e in entries]) + "]}"
+
+
 def render_text_frame(frame: TextFrame, ms_per_step: float, memo: TextMemo | None = None) -> Rendered:
     """`memo`: the run's `TextMemo` (a fresh one when rendering a lone frame); the output is the same."""
     memo = TextMemo() if memo is None else memo
@@ -147,7 +153,7 @@ def render_text_frame(frame: TextFrame, ms_per_step: float, memo: TextMemo | Non
     entry = memo.entry
     entries = [entry(i, t) for i, t in enumerate(tokens)]
     # "tokens" is the last field: splice the memoised objects in, byte for byte what dumping them gives
-    plain = dump_json(data)[:-1] + ',"tokens":[' + ",".join([e[1] for e in entries]) + "]}"
+    plain = with_tokens(data, entries)
 
     def content() -> str:
         macros = stream_macros()

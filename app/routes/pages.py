@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse
 from app.backends import Backends, ImageBackend, RaceBackend, TextBackend
 from app.deps import BackendsDep, SettingsDep
 from app.protocol import ImageRequest, TextRequest, from_query, to_query
+from app.render.race import LANE_TITLES, WHY_COUNTS_DIFFER
 from app.settings import Settings
 from app.templating import render_block, templates
 
@@ -107,6 +108,8 @@ def page_context(request: Request, kind: str, embed: bool, settings: Settings, b
         "model_trained": backend.trained,
         "model_description": getattr(backend, "description", ""),
         "race_facts": backends.race.facts,
+        "race_lanes": list(LANE_TITLES.items()),
+        "race_note": WHY_COUNTS_DIFFER,
         "step_choices": sorted({*RACE_STEPS, run_request.steps}) if kind == "race" else [],
         "presets": [(label, urlencode(values)) for label, values in RACE_PRESETS] if kind == "race" else [],
         "untrained": backends.untrained,
@@ -122,13 +125,12 @@ async def index(request: Request, backends: BackendsDep) -> HTMLResponse:
 
 
 def _add_demo(kind: str) -> None:
-    async def page(request: Request, settings: SettingsDep, backends: BackendsDep) -> HTMLResponse:
-        context = page_context(request, kind, False, settings, backends)
-        return templates.TemplateResponse(request, f"{kind}.html", context)
+    def page_handler(embed: bool) -> Any:
+        async def page(request: Request, settings: SettingsDep, backends: BackendsDep) -> HTMLResponse:
+            context = page_context(request, kind, embed, settings, backends)
+            return templates.TemplateResponse(request, f"{kind}.html", context)
 
-    async def embed(request: Request, settings: SettingsDep, backends: BackendsDep) -> HTMLResponse:
-        context = page_context(request, kind, True, settings, backends)
-        return templates.TemplateResponse(request, f"{kind}.html", context)
+        return page
 
     async def run(request: Request, settings: SettingsDep, backends: BackendsDep) -> HTMLResponse:
         """The `run` block alone, active: swapping it in opens the websocket and sends the request."""
@@ -136,8 +138,8 @@ def _add_demo(kind: str) -> None:
         context["active"] = True
         return HTMLResponse(render_block("demo.html", "run", context))
 
-    router.add_api_route(f"/{kind}", page, response_class=HTMLResponse, name=f"{kind}_page")
-    router.add_api_route(f"/embed/{kind}", embed, response_class=HTMLResponse, name=f"{kind}_embed")
+    router.add_api_route(f"/{kind}", page_handler(False), response_class=HTMLResponse, name=f"{kind}_page")
+    router.add_api_route(f"/embed/{kind}", page_handler(True), response_class=HTMLResponse, name=f"{kind}_embed")
     router.add_api_route(f"/{kind}/run", run, response_class=HTMLResponse, name=f"{kind}_run")
 
 
