@@ -200,6 +200,12 @@
     }
     syncBuffer();
     if (data.type === "frame") {
+      const notice = $("notice");
+      if (notice && notice.dataset.waiting === "1") {  // "Connecting..." or a queue position: the run has begun
+        notice.textContent = "Computing: frames arrive as the model makes them.";
+        notice.className = "notice";
+        delete notice.dataset.waiting;
+      }
       if (state.index < 0) show(0);
       else if (!state.playing) announce();
       if (reducedMotion.matches && !state.playing) show(state.frames.length - 1);

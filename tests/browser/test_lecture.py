@@ -191,3 +191,22 @@ def test_the_gif_link_follows_the_players_speed(page: Any, live: Live) -> None:
     page.select_option("#speed", "2")
     href = page.locator("#export-gif").get_attribute("href")
     assert href.startswith("/export/text.gif?") and "speed=2" in href and "seed=6" in href
+
+
+def test_the_notice_says_computing_once_frames_flow_and_done_at_the_end(browser: Any) -> None:
+    from tests.app.live import live_server
+
+    with live_server(step_seconds=0.15) as slow:
+        context = browser.new_context()
+        page = context.new_page()
+        page.goto(f"{slow.http}/text?length=12&steps=12&seed=3")
+        page.click("#generate")
+        expect(page.locator("#notice")).to_have_text(re.compile("^Computing"), timeout=10_000)
+        page.wait_for_selector("#notice.done", timeout=20_000)
+        context.close()
+
+
+def test_the_why_page_passes_its_theme_to_its_demos(page: Any, live: Live) -> None:
+    page.goto(f"{live.http}/why?theme=projector")
+    sources = page.locator("iframe").evaluate_all("els => els.map(e => e.getAttribute('src'))")
+    assert len(sources) == 2 and all(src.endswith("&theme=projector") for src in sources)
