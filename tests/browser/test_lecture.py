@@ -210,3 +210,28 @@ def test_the_why_page_passes_its_theme_to_its_demos(page: Any, live: Live) -> No
     page.goto(f"{live.http}/why?theme=projector")
     sources = page.locator("iframe").evaluate_all("els => els.map(e => e.getAttribute('src'))")
     assert len(sources) == 2 and all(src.endswith("&theme=projector") for src in sources)
+
+
+@pytest.fixture(scope="module")
+def real_live() -> Any:
+    """The committed checkpoints: real tokens (long words, line breaks) are what must fit on a slide."""
+    from app.backends import load_backends
+    from app.settings import Settings
+    from tests.app.live import live_server
+
+    with live_server(backends=load_backends(Settings()), use_torch=True) as server:
+        yield server
+
+
+@pytest.mark.parametrize("theme", THEMES)
+@pytest.mark.parametrize("path", ["/embed/text", "/embed/race"])
+def test_real_model_embeds_fit_a_960x540_slide(browser: Any, real_live: Live, path: str, theme: str) -> None:
+    context = browser.new_context(viewport={"width": 960, "height": 540})
+    page = context.new_page()
+    page.goto(f"{real_live.http}{path}{theme}")
+    page.click("#generate")
+    page.wait_for_selector("#notice.done", timeout=60_000)
+    for key in ("Home", "End"):  # the first frame (all blanks, ghost guesses) and the last
+        page.keyboard.press(key)
+        assert page_size(page) == (960, 540), key
+    context.close()
