@@ -92,6 +92,7 @@ class Job:
     waiter: asyncio.Future[None] | None = None
     wake_pending: bool = False  # a wake-up is already scheduled on the loop (set and cleared under the GIL)
     started_at: float = 0.0  # time.monotonic() when a slot took it
+    position: int = 0  # place in the waiting line (1: next), 0 once started or gone; kept by `_renumber`
 
     @property
     def finished(self) -> bool:
@@ -175,6 +176,7 @@ class Engine:
             self._start(job)
         else:
             self._queue.append(job)
+            job.position = len(self._queue)
         return Subscription(self, job, html=html)
 
     @property
@@ -192,10 +194,13 @@ class Engine:
         return position * self.seconds_per_job / self.max_running
 
     def position(self, job: Job) -> int:
-        try:
-            return self._queue.index(job) + 1
-        except ValueError:
-            return 0
+        return job.position
+
+    def _renumber(self) -> None:
+        """One pass over the line after it moved, so each waiting client's position is read, not searched for
+        (a search per client per move would cost the event loop the square of the line's length)."""
+        for place, job in enumerate(self._queue, start=1):
+            job.position = place
 
     @property
     def running(self) -> int:
@@ -224,7 +229,7 @@ class Engine:
             job.stop = True
         for job in list(self._queue):
             self._queue.remove(job)
-            job.state = "stopped"
+            job.state, job.position = "stopped", 0
             self._wake(job)
         for job in list(self._running):
             self._wake(job)
@@ -236,7 +241,7 @@ class Engine:
     def _start(self, job: Job) -> None:
         assert self._loop is not None
         job.started_at = time.monotonic()
-        job.state = "running"
+        job.state, job.position = "running", 0
         self._running.add(job)
         self.jobs_started += 1
         future = self._loop.run_in_executor(self._pool, self._work, job)
@@ -334,6 +339,7 @@ class Engine:
         self._wake(job)
         while self._queue and len(self._running) < self.max_running and not self.closing:
             self._start(self._queue.popleft())
+        self._renumber()
         for waiting in self._queue:
             self._wake(waiting)
 
@@ -371,9 +377,10 @@ class Engine:
         job.stop = True
         if self._inflight.get(job.key) is job:
             del self._inflight[job.key]
-        if job in self._queue:
+        if job.position:
             self._queue.remove(job)
-            job.state = "stopped"
+            job.state, job.position = "stopped", 0
+            self._renumber()
             for waiting in self._queue:
                 self._wake(waiting)
 
