@@ -28,13 +28,13 @@ from app.protocol import ImageRequest, Request, RequestError, TextRequest, canon
 from app.render.producers import make_producer
 from app.security import origin_allowed
 from app.settings import Settings
+from models.checkpoints import read_manifest
 
 FORMAT = "diffusion-theater-trace"
 VERSION = 1
 KINDS = ("text", "image", "race")
 EXTENSIONS = ("json", "gif")
 RETRY_AFTER_SECONDS = 5
-MANIFEST = "SHA256SUMS"  # models/checkpoints.py: `<sha256>  <file>` lines
 DEFAULT_WEIGHTS = "model.safetensors"
 WEIGHTS = {"image-ddpm": "unet/model.safetensors"}  # checkpoints whose weights file is elsewhere
 CLASSIFIER = "digit-classifier"
@@ -163,14 +163,10 @@ async def collect(engine: Runs, kind: str, backends: Backends, request: Request)
 def manifest_sha256(folder: Path, file: str) -> str | None:
     """The sha256 that `folder`'s SHA256SUMS lists for `file` (None: no manifest, or no such line)."""
     try:
-        lines = (folder / MANIFEST).read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError):
+        sha256 = read_manifest(folder).get(file)
+    except (OSError, UnicodeDecodeError, ValueError):
         return None
-    for line in lines:
-        parts = line.split(maxsplit=1)
-        if len(parts) == 2 and parts[1].strip() == file and re.fullmatch(r"[0-9a-f]{64}", parts[0]):
-            return parts[0]
-    return None
+    return sha256 if sha256 and re.fullmatch(r"[0-9a-f]{64}", sha256) else None
 
 
 def describe_model(part: Any, checkpoint_dir: Path) -> dict[str, Any]:

@@ -71,15 +71,22 @@ class ChecksumError(RuntimeError):
     pass
 
 
+def read_manifest(folder: Path) -> dict[str, str]:
+    """`folder`'s SHA256SUMS as {file: sha256} (`<sha256>  <file>` lines)."""
+    entries: dict[str, str] = {}
+    for line in (folder / MANIFEST).read_text().splitlines():
+        if line.strip():
+            expected, name = line.split(maxsplit=1)
+            entries[name.strip()] = expected
+    return entries
+
+
 def verify_manifest(folder: Path) -> None:
     """Refuse to load a checkpoint whose files differ from the committed manifest."""
     manifest = folder / MANIFEST
     if not manifest.exists():
         raise ChecksumError(f"{folder} has no {MANIFEST}")
-    for line in manifest.read_text().splitlines():
-        if not line.strip():
-            continue
-        expected, name = line.split(maxsplit=1)
+    for name, expected in read_manifest(folder).items():
         path = folder / name
         if not path.exists() or sha256_of(path) != expected:
             raise ChecksumError(f"{path} does not match its sha256 in {manifest}")
