@@ -179,6 +179,11 @@ class TextTransformer(nn.Module):
     def forward(self, ids: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
         """ids (B, T) -> logits (B, T, V). With `cache` (causal model only), `ids` are the positions after
         those already cached: they are read once, appended to the cache, and only their logits returned."""
+        return self.head(self.features(ids, cache))
+
+    def features(self, ids: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        """ids (B, T) -> the normed last hidden states (B, T, C) that `head` turns into logits: a sampler that
+        needs the logits of a few positions only (the blanks) applies `head` to those rows and skips the rest."""
         if cache is not None and not self.config.causal:
             raise ValueError("a KV cache needs the causal model: bidirectional keys change with every step")
         start = cache.length if cache is not None else 0
@@ -189,7 +194,7 @@ class TextTransformer(nn.Module):
         x = self.drop(self.embed(ids))
         for layer, block in enumerate(self.blocks):
             x = block(x, cos, sin, cache, layer)
-        return self.head(self.norm(x))
+        return self.norm(x)
 
     def new_cache(self) -> KVCache:
         return KVCache(self.config.depth)

@@ -162,9 +162,12 @@ class _Tokens:
         )
 
 
-def _rows(logits: torch.Tensor, positions: list[int]) -> torch.Tensor:
-    """logits[positions], the same copy, made faster (the list travels as one tensor)."""
-    return logits.index_select(0, torch.tensor(positions))
+def _row_logits(model: TextModel, features: torch.Tensor, positions: list[int]) -> torch.Tensor:
+    """The logits of `positions` only, from the network's features (T, C): the head (a (C, V) matmul) runs on
+    those rows instead of the whole canvas; a blank is never predicted."""
+    logits = model.network.head(features.index_select(0, torch.tensor(positions)))
+    logits[:, model.mask_id] = -math.inf
+    return logits
 
 
 def _tempered(logits: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -229,8 +232,9 @@ def sample_diffusion(
 ) -> Iterator[TextFrame]:
     """`remask_rate`: the share of committed tokens a remasking step (`request.remask`) may send back.
 
-    A step is one forward pass and, over every blank at once, one softmax and one top-k (the blanks' guesses and
-    alternatives, and the alternatives of the tokens committed from them); only the tokens that changed are rebuilt."""
+    A step is one pass of the network's trunk over the canvas, its head over the blanks' rows only, and, over every
+    blank at once, one softmax and one top-k (the blanks' guesses and alternatives, and the alternatives of the
+    tokens committed from them); only the tokens that changed are rebuilt."""
     if model.causal:
         raise SamplingError("sample_diffusion needs the bidirectional (diffusion) model")
     if not 0.0 <= remask_rate <= 1.0:  # also refuses NaN
@@ -250,8 +254,9 @@ def sample_diffusion(
             if should_stop and should_stop():
                 return
             with torch.inference_mode():
-                logits = model.network(torch.tensor([canvas]))[0]  # (T, V)
-                logits[:, model.mask_id] = -math.inf  # never "predict" a blank
+                # (T, C); logits only for the blanks (and for tokens sent back below): the head's rows for
+                # fixed and committed tokens would never be read
+                features = model.network.features(torch.tensor([canvas]))[0]
                 passes += 1
                 step += 1
                 # every blank of the canvas, in order: the block's blanks are a run of them (blocks are runs of
@@ -268,7 +273,7 @@ def sample_diffusion(
                 guess_ids: list[int] = []
                 shown: list[tuple[TokenAlternative, ...]] = []
                 if everywhere:
-                    every_probs = _tempered(_rows(logits, everywhere), request.temperature)  # (N, V)
+                    every_probs = _tempered(_row_logits(model, features, everywhere), request.temperature)  # (N, V)
                     guess_ids, shown = alternatives.rows(every_probs, everywhere)
                 if blanks:
                     probs = every_probs[first : first + len(blanks)]  # the block's blanks
@@ -302,11 +307,11 @@ def sample_diffusion(
                         slot.remask_count += 1
                         canvas[position] = model.mask_id
                 # the blanks' guesses (the faint 'ghost' tokens): from the rows above, and for the tokens just
-                # sent back, from their rows of the same logits
+                # sent back, from their rows of the same features
                 tokens.blanks(BLANK, everywhere, guess_ids, shown, skip=new)
                 if remasked:
                     sent_back = sorted(remasked)
-                    back_probs = _tempered(_rows(logits, sent_back), request.temperature)
+                    back_probs = _tempered(_row_logits(model, features, sent_back), request.temperature)
                     tokens.blanks(REMASKED, sent_back, *alternatives.rows(back_probs, sent_back), skip=set())
             yield tokens.frame(step, total, passes, new, remasked)
 
