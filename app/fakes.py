@@ -19,7 +19,7 @@ from app.engine import Refused
 from app.protocol import ImageRequest, RaceRequest, TextRequest
 from models.frames import BLANK, COMMITTED, FIXED, NEW, REMASKED, ImageFrame, TextFrame, TextToken, TokenAlternative
 from models.text.decoding import context_problem
-from models.text.race import AUTOREGRESSIVE, DIFFUSION, LaneSpec, RaceFrame, race_frames, split_gap
+from models.text.race import AUTOREGRESSIVE, DIFFUSION, LaneSpec, RaceFrame, autoregressive_request, race_frames
 
 WORDS = (
     " the",
@@ -110,14 +110,17 @@ class FakeText:
             if request.remask != "none" and step < steps and done > len(committed) and rng.random() < 0.5:
                 pos = order[rng.randrange(0, done - len(committed))]
                 old = state[pos]
-                state[pos] = TextToken(REMASKED, None, "", 0.0, guess=old.text, remask_count=old.remask_count + 1)
+                state[pos] = TextToken(REMASKED, None, "", 0.0, guess=old.text, remask_count=old.remask_count + 1, was=old.text)
                 remasked.append(pos)
                 order.remove(pos)
                 order.insert(done - 1, pos)
                 done -= 1
             for pos in range(n):
                 if state[pos].state == BLANK:
-                    state[pos] = TextToken(BLANK, None, "", 0.0, guess=rng.choice(WORDS), remask_count=state[pos].remask_count)
+                    old = state[pos]
+                    state[pos] = TextToken(
+                        BLANK, None, "", 0.0, guess=rng.choice(WORDS), remask_count=old.remask_count, was=old.was
+                    )
             if step == steps:  # the last frame has no blanks
                 for pos in range(n):
                     if state[pos].state in (BLANK, REMASKED):
@@ -173,12 +176,11 @@ class FakeRace:
         self.untrained = [self.diffusion.name, self.autoregressive.name]
 
     def sample(self, request: RaceRequest, should_stop: Callable[[], bool] | None = None) -> Iterator[RaceFrame]:
-        gap = split_gap(request.prompt)
-        ar_request = request if gap is None else request.model_copy(update={"prompt": gap[0]})  # as sample_race
+        ar_request, unseen = autoregressive_request(request)  # as sample_race
         yield from race_frames(
             [
                 LaneSpec(DIFFUSION, self.diffusion.sample(request, should_stop)),
-                LaneSpec(AUTOREGRESSIVE, self.autoregressive.sample(ar_request, should_stop), unseen=gap[1] if gap else ""),
+                LaneSpec(AUTOREGRESSIVE, self.autoregressive.sample(ar_request, should_stop), unseen=unseen),
             ],
             should_stop,
         )
@@ -196,7 +198,7 @@ def _settle(token: TextToken) -> TextToken:
             token.committed_at,
             token.remask_count,
         )
-    return TextToken(BLANK, None, "", 0.0, token.guess, (), None, token.remask_count)
+    return TextToken(BLANK, None, "", 0.0, token.guess, (), None, token.remask_count, token.was)
 
 
 def _split(prompt: str) -> list[str]:

@@ -22,7 +22,7 @@ from pydantic.fields import FieldInfo
 
 from app.settings import Settings
 from models.image.request import ImageRequest  # the samplers' request types; the web layer imports them from here
-from models.text.decoding import RaceRequest, TextRequest
+from models.text.decoding import RaceRequest, TextRequest, gap_limit_problem
 
 
 class Close(IntEnum):
@@ -118,6 +118,9 @@ def check_limits(kind: str, request: Request, settings: Settings) -> None:
             raise RequestError(f"prompt contains {bad}; only printable text, newlines and tabs are allowed", field="prompt")
         if request.length > settings.max_length:
             raise RequestError(f"length {request.length} is over the limit of {settings.max_length} tokens", field="length")
+        gap_problem = gap_limit_problem(request.prompt, settings.max_length)  # each ___{n} is held to the same limit
+        if gap_problem:
+            raise RequestError(gap_problem, field="prompt")
         if request.steps > settings.max_text_steps:
             raise RequestError(f"steps {request.steps} is over the limit of {settings.max_text_steps}", field="steps")
         # A block as long as the canvas or longer is one block (so the default suits any length).

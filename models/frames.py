@@ -34,6 +34,7 @@ class TextToken:
     alternatives: tuple[TokenAlternative, ...] = ()  # top-k under a blank, or at commit time
     committed_at: int | None = None  # step at which the current token was committed
     remask_count: int = 0  # how often this position was sent back to blank
+    was: str = ""  # while blank after being sent back: the text it had (shown struck through until decided again)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,10 @@
 // Diffusion Theater player. htmx (hx-ws) opens the socket, sends the request and appends every frame the
-// server renders into #frames; this file only chooses which buffered frame is visible, and when.
+// server renders into #frames; this file buffers them and chooses which one is visible, and when.
 // The server never paces frames: playback speed is decided here, from the buffer.
+// Only the shown frame lives in the page: each frame htmx appends is taken out at once and kept as its HTML
+// and its message's data (a 192-token, 256-step run would otherwise hold 150,000 elements), and showing a
+// frame parses its HTML into the one live frame. `window.theaterPlayer` lets other scripts (the token
+// inspector) and tests read the buffer; a "theater:show" event on document says which frame is shown.
 (() => {
   "use strict";
   const BASE_FPS = 8;
@@ -14,8 +18,9 @@
   }
 
   const state = {
-    frames: [],        // buffered frame elements, in step order
+    frames: [],        // buffered frames, in step order: {step, status, html, data (the message, no content)}
     container: null,   // the #frames element they belong to (replaced on every new run)
+    live: null,        // the one frame element in the page: the shown one
     index: -1,         // visible frame
     playing: false,
     finished: false,
@@ -23,22 +28,65 @@
     speed: 1,
   };
 
-  function syncBuffer() {
+  // Frames htmx appended since the last look (every .frame child but the live one and the placeholder) leave
+  // the page for the buffer; `data` is the message that brought the newest one (a frame per message).
+  function syncBuffer(data) {
     const container = $("frames");
     if (container !== state.container) {
       state.container = container;
       state.frames = [];
+      state.live = null;
       state.index = -1;
       state.finished = false;
     }
     if (!container) return;
-    const kids = container.children;
-    for (let i = state.frames.length; i < kids.length; i++) {
-      const el = kids[i];
-      if (el.classList.contains("frame") && !el.classList.contains("placeholder")) state.frames.push(el);
+    const arrived = [];
+    for (const el of container.children) {
+      if (el !== state.live && el.classList.contains("frame") && !el.classList.contains("placeholder")) arrived.push(el);
     }
+    arrived.forEach((el, k) => {
+      const last = k === arrived.length - 1;
+      const message = last && data && data.type === "frame" ? Object.assign({}, data, { content: undefined }) : null;
+      if (message) share(message, state.frames.length ? state.frames[state.frames.length - 1].data : null);
+      state.frames.push({
+        step: parseInt(el.dataset.step, 10) || 0,
+        status: el.dataset.status || "",
+        html: el.outerHTML,
+        data: message,
+      });
+      el.remove();
+    });
     const scrub = $("scrub");
     if (scrub) scrub.max = String(Math.max(0, state.frames.length - 1));
+  }
+
+  // A decided or fixed token never changes (its alternatives are those it was decided with): one object for it
+  // in every frame, instead of a copy per frame (a 192-token, 256-step run holds a third of the memory).
+  const settledKey = (t) => (t && (t.state === "committed" || t.state === "fixed")
+    ? t.state + "\u0000" + t.text + "\u0000" + t.committed_at + "\u0000" + t.remask_count + "\u0000" + t.confidence : null);
+
+  function shareTokens(tokens, before) {
+    if (!Array.isArray(tokens) || !Array.isArray(before)) return;
+    for (let i = 0; i < tokens.length && i < before.length; i++) {
+      const key = settledKey(tokens[i]);
+      if (key !== null && key === settledKey(before[i])) tokens[i] = before[i];
+    }
+  }
+
+  function share(message, previous) {
+    if (!previous) return;
+    shareTokens(message.tokens, previous.tokens);
+    if (Array.isArray(message.lanes) && Array.isArray(previous.lanes)) {
+      message.lanes.forEach((lane, k) => previous.lanes[k] && shareTokens(lane.tokens, previous.lanes[k].tokens));
+    }
+  }
+
+  function render(frame) {
+    const template = document.createElement("template");
+    template.innerHTML = frame.html;
+    const el = template.content.firstElementChild;
+    el.hidden = false;
+    return el;
   }
 
   function show(i) {
@@ -48,13 +96,18 @@
     i = Math.max(0, Math.min(n - 1, i));
     const placeholder = state.container && state.container.querySelector(".placeholder");
     if (placeholder) placeholder.hidden = true;
-    if (state.index >= 0 && state.index < n && state.index !== i) state.frames[state.index].hidden = true;
-    state.frames[i].hidden = false;
+    if (i !== state.index || !state.live) {
+      const el = render(state.frames[i]);
+      if (state.live && state.live.parentNode) state.live.replaceWith(el);
+      else state.container.append(el);
+      state.live = el;
+    }
     state.index = i;
     const scrub = $("scrub");
     if (scrub) scrub.value = String(i);
-    markMaps(parseInt(state.frames[i].dataset.step, 10) || 0);
+    markMaps(state.frames[i].step);
     announce();
+    document.dispatchEvent(new CustomEvent("theater:show", { detail: { index: i, element: state.live } }));
   }
 
   // The decision maps of a finished run follow the player: a line under the pass now shown.
@@ -73,7 +126,7 @@
     const status = $("status");
     const frame = state.frames[state.index];
     if (!status || !frame) return;
-    let text = frame.dataset.status || "";
+    let text = frame.status;
     if (!state.finished && state.index === state.frames.length - 1 && state.playing) text += " (computing)";
     status.textContent = text;
   }
@@ -84,7 +137,7 @@
     const live = $("announce");
     if (!live) return;
     const frame = state.frames[state.index];
-    live.textContent = text !== undefined ? text : (frame && frame.dataset.status) || "";
+    live.textContent = text !== undefined ? text : (frame && frame.status) || "";
   }
 
   // The GIF link renders frames at the speed the viewer plays them.
@@ -198,7 +251,7 @@
     } catch (e) {
       return;
     }
-    syncBuffer();
+    syncBuffer(data);
     if (data.type === "frame") {
       const notice = $("notice");
       if (notice && notice.dataset.waiting === "1") {  // "Connecting..." or a queue position: the run has begun
@@ -212,7 +265,7 @@
     } else if (data.type === "done" || data.type === "error") {
       state.finished = true;
       const frame = state.frames[state.index];
-      if (frame) markMaps(parseInt(frame.dataset.step, 10) || 0);
+      if (frame) markMaps(frame.step);
       if (reducedMotion.matches && !state.playing) show(state.frames.length - 1);
       announce();
       const notice = $("notice");
@@ -320,6 +373,14 @@
     postHeight.last = height;
     window.parent.postMessage({ type: "theater:height", height }, "*");
   }
+
+  // Read-only access to the buffer, for the token inspector and for tests.
+  window.theaterPlayer = {
+    get frames() { return state.frames; },
+    get index() { return state.index; },
+    get finished() { return state.finished; },
+    show(i) { pause(); show(i); speak(); },
+  };
 
   function init() {
     syncBuffer();

@@ -56,7 +56,7 @@ def _producer(
 
 
 def text_producer(sample: Callable[..., Iterator[TextFrame]], request: TextRequest) -> Callable[..., Iterator[Deferred]]:
-    return _producer(partial(sample, request), TextRun)
+    return _producer(partial(sample, request), partial(TextRun, request.remask != "none"))
 
 
 def race_producer(sample: Callable[..., Iterator[RaceFrame]], request: TextRequest) -> Callable[..., Iterator[Deferred]]:

@@ -17,13 +17,24 @@ from markupsafe import Markup
 from app.decision_map import decision_map
 from app.messages import Rendered, done_summary, dump_json, pack, with_content
 from app.templating import stream_macros
-from models.frames import BLANK, COMMITTED, FIXED, NEW, REMASKED, TextFrame, TextToken
+from models.frames import BLANK, FIXED, NEW, REMASKED, TextFrame, TextToken
 from models.text.decisions import REMASK, DecisionLog
+
+CONFIDENCE_BUCKETS = 5
 
 
 def confidence_class(confidence: float) -> str:
-    """Five colour buckets, low (warm) to high (cool)."""
-    return f"c{min(4, max(0, int(confidence * 5)))}"
+    """Five buckets, low (warm, a wavy line under the word) to high (cool, no line): see theater.css."""
+    return f"c{min(CONFIDENCE_BUCKETS - 1, max(0, int(confidence * CONFIDENCE_BUCKETS)))}"
+
+
+def confidence_legend() -> list[tuple[str, str]]:
+    """(class, label) per bucket of `confidence_class`, for the legend over a canvas."""
+    width = 100 // CONFIDENCE_BUCKETS
+    rows = [(f"c{b}", f"{b * width}-{(b + 1) * width}%") for b in range(CONFIDENCE_BUCKETS)]
+    rows[0] = ("c0", f"under {width}%")
+    rows[-1] = (f"c{CONFIDENCE_BUCKETS - 1}", f"{100 - width}% or more")
+    return rows
 
 
 def visible(text: str) -> str:
@@ -50,6 +61,7 @@ class TokenView:
     guess: str
     classes: str
     title: str
+    was: str  # a blank sent back: the text it had, shown struck through until it is decided again
 
 
 def token_view(index: int, token: TextToken) -> TokenView:
@@ -66,6 +78,8 @@ def token_view(index: int, token: TextToken) -> TokenView:
             title = f"sent back to blank (remasked {token.remask_count}x)"
         else:
             title = f"blank; top guess {token.guess.strip()!r}" if token.guess else "blank"
+        if token.was:
+            title += f"; was {visible(token.was).strip()!r}, sent back {token.remask_count}x"
     else:
         classes.append(confidence_class(token.confidence))
         if token.state == NEW:
@@ -80,7 +94,8 @@ def token_view(index: int, token: TextToken) -> TokenView:
             title += f"; considered {alts}"
     if text[:1].isspace() or index == 0 or token.state in (BLANK, REMASKED):
         classes.append("sp")
-    return TokenView(shown, visible(token.guess).strip(), " ".join(classes), title)
+    was = visible(token.was).strip() or ("\u2423" if token.was else "")
+    return TokenView(shown, visible(token.guess).strip(), " ".join(classes), title, was)
 
 
 class TextMemo:
@@ -98,9 +113,9 @@ class TextMemo:
         self.entries: dict[tuple[Any, ...], list[Any]] = {}
 
     def entry(self, index: int, token: TextToken) -> list[Any]:
-        # Alternatives only show on committed chips. They are keyed by identity (the sampler reuses a slot's
-        # tuple from frame to frame) and the entry keeps the tuple alive, so its id cannot be reused.
-        alternatives = token.alternatives if token.state in (COMMITTED, NEW) else None
+        # Alternatives are keyed by identity (the sampler reuses a position's tuple while its top-k does not
+        # change) and the entry keeps the tuple alive, so its id cannot be reused.
+        alternatives = token.alternatives
         key = (
             token.state,
             token.text,
@@ -108,13 +123,24 @@ class TextMemo:
             token.confidence,
             token.committed_at,
             token.remask_count,
+            token.was,
             id(alternatives),
             index == 0,
         )
         entry = self.entries.get(key)
         if entry is None or entry[0] is not alternatives:
             token_json = dump_json(
-                {"text": token.text, "state": token.state, "confidence": round(token.confidence, 4), "guess": token.guess}
+                {
+                    "text": token.text,
+                    "state": token.state,
+                    "confidence": round(token.confidence, 4),
+                    "guess": token.guess,
+                    # the inspector's data: top-k now (a blank) or at commit (a decided token), and its history
+                    "alternatives": [[a.text, a.probability] for a in alternatives],
+                    "committed_at": token.committed_at,
+                    "remask_count": token.remask_count,
+                    "was": token.was,
+                }
             )
             entry = self.entries[key] = [alternatives, token_json, None]
         return entry
@@ -132,8 +158,14 @@ def with_tokens(data: dict[str, Any], entries: list[list[Any]]) -> str:
     return dump_json(data)[:-1] + ',"tokens":[' + ",".join([e[1] for e in entries]) + "]}"
 
 
-def render_text_frame(frame: TextFrame, ms_per_step: float, memo: TextMemo | None = None) -> Rendered:
-    """`memo`: the run's `TextMemo` (a fresh one when rendering a lone frame); the output is the same."""
+def changes_of_mind(frame: TextFrame) -> int:
+    """How many times, up to this frame, the model sent a decided token back to blank."""
+    return sum(t.remask_count for t in frame.tokens)
+
+
+def render_text_frame(frame: TextFrame, ms_per_step: float, memo: TextMemo | None = None, remasking: bool = False) -> Rendered:
+    """`memo`: the run's `TextMemo` (a fresh one when rendering a lone frame); the output is the same.
+    `remasking`: the run may send tokens back (its frames count the changes of mind)."""
     memo = TextMemo() if memo is None else memo
     tokens = frame.tokens
     masked, generated = frame.masked, frame.generated  # each a pass over the canvas: count once
@@ -169,6 +201,7 @@ def render_text_frame(frame: TextFrame, ms_per_step: float, memo: TextMemo | Non
             masked=masked,
             forward_passes=frame.forward_passes,
             ms_per_step=f"{ms_per_step:.1f}",
+            changes=changes_of_mind(frame) if remasking else None,
             last=frame.step == frame.total,
         )
         return macros.text_frame(view)
@@ -250,13 +283,14 @@ def render_text_done(frame: TextFrame, ms_total: float, log: DecisionLog | None 
 
 
 class TextRun:
-    def __init__(self) -> None:
+    def __init__(self, remasking: bool = False) -> None:
         self.memo = TextMemo()
         self.log = DecisionLog()
+        self.remasking = remasking
 
     def frame(self, frame: TextFrame, ms_per_step: float) -> Rendered:
         self.log.record(frame)
-        return render_text_frame(frame, ms_per_step, self.memo)
+        return render_text_frame(frame, ms_per_step, self.memo, self.remasking)
 
     def done(self, frame: TextFrame, ms_total: float) -> Rendered:
         return render_text_done(frame, ms_total, self.log)

@@ -19,8 +19,10 @@ from app.backends import Backends, ImageBackend, RaceBackend, TextBackend
 from app.deps import BackendsDep, SettingsDep
 from app.protocol import ImageRequest, TextRequest, from_query, to_query
 from app.render.race import LANE_TITLES, WHY_COUNTS_DIFFER
+from app.render.text import confidence_legend
 from app.settings import Settings
 from app.templating import render_block, templates
+from models.text.decoding import canvas_gaps
 
 router = APIRouter(tags=["pages"])
 
@@ -80,6 +82,19 @@ RACE_PRESETS = [
 ]
 
 
+@dataclass(frozen=True)
+class IdleCanvas:
+    """A text canvas before its first step: each piece of fixed text with the blanks that follow it."""
+
+    pieces: list[tuple[str, int]]
+    blanks: int
+
+
+def idle_canvas(request: TextRequest) -> IdleCanvas:
+    texts, sizes = canvas_gaps(request.prompt, request.length)
+    return IdleCanvas([(text, sizes[i] if i < len(sizes) else 0) for i, text in enumerate(texts)], sum(sizes))
+
+
 def page_context(request: Request, kind: str, embed: bool, settings: Settings, backends: Backends) -> dict[str, Any]:
     query = dict(request.query_params)
     run_request, notes = from_query(kind, query, settings)
@@ -113,6 +128,8 @@ def page_context(request: Request, kind: str, embed: bool, settings: Settings, b
         "step_choices": sorted({*RACE_STEPS, run_request.steps}) if kind == "race" else [],
         "presets": [(label, urlencode(values)) for label, values in RACE_PRESETS] if kind == "race" else [],
         "untrained": backends.untrained,
+        "confidence_legend": confidence_legend() if kind != "image" else [],
+        "idle_canvas": idle_canvas(run_request) if isinstance(run_request, TextRequest) else None,
         "active": autoplay,
         "page_path": f"/embed/{kind}" if embed else f"/{kind}",
     }

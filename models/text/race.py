@@ -6,9 +6,9 @@ for 64 tokens, four). Each lane's compute time is measured around its own steps,
 both counts honestly: passes (where diffusion wins by design) and wall time (where, on a CPU, a pass over
 the whole canvas costs more than a cached pass over one new token).
 
-Infill: with one `___` gap in the prompt, the diffusion lane fills the gap reading both sides; the
-autoregressive lane is given only the text before the gap (it cannot read ahead) and writes as many
-tokens; what it never read is reported as the lane's `unseen` text.
+Infill: with one `___` gap in the prompt (bare: `length` blanks; sized, `___{8}`: 8), the diffusion lane fills
+the gap reading both sides; the autoregressive lane is given only the text before the gap (it cannot read
+ahead) and writes as many tokens; what it never read is reported as the lane's `unseen` text.
 
 Everything here but `sample_race` is torch-free (the clock, the lanes, the gap rule): the web layer renders
 race frames and the fakes race on this clock without importing torch.
@@ -22,7 +22,7 @@ from time import perf_counter
 from typing import TYPE_CHECKING
 
 from models.frames import TextFrame
-from models.text.decoding import INFILL_MARK, SamplingError, TextRequest
+from models.text.decoding import INFILL_MARK, SamplingError, TextRequest, canvas_texts
 
 if TYPE_CHECKING:
     from models.text.model import TextModel
@@ -92,14 +92,25 @@ def race_problem(prompt: str) -> str | None:
 
 
 def split_gap(prompt: str) -> tuple[str, str] | None:
-    """(before, after) around the one `___` of an infill race; None without a gap."""
+    """(before, after) around the one `___` (or `___{n}`: the size is not text) of an infill race; None without
+    a gap."""
     problem = race_problem(prompt)
     if problem:
         raise SamplingError(problem)
     if INFILL_MARK not in prompt:
         return None
-    before, after = prompt.split(INFILL_MARK)
+    before, after = canvas_texts(prompt)
     return before, after
+
+
+def autoregressive_request(request: TextRequest) -> tuple[TextRequest, str]:
+    """The AR lane's request and what it never reads: the request itself, or, in an infill race, the text before
+    the gap with `length` set to the gap's blanks (it writes as many tokens as the diffusion lane fills), and the
+    text after the gap."""
+    gap = split_gap(request.prompt)
+    if gap is None:
+        return request, ""
+    return request.model_copy(update={"prompt": gap[0], "length": request.gap_sizes[0]}), gap[1]
 
 
 def sample_race(
@@ -110,18 +121,13 @@ def sample_race(
     use_cache: bool = True,
 ) -> Iterator[RaceFrame]:
     """The diffusion lane runs `request` as it is; the AR lane the same prompt (only the text before the gap,
-    in an infill race), length, temperature and seed."""
+    in an infill race), length (the gap's), temperature and seed."""
     # The samplers need torch: imported here, when a race of real models starts, so the clock above stays torch-free.
     from models.text.sample import sample_autoregressive, sample_diffusion
 
-    gap = split_gap(request.prompt)
-    ar_request = request if gap is None else request.model_copy(update={"prompt": gap[0]})
+    ar_request, unseen = autoregressive_request(request)
     specs = [
         LaneSpec(DIFFUSION, sample_diffusion(diffusion, request, should_stop)),
-        LaneSpec(
-            AUTOREGRESSIVE,
-            sample_autoregressive(autoregressive, ar_request, should_stop, use_cache=use_cache),
-            unseen=gap[1] if gap else "",
-        ),
+        LaneSpec(AUTOREGRESSIVE, sample_autoregressive(autoregressive, ar_request, should_stop, use_cache=use_cache), unseen),
     ]
     yield from race_frames(specs, should_stop)

@@ -48,6 +48,7 @@ class _Slot:
     committed_at: int | None = None
     remask_count: int = 0
     alternatives: tuple[TokenAlternative, ...] = ()
+    was: str = ""  # the text it had before it was last sent back, until it is decided again
 
 
 def count_tokens(model: TextModel, text: str) -> int:
@@ -56,14 +57,16 @@ def count_tokens(model: TextModel, text: str) -> int:
 
 def build_canvas(model: TextModel, request: TextRequest) -> list[_Slot]:
     """The fixed text of `canvas_texts` (the prompt, or the pieces between `___` marks, each tokenised alone)
-    with `length` blanks in each gap: the canvas `models.text.decoding.tokens_needed` counts."""
+    with each gap's blanks between them (`request.gap_sizes`: `n` for `___{n}`, `length` for a bare `___`): the
+    canvas `models.text.decoding.tokens_needed` counts."""
     problem = context_problem(request, model.context, lambda text: count_tokens(model, text))
     if problem:
         raise SamplingError(problem)
+    sizes = request.gap_sizes
     slots: list[_Slot] = []
     for index, text in enumerate(canvas_texts(request.prompt)):
         if index:
-            slots += [_Slot(None, fixed=False) for _ in range(request.length)]
+            slots += [_Slot(None, fixed=False) for _ in range(sizes[index - 1])]
         if text:
             slots += [_Slot(i, fixed=True) for i in model.tokenizer.encode(text).ids]
     return slots
@@ -139,9 +142,11 @@ class _Tokens:
                 or old.guess != guess
                 or old.state != state
                 or old.token_id is not None
-                or old.remask_count != slot.remask_count
+                or old.remask_count != slot.remask_count  # a token sent back: `was` changed with the count
             ):
-                tokens[position] = TextToken(state, None, "", 0.0, guess, alternatives, slot.committed_at, slot.remask_count)
+                tokens[position] = TextToken(
+                    state, None, "", 0.0, guess, alternatives, slot.committed_at, slot.remask_count, slot.was
+                )
 
     def frame(self, step: int, total: int, passes: int, new: set[int], remasked: set[int]) -> TextFrame:
         """The frame after `new` were committed and `remasked` sent back (their blanks set with `blanks` already)."""
@@ -295,6 +300,7 @@ def sample_diffusion(
                         slot.confidence = round(confidences[index], 4)
                         slot.committed_at = step
                         slot.alternatives = shown[first + index]
+                        slot.was = ""
                         canvas[position] = token
                         new.add(position)
                 remasked: set[int] = set()
@@ -303,6 +309,8 @@ def sample_diffusion(
                     remasked = _choose_remask(request, slots, candidates, min(remask_n, len(candidates)), generator)
                     for position in remasked:
                         slot = slots[position]
+                        assert slot.token_id is not None
+                        slot.was = model.pieces[slot.token_id]
                         slot.token_id, slot.committed_at, slot.confidence = None, None, 0.0
                         slot.remask_count += 1
                         canvas[position] = model.mask_id

@@ -53,10 +53,10 @@ def test_cache_is_bounded_by_bytes() -> None:
     fake = FakeText()
 
     async def main() -> None:
-        eng = engine(cache_bytes=30_000)
+        eng = engine(cache_bytes=100_000)
         for seed in range(6):
             await collect(eng.join(f"k{seed}", text_producer(fake.sample, TextRequest(length=8, steps=4, seed=seed))))
-        assert 0 < eng.cached < 6 and eng.cached_bytes <= 30_000
+        assert 0 < eng.cached < 6 and eng.cached_bytes <= 100_000
         assert "k5" in eng._cache and "k0" not in eng._cache  # least recently used went first
         await eng.close()
 

@@ -20,7 +20,7 @@ from app.render import producers as render_module
 from app.render.image import png_base64
 from app.render.producers import image_producer, text_producer
 from app.render.text import confidence_class, render_text_frame, visible
-from models.frames import BLANK, FIXED, NEW, REMASKED, TextFrame, TextToken
+from models.frames import BLANK, FIXED, NEW, REMASKED, TextFrame, TextToken, TokenAlternative
 
 
 def rendered(produce: Callable[..., Iterator[Callable[[], Rendered]]]) -> list[Rendered]:
@@ -38,7 +38,16 @@ def test_text_messages_carry_data_and_fragment() -> None:
     first, last = json.loads(messages[0].json), json.loads(messages[4].json)
     assert first["step"] == 0 and first["total"] == 4 and first["masked"] == 8
     assert last["masked"] == 0 and last["decided"] == 8 and last["forward_passes"] == 4
-    assert set(first["tokens"][0]) == {"text", "state", "confidence", "guess"}
+    assert set(first["tokens"][0]) == {
+        "text",
+        "state",
+        "confidence",
+        "guess",
+        "alternatives",
+        "committed_at",
+        "remask_count",
+        "was",
+    }
     assert "content" not in first and "ms_per_step" in first
     html = json.loads(messages[0].html)
     assert {k: v for k, v in html.items() if k != "content"} == first
@@ -62,6 +71,26 @@ def test_text_fragment_marks_states_and_escapes() -> None:
     assert '<span class="g">maybe</span>' in content
     assert 'data-status="step 3 of 5, 1 of 3 tokens decided"' in content
     assert "12.5" in content and " hidden>" in content
+
+
+def test_a_token_sent_back_shows_what_it_was_and_the_run_counts_changes_of_mind() -> None:
+    alternatives = (TokenAlternative(" toy", 0.4), TokenAlternative(" ball", 0.3))
+    tokens = (
+        TextToken(FIXED, 1, "Tom", 1.0),
+        TextToken(REMASKED, None, "", 0.0, " toy", alternatives, None, 1, was=" ball"),
+        TextToken(BLANK, None, "", 0.0, " cat", (), None, 2, was=" dog"),
+        TextToken(NEW, 5, " ran", 0.8, "", alternatives, 3, 1),
+    )
+    message = render_text_frame(TextFrame(3, 5, tokens, 3), 1.0, remasking=True)
+    content = json.loads(message.html)["content"]
+    assert '<s class="g was">ball</s>' in content and '<s class="g was">dog</s>' in content
+    assert "was &#39;ball&#39;, sent back 1x" in content
+    assert "<b>4</b> changes of mind" in content  # 1 + 2 + 1 sends back so far
+    data = json.loads(message.json)["tokens"]
+    # the inspector's data, as the frame carried it
+    assert data[1]["was"] == " ball" and data[1]["alternatives"] == [[" toy", 0.4], [" ball", 0.3]]
+    assert data[3]["committed_at"] == 3 and data[3]["remask_count"] == 1 and data[3]["confidence"] == 0.8
+    assert "changes of mind" not in json.loads(render_text_frame(TextFrame(3, 5, tokens, 3), 1.0).html)["content"]
 
 
 def test_confidence_buckets() -> None:
@@ -127,7 +156,7 @@ def test_memoised_text_render_is_byte_identical_to_rendering_each_frame_alone(mo
 
     cached = run()
     for frame, message in zip(frames, cached, strict=True):
-        alone = render_text_frame(frame, 12.3)  # a fresh memo: nothing cached
+        alone = render_text_frame(frame, 12.3, remasking=True)  # a fresh memo: nothing cached
         assert message.json == alone.json and message.html == alone.html
     late = run()
     for message in reversed(late):  # HTML first asked for out of order, as by a late html client

@@ -13,6 +13,7 @@ from typing import Any
 from playwright.sync_api import expect
 
 from tests.app.live import Live
+from tests.browser.buffer import frame_attributes, frame_count, frame_texts
 
 VISIBLE = "#frames .frame:not([hidden])"
 
@@ -59,7 +60,7 @@ def test_text_page_plays_blanks_into_tokens_and_scrubs_back(page: Any, live: Liv
     page.wait_for_selector("#notice.done")
     assert live.text.calls == calls + 1 and len(page.sockets) == 1
     status_starts(page, "step 8 of 8")
-    assert page.locator("#frames .frame").count() == 9
+    assert frame_count(page) == 9
     assert page.locator(f"{VISIBLE} .tok.blank").count() == 0
     assert page.locator(f"{VISIBLE} .tok:not(.fixed):not(.blank)").count() == 16
     assert page.locator("#status").text_content() == "step 8 of 8, 16 of 16 tokens decided"
@@ -81,7 +82,7 @@ def test_text_page_plays_blanks_into_tokens_and_scrubs_back(page: Any, live: Liv
     status_starts(page, "step 8 of 8")
     expect(page.locator("#play")).to_have_text("Play")  # ...to the end
     assert live.text.calls == calls + 1 and len(page.sockets) == 1  # no new socket, no new run, not even a replay
-    assert page.locator("#frames .frame").count() == 9 and page.console_errors == []
+    assert frame_count(page) == 9 and page.console_errors == []
 
 
 def test_controls_write_the_url_and_the_same_link_replays_from_the_cache(page: Any, live: Live) -> None:
@@ -93,12 +94,12 @@ def test_controls_write_the_url_and_the_same_link_replays_from_the_cache(page: A
     calls, hits = live.text.calls, live.engine.cache_hits
     page.click("#generate")
     page.wait_for_selector("#notice.done")
-    first = page.locator("#frames .frame").evaluate_all("els => els.map(e => e.querySelector('.canvas').textContent)")
+    first = frame_texts(page)
     assert live.text.calls == calls + 1 and live.engine.cache_hits == hits  # computed
     page.goto(page.url)  # the same link...
     page.click("#generate")
     page.wait_for_selector("#notice.done")
-    again = page.locator("#frames .frame").evaluate_all("els => els.map(e => e.querySelector('.canvas').textContent)")
+    again = frame_texts(page)
     assert first == again and len(first) == 4  # ...the same frames...
     assert live.text.calls == calls + 1 and live.engine.cache_hits == hits + 1  # ...replayed, not computed
 
@@ -107,7 +108,7 @@ def test_image_page_changes_across_frames(page: Any, live: Live, artifacts: Path
     page.goto(f"{live.http}/image?steps=10&seed=4&sampler=ddpm")
     page.click("#generate")
     page.wait_for_selector("#notice.done")
-    sources = page.locator("#frames .frame img.xt").evaluate_all("els => els.map(e => e.src)")
+    sources = frame_attributes(page, "img.xt", "src")
     assert len(sources) == 11 and len(set(sources)) > 5 and all(s.startswith("data:image/png") for s in sources)
     status_starts(page, "step 10 of 10")
     assert page.locator(f"{VISIBLE} svg.schedule circle.dot").count() == 1
@@ -122,7 +123,7 @@ def test_image_page_changes_across_frames(page: Any, live: Live, artifacts: Path
     page.wait_for_url(re.compile(r"digit=7"))
     wait_for_new_done(page)
     assert live.image.calls == calls + 1  # a new run...
-    again = page.locator("#frames .frame img.xt").evaluate_all("els => els.map(e => e.src)")
+    again = frame_attributes(page, "img.xt", "src")
     assert len(again) == 11 and again[-1] != final  # ...of another digit: another image
     assert page.console_errors == []
 

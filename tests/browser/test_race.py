@@ -9,6 +9,7 @@ from typing import Any
 from playwright.sync_api import expect
 
 from tests.app.live import Live
+from tests.browser.buffer import frame_count
 from tests.browser.test_player import (
     VISIBLE,
     embedding_host,
@@ -34,7 +35,7 @@ def test_race_animates_both_lanes_and_one_scrub_moves_both(page: Any, live: Live
     page.click("#generate")
     page.wait_for_selector("#notice.done")
     status_starts(page, "pass 12 of 12")
-    assert page.locator("#frames .frame").count() == 13
+    assert frame_count(page) == 13
     assert lane_counts(page) == {"diffusion": "12/12", "ar": "12/12"}
     assert page.locator(f"{VISIBLE} .lane.finished").count() == 2
     page.screenshot(path=str(artifacts / "race-done.png"), full_page=True)

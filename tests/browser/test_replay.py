@@ -9,9 +9,8 @@ from typing import Any
 from playwright.sync_api import expect
 
 from tests.app.live import Live
+from tests.browser.buffer import frame_attributes, frame_count, frame_html
 from tests.browser.test_player import VISIBLE, scrub_to, status_starts
-
-CANVASES = "els => els.map(e => e.querySelector('.canvas').innerHTML)"
 
 
 def open_trace(page: Any, live: Live, data: bytes, name: str = "t.json") -> list[str]:
@@ -28,7 +27,7 @@ def test_a_text_trace_replays_frame_for_frame_as_the_live_run(page: Any, live: L
     page.goto(f"{live.http}/text?{query}")
     page.click("#generate")
     page.wait_for_selector("#notice.done")
-    live_frames = page.locator("#frames .frame").evaluate_all(CANVASES)
+    live_frames = frame_html(page)
     live_notice = page.locator("#notice").text_content()
     live_map = page.locator("#result .decision-map svg").get_attribute("aria-label")
     assert len(live_frames) == 9
@@ -40,7 +39,7 @@ def test_a_text_trace_replays_frame_for_frame_as_the_live_run(page: Any, live: L
 
     requested = open_trace(page, live, data)
     page.wait_for_selector("#notice.done")
-    assert page.locator("#frames .frame").evaluate_all(CANVASES) == live_frames
+    assert frame_html(page) == live_frames
     assert page.locator("#notice").text_content() == live_notice
     expect(page.locator("#result .decision-map")).to_have_count(1)
     assert page.locator("#result .decision-map svg").get_attribute("aria-label") == live_map
@@ -71,7 +70,7 @@ def test_a_race_trace_replays_with_both_lanes(page: Any, live: Live) -> None:
     assert response.ok
     open_trace(page, live, response.body(), "race.json")
     page.wait_for_selector("#notice.done")
-    assert page.locator("#frames .frame").count() == 13
+    assert frame_count(page) == 13
     status_starts(page, "pass 12 of 12")
     assert page.locator(f"{VISIBLE} .lane").count() == 2
     assert page.locator(f"{VISIBLE} .lane.finished").count() == 2
@@ -86,7 +85,7 @@ def test_an_image_trace_replays(page: Any, live: Live) -> None:
     response = page.request.get(f"{live.http}/export/image.json?steps=6&seed=4&sampler=ddpm")
     open_trace(page, live, response.body(), "image.json")
     page.wait_for_selector("#notice.done")
-    assert page.locator("#frames .frame").count() == 7
+    assert frame_count(page) == 7
     status_starts(page, "step 6 of 6")
     assert page.locator(f"{VISIBLE} img.px").count() == 2
 
@@ -108,7 +107,7 @@ def test_a_wrong_file_says_what_is_wrong(page: Any, live: Live) -> None:
     for data, words in cases:
         page.set_input_files("#trace-file", files=[{"name": "wrong.json", "mimeType": "application/json", "buffer": data}])
         expect(page.locator("#notice.error")).to_contain_text("wrong.json " + words)
-        assert page.locator("#frames .frame").count() == 0
+        assert frame_count(page) == 0
         expect(page.locator("#trace-info")).to_be_hidden()
     assert page.locator("h1").count() == 1
     assert page.console_errors == []
@@ -123,5 +122,5 @@ def test_the_html_in_a_trace_cannot_make_the_page_fetch(page: Any, live: Live) -
     requested = open_trace(page, live, json.dumps(trace).encode())
     page.wait_for_selector("#notice.done")
     page.wait_for_timeout(300)
-    assert page.locator("#frames .frame[hx-get]").count() == 1
+    assert sum(1 for v in frame_attributes(page, ".frame", "hx-get") if v) == 1
     assert not [url for url in requested if "/export/" in url], requested

@@ -17,6 +17,7 @@ from app.backends import Backends
 from app.fakes import FakeImage, FakeRace, FakeText
 from app.protocol import TextRequest
 from tests.app.live import Live, exchange, live_server, run
+from tests.browser.buffer import frame_attributes, frame_count, frame_texts
 from tests.browser.test_player import VISIBLE, mark_done_stale, wait_for_new_done
 
 # htmx's hx-ws would reconnect 1011, 1012 and 1013 after 500 ms (+-30%, doubling): a page that still has one
@@ -55,11 +56,11 @@ def wait_until(page: Any, condition: Callable[[], bool], timeout: float = 10.0) 
 
 
 def canvases(page: Any) -> list[str]:
-    return page.locator("#frames .frame:not(.placeholder) .canvas").evaluate_all("els => els.map(e => e.textContent)")
+    return frame_texts(page)
 
 
 def last_x0(page: Any) -> str:
-    return page.locator("#frames .frame:not(.placeholder)").last.locator("img.x0").get_attribute("src")
+    return frame_attributes(page, "img.x0", "src")[-1]
 
 
 class CountingText(FakeText):
@@ -104,7 +105,7 @@ def test_an_intermediate_text_step_shows_while_the_run_still_computes(browser: A
             timeout=10_000,
         )
         page.wait_for_selector("#notice.done", timeout=20_000)
-        assert page.locator("#frames .frame:not(.placeholder)").count() == 21
+        assert frame_count(page) == 21
 
 
 # ---- close codes: a notice, no reconnect ----------------------------------------------------------------
@@ -148,7 +149,7 @@ def test_server_fault_1011_shows_the_failure_and_does_not_reconnect(browser: Any
         page.click("#generate")
         assert_notice_without_reconnect(page, sockets, re.compile(r"failed on the server.*try again"))
         assert broken.calls == 1  # no second attempt, from the page or from htmx
-        assert page.locator("#frames .frame:not(.placeholder)").count() == 3  # steps 0-2 came before the fault
+        assert frame_count(page) == 3  # steps 0-2 came before the fault
 
 
 def test_restart_1012_mid_run_shows_restarting_and_does_not_reconnect(browser: Any) -> None:
@@ -185,7 +186,7 @@ def test_generate_mid_run_closes_the_old_socket_stops_its_job_and_runs_the_new_o
         wait_until(page, lambda: live.engine.running == 0)
         assert text.steps_by_seed[1] <= steps_at_press + 5, (steps_at_press, text.steps_by_seed[1])
         assert text.calls == 2 and live.engine.jobs_started == 2
-        assert page.locator("#frames .frame:not(.placeholder)").count() == 31  # only the new run's frames
+        assert frame_count(page) == 31  # only the new run's frames
         assert page.locator("#notice.error").count() == 0
 
 

@@ -77,6 +77,7 @@ def reference_frame(
                 alternatives=alternatives if blank else slot.alternatives,
                 committed_at=slot.committed_at,
                 remask_count=slot.remask_count,
+                was=slot.was if blank else "",
             )
         )
     return TextFrame(
@@ -157,6 +158,7 @@ def reference_diffusion(model: TextModel, request: TextRequest, remask_rate: flo
                     slot.confidence = round(float(probs[index, token]), 4)
                     slot.committed_at = step
                     slot.alternatives = reference_alternatives(model, probs[index])
+                    slot.was = ""
                     new.add(position)
             remasked: set[int] = set()
             candidates = [p for p in committed_here if p not in new]
@@ -164,6 +166,7 @@ def reference_diffusion(model: TextModel, request: TextRequest, remask_rate: flo
                 remasked = _choose_remask(request, slots, candidates, min(remask_n, len(candidates)), generator)
                 for position in remasked:
                     slot = slots[position]
+                    slot.was = model.pieces[slot.token_id]
                     slot.token_id, slot.committed_at, slot.confidence = None, None, 0.0
                     slot.remask_count += 1
                 logits |= reference_row_logits(model, features, sorted(remasked))
