@@ -25,3 +25,13 @@ class ImageRequest(StrictRequest):
     # one image: left out of dumps (so of the cache key and URLs) and of the JSON schema, and `app.protocol`
     # refuses it from clients.
     batch: SkipJsonSchema[int] = Field(1, ge=1, exclude=True)
+
+
+class ImageRaceRequest(StrictRequest):
+    """The image race: one digit, painted pixel by pixel by the autoregressive model and denoised by the DDPM."""
+
+    digit: int = Field(3, ge=0, le=9, description="the digit both models draw")
+    steps: int = Field(50, ge=1, description="the DDPM lane's DDIM steps (one forward pass each)")
+    guidance: float = Field(1.0, ge=0.0, le=10.0)
+    seed: int = Field(0, ge=0, le=SEED_MAX)
+    mistake: bool = Field(False, description="force the same wrong stroke early in both lanes")

@@ -147,9 +147,13 @@ def sample_image(
     start: torch.Tensor | None = None,
     start_step: int = 0,
     eta: float = 0.0,
+    intervene: Callable[[int, torch.Tensor, torch.Tensor, int], torch.Tensor] | None = None,
 ) -> Iterator[ImageFrame]:
     """Noise -> digit. With `start` (x_t at the timestep of `start_step`), denoise from there instead.
-    `eta` (DDIM only): 0 deterministic, 1 DDPM-like; a knob for experiments, not part of a request."""
+    `eta` (DDIM only): 0 deterministic, 1 DDPM-like; a knob for experiments, not part of a request.
+    `intervene(step, x, eps, t)`: called after each step with the new state x (at timestep t, -1 after the last)
+    and the model's noise estimate; what it returns is the state the next step reads (the image race's forced
+    mistake)."""
     _validate(request)
     scheduler = make_scheduler(model, request.sampler)
     scheduler.set_timesteps(request.steps)
@@ -186,6 +190,8 @@ def sample_image(
         x0 = guess.clamp(-1, 1) if guess is not None else predicted_x0(alphas_cumprod, x, eps, t)
         x = result.prev_sample
         next_t = int(timesteps[index + 1]) if index + 1 < total else -1
+        if intervene is not None:
+            x = intervene(index + 1, x, eps, next_t)
         yield ImageFrame(
             step=index + 1,
             total=total,

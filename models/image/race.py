@@ -1,0 +1,155 @@
+"""The image race: the autoregressive PixelCNN paints a digit pixel by pixel (784 forward passes, each pixel
+final once painted) while the DDPM refines every pixel at every step, on one clock, the forward pass.
+
+A frame is emitted at every DDPM pass while it runs and at the end of every AR row (every 28 passes) after, so
+the diffusion lane's refinement and the painter's rows both show. Each lane's wall time is measured around its
+own work, so the lanes do not slow each other's count.
+
+The forced mistake (`mistake`): the same wrong stroke (`MISTAKE_PIXELS`, ink where no digit class puts it
+first) is painted as given by the AR lane when its raster reaches it, and written into the DDPM's state at
+`MISTAKE_SHARE` of its steps as if the model's own clean-image guess had it. The AR model can only build on
+it; the DDPM can wash it out."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+
+from models.image.model import ImageModel
+from models.image.pixel_ar import IMAGE_SIZE, PixelARModel, PixelFrame, sample_pixels
+from models.image.request import ImageRaceRequest, ImageRequest
+from models.image.sample import Meter, make_scheduler, sample_image
+
+T = TypeVar("T")
+AUTOREGRESSIVE, DIFFUSION = "ar", "diffusion"
+# a short bar in the upper left, two rows thick: an early, confident, wrong stroke for most digits
+MISTAKE_PIXELS = tuple(row * IMAGE_SIZE + column for row in (7, 8) for column in range(5, 13))
+MISTAKE_SHARE = 0.2  # the DDPM gets the stroke after this share of its steps (t near 800 of 1000 for DDIM 50)
+
+
+@dataclass(frozen=True)
+class ImageLane:
+    name: str  # AUTOREGRESSIVE or DIFFUSION
+    image: np.ndarray = field(repr=False)  # uint8 (H, W): the AR canvas, or the DDPM's x_t
+    guess: np.ndarray | None = field(repr=False)  # uint8 (H, W): the DDPM's predicted x0 (None for the AR lane)
+    passes: int
+    total_passes: int
+    wall_ms: float
+    cursor: int | None  # AR: the next pixel to paint (None when done); DDPM: None
+    digit_probabilities: tuple[float, ...]  # the classifier on what the lane shows (AR: the canvas so far)
+    forced: tuple[int, ...] = ()  # pixels of the forced mistake present in this lane's state
+
+    @property
+    def finished(self) -> bool:
+        return self.passes >= self.total_passes
+
+
+@dataclass(frozen=True)
+class ImageRaceFrame:
+    step: int  # frame index, 0 = both lanes blank / pure noise
+    total: int
+    clock: int  # forward passes of the clock at this frame
+    lanes: tuple[ImageLane, ...]
+
+
+def ticks(ddpm_steps: int, ar_passes: int) -> list[int]:
+    """The clock values a frame is emitted at: every DDPM pass, every AR row's end, and the AR lane's last pass."""
+    return sorted({*range(1, ddpm_steps + 1), *range(IMAGE_SIZE, ar_passes + 1, IMAGE_SIZE), ar_passes})
+
+
+def _mistake_hook(model: ImageModel, steps: int) -> Callable[[int, torch.Tensor, torch.Tensor, int], torch.Tensor]:
+    """Writes the stroke into x_t after step round(MISTAKE_SHARE * steps): x_t = sqrt(ab) x0 + sqrt(1 - ab) eps
+    with the stroke's pixels at full ink in x0 and the model's own noise estimate, so the state reads as if the
+    model's clean guess had drawn it."""
+    at = mistake_step(steps)
+    alphas_cumprod = make_scheduler(model, "ddim").alphas_cumprod
+    rows, columns = np.divmod(np.array(MISTAKE_PIXELS), IMAGE_SIZE)
+
+    def hook(step: int, x: torch.Tensor, eps: torch.Tensor, t: int) -> torch.Tensor:
+        if step != at or t < 0:
+            return x
+        ab = alphas_cumprod[t]
+        x = x.clone()
+        x[:, 0, rows, columns] = ab.sqrt() * 1.0 + (1 - ab).sqrt() * eps[:, 0, rows, columns]
+        return x
+
+    return hook
+
+
+def mistake_step(steps: int) -> int:
+    return max(1, round(MISTAKE_SHARE * steps))
+
+
+def sample_image_race(
+    pixel_model: PixelARModel,
+    image_model: ImageModel,
+    request: ImageRaceRequest,
+    should_stop: Callable[[], bool] | None = None,
+) -> Iterator[ImageRaceFrame]:
+    meter = Meter(image_model.classifier)
+    levels_top = pixel_model.levels - 1
+    forced = {p: levels_top for p in MISTAKE_PIXELS} if request.mistake else None
+    painter = sample_pixels(pixel_model, request.digit, request.seed, should_stop, forced=forced)
+    ddpm_request = ImageRequest(
+        digit=request.digit, guidance=request.guidance, sampler="ddim", steps=request.steps, seed=request.seed
+    )
+    hook = _mistake_hook(image_model, request.steps) if request.mistake else None
+    denoiser = sample_image(image_model, ddpm_request, should_stop, intervene=hook)
+    total_ar = IMAGE_SIZE * IMAGE_SIZE - (len(MISTAKE_PIXELS) if request.mistake else 0)
+    clock = ticks(request.steps, total_ar)
+    wall = {AUTOREGRESSIVE: 0.0, DIFFUSION: 0.0}
+
+    def timed(lane: str, step: Callable[..., T], *args: Any) -> T:
+        started = time.perf_counter()
+        value = step(*args)
+        wall[lane] += (time.perf_counter() - started) * 1000
+        return value
+
+    def probabilities(image: np.ndarray) -> tuple[float, ...]:
+        x = torch.from_numpy(image.astype(np.float32) / 127.5 - 1)[None, None]
+        found = meter(x)
+        return found[0] if found else ()
+
+    painted: PixelFrame = timed(AUTOREGRESSIVE, next, painter)
+    state = timed(DIFFUSION, next, denoiser)
+    ar_probs: tuple[float, ...] = ()
+    ddpm_probs: tuple[float, ...] = ()
+
+    def frame(index: int, now: int) -> ImageRaceFrame:
+        ar_forced = painted.forced
+        ddpm_forced = MISTAKE_PIXELS if request.mistake and state.step >= mistake_step(request.steps) else ()
+        return ImageRaceFrame(
+            step=index,
+            total=len(clock),
+            clock=now,
+            lanes=(
+                ImageLane(AUTOREGRESSIVE, painted.pixels, None, painted.passes, total_ar, round(wall[AUTOREGRESSIVE], 1),
+                          painted.painted if painted.painted < IMAGE_SIZE * IMAGE_SIZE else None, ar_probs, ar_forced),
+                ImageLane(DIFFUSION, state.xt[0], state.x0[0] if state.step else None, state.forward_passes, request.steps,
+                          round(wall[DIFFUSION], 1), None, ddpm_probs, ddpm_forced),
+            ),
+        )  # fmt: skip
+
+    yield frame(0, 0)
+    for index, now in enumerate(clock, start=1):
+        if should_stop and should_stop():
+            return
+        before = painted
+        # the AR lane paints up to this tick (forced pixels take no pass: the loop paints them on the way)
+        while painted.painted < IMAGE_SIZE * IMAGE_SIZE and (painted.passes < now or _next_is_forced(painted, forced)):
+            painted = timed(AUTOREGRESSIVE, next, painter)
+        if painted is not before:  # the classifier's verdict on the canvas so far (counted in the lane's time)
+            ar_probs = timed(AUTOREGRESSIVE, probabilities, painted.pixels)
+        while state.forward_passes < min(now, request.steps):
+            state = timed(DIFFUSION, next, denoiser)
+            ddpm_probs = state.digit_probabilities[0] if state.digit_probabilities else ()
+        yield frame(index, now)
+
+
+def _next_is_forced(painted: PixelFrame, forced: dict[int, int] | None) -> bool:
+    return bool(forced) and painted.painted in forced  # type: ignore[operator]

@@ -1,0 +1,135 @@
+"""The image race's autoregressive model: causal masking, exact cropped passes, raster-order painting that never
+rewrites a pixel, forced pixels, and a checkpoint round trip; and the race itself on the committed DDPM."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from models.checkpoints import CHECKPOINT_ROOT, save_weights, write_json, write_manifest
+from models.image.pixel_ar import (
+    IMAGE_SIZE,
+    PixelARConfig,
+    load_pixel_ar,
+    pixel_logits,
+    sample_batch,
+    sample_pixels,
+    untrained_pixel_ar,
+)
+from models.image.race import AUTOREGRESSIVE, DIFFUSION, MISTAKE_PIXELS, mistake_step, sample_image_race
+from models.image.request import ImageRaceRequest
+
+SMALL = PixelARConfig(levels=4, channels=8, layers=3, kernel=5)
+
+
+@pytest.mark.parametrize("k", [0, 1, 27, 28, 29, 300, 783])
+def test_changing_pixel_k_never_changes_the_prediction_for_pixels_up_to_k(k: int) -> None:
+    model = untrained_pixel_ar(SMALL, seed=1)
+    generator = torch.Generator().manual_seed(k)
+    pixels = torch.randint(0, 4, (1, IMAGE_SIZE, IMAGE_SIZE), generator=generator)
+    label = torch.tensor([5])
+    changed = pixels.clone().view(-1)
+    changed[k] = (changed[k] + 1) % 4
+    with torch.inference_mode():
+        before = model.network(pixels, label).amax(1).view(-1)
+        after = model.network(changed.view(1, IMAGE_SIZE, IMAGE_SIZE), label).amax(1).view(-1)
+    assert torch.equal(before[: k + 1], after[: k + 1])
+    if k < 700:
+        assert not torch.equal(before[k + 1 :], after[k + 1 :])  # and the pixels after it do read it
+
+
+def test_a_pass_over_the_rows_a_pixel_can_read_gives_the_full_images_logits() -> None:
+    model = untrained_pixel_ar(PixelARConfig(), seed=2)
+    pixels = torch.randint(0, 4, (1, IMAGE_SIZE, IMAGE_SIZE), generator=torch.Generator().manual_seed(0))
+    label = torch.tensor([1])
+    with torch.inference_mode():
+        full = model.network(pixels, label)[0]
+        for row, column in [(0, 0), (3, 27), (12, 5), (13, 0), (27, 27)]:
+            torch.testing.assert_close(
+                pixel_logits(model.network, pixels, label, row, column), full[:, row, column], rtol=0, atol=1e-5
+            )
+
+
+def test_painting_goes_in_raster_order_and_never_rewrites_a_pixel() -> None:
+    model = untrained_pixel_ar(SMALL, seed=3)
+    forced = {100: 3, 101: 3}
+    frames = list(sample_pixels(model, digit=4, seed=0, forced=forced, every=37))
+    assert frames[0].painted == 0 and frames[-1].painted == IMAGE_SIZE * IMAGE_SIZE
+    assert [f.painted for f in frames] == sorted(f.painted for f in frames)
+    final = frames[-1].pixels.reshape(-1)
+    for frame in frames:
+        flat = frame.pixels.reshape(-1)
+        assert np.array_equal(flat[: frame.painted], final[: frame.painted])  # painted: final already
+        assert not flat[frame.painted :].any()  # not yet painted: blank
+    assert final[100] == final[101] == 255 and frames[-1].forced == (100, 101)
+    assert frames[-1].passes == IMAGE_SIZE * IMAGE_SIZE - 2  # a forced pixel takes no pass
+
+
+def test_the_batched_sampler_draws_what_the_streaming_one_draws_for_the_same_pixels() -> None:
+    model = untrained_pixel_ar(SMALL, seed=4)
+    batch = sample_batch(model.network, torch.tensor([2, 7]), torch.Generator().manual_seed(0), forced={0: 3})
+    assert batch.shape == (2, IMAGE_SIZE, IMAGE_SIZE) and int(batch[0, 0, 0]) == int(batch[1, 0, 0]) == 3
+    assert batch.min() >= 0 and batch.max() <= 3
+
+
+def test_a_checkpoint_round_trips(tmp_path: Path) -> None:
+    model = untrained_pixel_ar(SMALL, seed=5)
+    write_json(tmp_path / "config.json", SMALL.to_dict())
+    save_weights(model.network, tmp_path / "model.safetensors")
+    write_manifest(tmp_path)
+    loaded = load_pixel_ar(tmp_path)
+    pixels = torch.randint(0, 4, (2, IMAGE_SIZE, IMAGE_SIZE), generator=torch.Generator().manual_seed(1))
+    labels = torch.tensor([0, 9])
+    with torch.inference_mode():
+        assert torch.equal(loaded.network(pixels, labels), model.network(pixels, labels))
+
+
+@pytest.fixture(scope="module")
+def ddpm():
+    from models.image.model import load_image_model
+
+    return load_image_model(CHECKPOINT_ROOT / "image-ddpm", CHECKPOINT_ROOT / "digit-classifier")
+
+
+def pixel_model():
+    folder = CHECKPOINT_ROOT / "image-pixel-ar"
+    return load_pixel_ar(folder) if folder.exists() else untrained_pixel_ar(SMALL)
+
+
+def test_a_race_completes_with_both_final_images(ddpm) -> None:
+    frames = list(sample_image_race(pixel_model(), ddpm, ImageRaceRequest(digit=2, steps=10, seed=1)))
+    last = frames[-1]
+    assert last.step == last.total == len(frames) - 1
+    ar, diffusion = last.lanes
+    assert (ar.name, diffusion.name) == (AUTOREGRESSIVE, DIFFUSION)
+    assert ar.finished and ar.passes == IMAGE_SIZE * IMAGE_SIZE and ar.cursor is None
+    assert diffusion.finished and diffusion.passes == 10 and diffusion.guess is not None
+    assert ar.image.shape == diffusion.image.shape == (IMAGE_SIZE, IMAGE_SIZE)
+    assert len(diffusion.digit_probabilities) == 10 and len(ar.digit_probabilities) == 10
+    assert [f.clock for f in frames] == sorted(f.clock for f in frames)
+    painted = [f.lanes[0] for f in frames]  # the AR lane never rewrites a pixel it painted
+    for before, after in zip(painted, painted[1:]):
+        done = before.cursor if before.cursor is not None else IMAGE_SIZE * IMAGE_SIZE
+        assert np.array_equal(before.image.reshape(-1)[:done], after.image.reshape(-1)[:done])
+
+
+def test_the_forced_mistake_is_in_both_lanes_from_the_step_it_is_applied(ddpm) -> None:
+    steps = 10
+    frames = list(sample_image_race(pixel_model(), ddpm, ImageRaceRequest(digit=1, steps=steps, seed=2, mistake=True)))
+    ink = [f for f in frames if f.lanes[1].passes >= mistake_step(steps)]
+    assert ink and all(f.lanes[1].forced == MISTAKE_PIXELS for f in ink)
+    assert all(not f.lanes[1].forced for f in frames if f.lanes[1].passes < mistake_step(steps))
+    applied = next(f for f in frames if f.lanes[1].passes == mistake_step(steps))
+    clean = next(
+        f
+        for f in list(sample_image_race(pixel_model(), ddpm, ImageRaceRequest(digit=1, steps=steps, seed=2)))
+        if f.lanes[1].passes == mistake_step(steps)
+    )
+    stroke = list(MISTAKE_PIXELS)
+    assert applied.lanes[1].image.reshape(-1)[stroke].mean() > clean.lanes[1].image.reshape(-1)[stroke].mean()  # x_t got ink
+    last = frames[-1].lanes[0]
+    assert last.forced == MISTAKE_PIXELS and (last.image.reshape(-1)[stroke] == 255).all()
+    assert last.passes == IMAGE_SIZE * IMAGE_SIZE - len(MISTAKE_PIXELS)
