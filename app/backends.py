@@ -1,9 +1,10 @@
 """What the web layer needs from the models, and how it gets them.
 
 A backend wraps one model behind `sample(request, should_stop) -> Iterator[frame]`. The real ones call
-`models.text.sample` / `models.image.sample`, passing the request as it is (the protocol's request types
-are the samplers'); `app.fakes` provides stand-ins. Models load once, in the app's lifespan, in a worker
-thread (`load_backends`), never at import time and never on the event loop; torch is imported only then.
+`models.text.sample` / `models.image.sample` / the races (`models.text.race`, `models.image.race`), passing the
+request as it is (the protocol's request types are the samplers'); `app.fakes` provides stand-ins. Models load
+once, in the app's lifespan, in a worker thread (`load_backends`), never at import time and never on the event
+loop; torch is imported only then. The image race shares the image backend's loaded DDPM.
 The context and race checks are the models' own rules (`models.text.decoding`, `models.text.race`).
 """
 
@@ -17,10 +18,11 @@ from typing import Any, Protocol
 import numpy as np
 
 from app.engine import Refused
-from app.fakes import FakeImage, FakeRace, FakeText
-from app.protocol import ImageRequest, RaceRequest, RequestError, TextRequest
+from app.fakes import FakeImage, FakeImageRace, FakeRace, FakeText
+from app.protocol import Close, ImageRaceRequest, ImageRequest, RaceRequest, Request, RequestError, TextRequest
 from app.settings import Settings
 from models.frames import ImageFrame, TextFrame
+from models.image.race_frames import ImageRaceFrame
 from models.text.decoding import SamplingError, context_problem
 from models.text.race import RaceFrame, race_problem, sample_race
 
@@ -63,20 +65,44 @@ class RaceBackend(Protocol):
     def sample(self, request: RaceRequest, should_stop: ShouldStop | None = None) -> Iterator[RaceFrame]: ...
 
 
+class ImageRaceBackend(Protocol):
+    """The DDPM against the pixel-by-pixel autoregressive model (`models.image.race`), on one clock.
+    `untrained`: whichever of the two is not trained; `facts`: one line on the two lanes' networks, read off
+    the loaded models (shown on the page)."""
+
+    name: str
+    trained: bool
+    untrained: list[str]
+    facts: str
+
+    def sample(self, request: ImageRaceRequest, should_stop: ShouldStop | None = None) -> Iterator[ImageRaceFrame]: ...
+
+
+NO_IMAGE_RACE = "this server has no image race loaded (its backends were built without one)"
+
+
 @dataclass
 class Backends:
     text: TextBackend
     image: ImageBackend
     race: RaceBackend
     problems: dict[str, str] = field(default_factory=dict)  # checkpoint -> why it did not load (`/readyz` says)
+    # `load_backends` always sets it (untrained when its checkpoint is missing); None only where a caller built
+    # Backends without it (tests of the other demos): the image race's page says so and its runs are refused.
+    image_race: ImageRaceBackend | None = None
 
     @property
     def untrained(self) -> list[str]:
         names = [b.name for b in (self.text, self.image) if not b.trained]
-        return names + [name for name in self.race.untrained if name not in names]
+        for name in [*self.race.untrained, *(self.image_race.untrained if self.image_race is not None else [])]:
+            if name not in names:
+                names.append(name)
+        return names
 
-    def check(self, request: TextRequest | ImageRequest) -> None:
+    def check(self, request: Request) -> None:
         """Refuse, before any job starts, what the loaded model cannot serve (RequestError, close 1008)."""
+        if isinstance(request, ImageRaceRequest) and self.image_race is None:
+            raise RequestError(NO_IMAGE_RACE, Close.SERVER_FAULT)
         if not isinstance(request, TextRequest):
             return
         if isinstance(request, RaceRequest):
@@ -156,6 +182,40 @@ class RealRace:
             raise Refused(str(error)) from error
 
 
+class RealImageRace:
+    """The image race over the loaded DDPM (the image backend's own `ImageModel`, not a second copy) and the
+    autoregressive PixelCNN."""
+
+    def __init__(self, pixel: Any, image: Any) -> None:
+        self.pixel, self.image = pixel, image
+        self.name = f"{image.name} vs {pixel.name}"
+        self.untrained = [str(m.name) for m in (image, pixel) if not m.trained]
+        self.trained = not self.untrained
+        self.facts = _image_race_facts(pixel, image)
+
+    def sample(self, request: ImageRaceRequest, should_stop: ShouldStop | None = None) -> Iterator[ImageRaceFrame]:
+        from models.image.race import sample_image_race
+        from models.image.sample import SamplingError as ImageSamplingError
+
+        try:
+            yield from sample_image_race(self.pixel, self.image, request, should_stop=should_stop)
+        except ImageSamplingError as error:
+            raise Refused(str(error)) from error
+
+
+def _image_race_facts(pixel: Any, image: Any) -> str:
+    """What the two lanes are, read off the loaded networks (not written by hand)."""
+    config = pixel.network.config
+    pixel_params = pixel.network.parameter_count()
+    unet_params = sum(p.numel() for p in image.unet.parameters())
+    return (
+        f"Autoregressive: a Gated PixelCNN, {config.layers} layers, {config.channels} channels, {config.levels} "
+        f"intensity levels, {pixel_params / 1e6:.2f}M parameters, one pixel a pass. Diffusion: the DDPM's UNet, "
+        f"{unet_params / 1e6:.2f}M parameters, sampled with DDIM (guidance runs both halves as one batch: one "
+        "pass a step). Both are conditioned on the digit and trained on MNIST."
+    )
+
+
 def _shared_facts(diffusion: Any, autoregressive: Any) -> str:
     """What the two lanes share, read off the loaded networks (not written by hand)."""
     a, b = diffusion.network.config, autoregressive.network.config
@@ -191,7 +251,7 @@ def _load_text(settings: Settings, problems: dict[str, str]) -> tuple[TextBacken
     return RealText(diffusion), RealRace(diffusion, autoregressive)
 
 
-def _load_image(settings: Settings, problems: dict[str, str]) -> ImageBackend:
+def _load_image(settings: Settings, problems: dict[str, str]) -> RealImage:
     from models.image.model import load_classifier, load_image_model, untrained_image_model
 
     folder = settings.checkpoint_dir / "image-ddpm"
@@ -212,11 +272,26 @@ def _load_image(settings: Settings, problems: dict[str, str]) -> ImageBackend:
         return RealImage(untrained_image_model())
 
 
+def _load_pixel_ar(settings: Settings, problems: dict[str, str]) -> Any:
+    """The image race's autoregressive model, or (loudly, as the others) a freshly initialised one."""
+    from models.image.pixel_ar import load_pixel_ar, untrained_pixel_ar
+
+    folder = settings.checkpoint_dir / "image-pixel-ar"
+    try:
+        return load_pixel_ar(folder)
+    except Exception as error:  # missing folder, checksum mismatch, config mismatch: say so, run untrained
+        log.warning("UNTRAINED: could not load %s (%s); serving a freshly initialised pixel model", folder, error)
+        problems["image-pixel-ar"] = str(error)[:300]
+        return untrained_pixel_ar()
+
+
 def load_backends(settings: Settings) -> Backends:
     """Blocking: call it from a worker thread."""
     if settings.models == "fake":
         step = settings.fake_step_ms / 1000
-        return Backends(text=FakeText(step), image=FakeImage(step), race=FakeRace(step))
+        return Backends(text=FakeText(step), image=FakeImage(step), race=FakeRace(step), image_race=FakeImageRace(step))
     problems: dict[str, str] = {}
     text, race = _load_text(settings, problems)
-    return Backends(text=text, image=_load_image(settings, problems), race=race, problems=problems)
+    image = _load_image(settings, problems)
+    image_race = RealImageRace(_load_pixel_ar(settings, problems), image.model)  # the DDPM loaded once, shared
+    return Backends(text=text, image=image, race=race, problems=problems, image_race=image_race)

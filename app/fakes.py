@@ -1,4 +1,5 @@
-"""Tiny deterministic stand-ins for the models: they yield real `TextFrame`s and `ImageFrame`s.
+"""Tiny deterministic stand-ins for the models: they yield real `TextFrame`s, `ImageFrame`s, `RaceFrame`s and
+`ImageRaceFrame`s.
 
 Used by the tests, by `THEATER_MODELS=fake`, and by the benchmarks of the web layer alone. Each step
 sleeps `step_seconds` (checking `should_stop` first), so tests can see frames arrive before the last
@@ -16,8 +17,9 @@ from collections.abc import Callable, Iterator
 import numpy as np
 
 from app.engine import Refused
-from app.protocol import ImageRequest, RaceRequest, TextRequest
+from app.protocol import ImageRaceRequest, ImageRequest, RaceRequest, TextRequest
 from models.frames import BLANK, COMMITTED, FIXED, NEW, REMASKED, ImageFrame, TextFrame, TextToken, TokenAlternative
+from models.image import race_frames as image_race
 from models.text.decoding import context_problem
 from models.text.race import AUTOREGRESSIVE, DIFFUSION, LaneSpec, RaceFrame, autoregressive_request, race_frames
 
@@ -266,3 +268,93 @@ class FakeImage:
 
 def _to_uint8(x: np.ndarray) -> np.ndarray:
     return ((np.clip(x, -1, 1) + 1) * 127.5).round().astype(np.uint8)
+
+
+class FakeImageRace:
+    """The image race's look-alike on the real clock (`models.image.race.ticks`): the autoregressive lane paints
+    a seeded blob pixel by pixel in raster order (one pass a pixel, forced pixels free), the diffusion lane fades
+    it in from noise over `steps` passes. With `mistake` the stroke is painted into both lanes as the real race
+    does; the fake DDPM washes it out again, the fake painter ends as the wrong digit (both done sentences).
+    Wall times are counted, not measured (0.5 ms a pixel, 10 ms a DDPM pass), so runs are deterministic."""
+
+    name = "fake-image-race"
+    trained = False
+    facts = "Fake lanes for tests: a blob painted pixel by pixel against the same blob fading in from noise."
+    AR_MS, DDPM_MS = 0.5, 10.0
+
+    def __init__(self, step_seconds: float = 0.0) -> None:
+        self.step_seconds = step_seconds
+        self.untrained = ["fake-image", "fake-pixel-ar"]
+        self.calls = 0
+
+    def sample(
+        self, request: ImageRaceRequest, should_stop: Callable[[], bool] | None = None
+    ) -> Iterator[image_race.ImageRaceFrame]:
+        self.calls += 1
+        size = 28
+        rng = np.random.default_rng(request.seed)
+        yy, xx = np.mgrid[0:size, 0:size]
+        angle = request.digit * math.pi / 5
+        cx, cy = 14 + 6 * math.cos(angle), 14 + 6 * math.sin(angle)
+        clean = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / 30.0) * 2 - 1  # in [-1, 1]
+        painted_final = (np.round((clean + 1) / 2 * 3) / 3 * 255).astype(np.uint8).ravel()  # 4 levels, as the PixelCNN
+        noise = rng.standard_normal((size, size))
+        forced = set(image_race.MISTAKE_PIXELS) if request.mistake else set()
+        if forced:
+            painted_final[list(forced)] = 255
+        total_ar = size * size - len(forced)
+        steps = request.steps
+        at = image_race.mistake_step(steps)
+        clock = image_race.ticks(steps, total_ar)
+        wrong = (request.digit + 1) % 10
+
+        def verdict(digit: int, sure: float) -> tuple[float, ...]:
+            return tuple(round(sure if d == digit else (1 - sure) / 9, 4) for d in range(10))
+
+        def ar_lane(passes: int) -> image_race.ImageLane:
+            painted = 0  # pixels decided after `passes` sampled ones: forced pixels on the way take no pass
+            while painted < size * size and (painted - sum(1 for p in forced if p < painted) < passes or painted in forced):
+                painted += 1
+            canvas = np.zeros(size * size, dtype=np.uint8)
+            canvas[:painted] = painted_final[:painted]
+            share = painted / (size * size)
+            digit = wrong if forced and share > 0.5 else request.digit
+            return image_race.ImageLane(
+                image_race.AUTOREGRESSIVE,
+                canvas.reshape(size, size),
+                None,
+                passes,
+                total_ar,
+                round(passes * self.AR_MS, 1),
+                painted if painted < size * size else None,
+                verdict(digit, 0.1 + 0.85 * share) if passes else (),
+                tuple(sorted(p for p in forced if p < painted)),
+            )
+
+        def ddpm_lane(passes: int) -> image_race.ImageLane:
+            sigma = 1 - passes / steps
+            xt, guess = math.sqrt(1 - sigma**2) * clean + sigma * noise, clean * (1 - sigma) + noise * sigma * 0.3
+            stroke = forced and passes >= at
+            if stroke:  # written in at the mistake step, then washed out by the steps after it
+                ink = 1 - 2 * (passes - at) / max(steps - at, 1)
+                for image in (xt, guess):
+                    image.reshape(-1)[list(forced)] = np.maximum(image.reshape(-1)[list(forced)], ink)
+            return image_race.ImageLane(
+                image_race.DIFFUSION,
+                _to_uint8(xt),
+                _to_uint8(guess) if passes else None,
+                passes,
+                steps,
+                round(passes * self.DDPM_MS, 1),
+                None,
+                verdict(request.digit, 0.1 + 0.85 * (1 - sigma)) if passes else (),
+                tuple(image_race.MISTAKE_PIXELS) if stroke else (),
+            )
+
+        yield image_race.ImageRaceFrame(0, len(clock), 0, (ar_lane(0), ddpm_lane(0)))
+        for index, now in enumerate(clock, start=1):
+            if should_stop is not None and should_stop():
+                return
+            if self.step_seconds:
+                time.sleep(self.step_seconds)
+            yield image_race.ImageRaceFrame(index, len(clock), now, (ar_lane(min(now, total_ar)), ddpm_lane(min(now, steps))))

@@ -1,7 +1,8 @@
 """The websocket protocol: request schemas, validation with human-readable reasons, close codes.
 
-A client opens `/ws/text` or `/ws/image`, sends ONE JSON request (a `TextRequest` or `ImageRequest`
-object), and receives `queued`* `frame`+ `done` (or one `error`) messages. See docs/protocol.md.
+A client opens `/ws/text`, `/ws/image`, `/ws/race` or `/ws/race/image`, sends ONE JSON request (a
+`TextRequest`, `ImageRequest`, `RaceRequest` or `ImageRaceRequest` object), and receives `queued`* `frame`+
+`done` (or one `error`) messages. See docs/protocol.md.
 The same schemas parse the page query strings, so a URL and a websocket request describe one run.
 
 The request types are the samplers' own (`models.text.decoding`, `models.image.request`: torch-free), so a
@@ -21,7 +22,7 @@ from pydantic import ValidationError
 from pydantic.fields import FieldInfo
 
 from app.settings import Settings
-from models.image.request import ImageRequest  # the samplers' request types; the web layer imports them from here
+from models.image.request import ImageRaceRequest, ImageRequest  # the samplers' request types: import them from here
 from models.text.decoding import RaceRequest, TextRequest, gap_limit_problem
 
 
@@ -37,8 +38,14 @@ class Close(IntEnum):
     BUSY = 1013
 
 
-Request = TextRequest | ImageRequest  # RaceRequest is a TextRequest
-REQUESTS: dict[str, type[TextRequest] | type[ImageRequest]] = {"text": TextRequest, "image": ImageRequest, "race": RaceRequest}
+Request = TextRequest | ImageRequest | ImageRaceRequest  # RaceRequest is a TextRequest
+# Each demo's kind (its page path and websocket path after /ws/) -> its request type.
+REQUESTS: dict[str, type[TextRequest] | type[ImageRequest] | type[ImageRaceRequest]] = {
+    "text": TextRequest,
+    "image": ImageRequest,
+    "race": RaceRequest,
+    "race/image": ImageRaceRequest,  # the image race: the DDPM against the pixel-by-pixel autoregressive model
+}
 
 
 def client_fields(model: type[Request]) -> dict[str, FieldInfo]:
@@ -129,7 +136,7 @@ def check_limits(kind: str, request: Request, settings: Settings) -> None:
                 f"block_length {request.block_length} is over the limit of {settings.max_length} tokens",
                 field="block_length",
             )
-    elif isinstance(request, ImageRequest):
+    elif isinstance(request, ImageRequest | ImageRaceRequest):  # the image race's steps are the DDPM lane's
         if request.steps > settings.max_image_steps:
             raise RequestError(f"steps {request.steps} is over the limit of {settings.max_image_steps}", field="steps")
 
@@ -175,6 +182,8 @@ def to_query(request: Request) -> dict[str, str]:
     for name, value in request.model_dump().items():
         if value is None:
             out[name] = "none"
+        elif isinstance(value, bool):
+            out[name] = "true" if value else "false"
         elif isinstance(value, float):
             out[name] = repr(value) if not value.is_integer() else f"{value:.1f}"
         else:

@@ -15,8 +15,9 @@ import numpy as np
 
 from app.backends import Backends
 from app.messages import Deferred, Rendered
-from app.protocol import ImageRequest, RaceRequest, TextRequest
+from app.protocol import ImageRaceRequest, ImageRequest, RaceRequest, Request, TextRequest
 from app.render.image import ImageRun
+from app.render.image_race import ImageRaceRun
 from app.render.race import RaceRun
 from app.render.text import TextRun
 from models.frames import ImageFrame, TextFrame
@@ -69,8 +70,16 @@ def image_producer(
     return _producer(partial(sample, request), partial(ImageRun, schedule))
 
 
-def make_producer(kind: str, backends: Backends, request: TextRequest | ImageRequest) -> Callable[..., Iterator[Deferred]]:
+def image_race_producer(sample: Callable[..., Iterator[Any]], request: ImageRaceRequest) -> Callable[..., Iterator[Deferred]]:
+    return _producer(partial(sample, request), partial(ImageRaceRun, request))
+
+
+def make_producer(kind: str, backends: Backends, request: Request) -> Callable[..., Iterator[Deferred]]:
     """The producer of a run of `kind`: what the websocket routes and the export endpoints hand the engine."""
+    if isinstance(request, ImageRaceRequest):
+        if backends.image_race is None:  # Backends.check refuses such a request before a job starts
+            raise RuntimeError("no image race backend")
+        return image_race_producer(backends.image_race.sample, request)
     if isinstance(request, RaceRequest):
         return race_producer(backends.race.sample, request)
     if isinstance(request, TextRequest):

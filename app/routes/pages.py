@@ -1,8 +1,9 @@
 """HTML pages and the run fragment. Every setting lives in the query string, so a link reproduces a run.
 
-Each demo (text, image, race) has one route pair made by `_add_demo`: `/<kind>` and `/embed/<kind>` render
-the same template (embed: minimal chrome); `/<kind>/run` renders only the shell's `run` block (a template
-fragment), which the controls form swaps in with htmx to start a run.
+Each demo (text, image, race, race/image) has one route pair made by `_add_demo`: `/<kind>` and `/embed/<kind>`
+render the same template (embed: minimal chrome); `/<kind>/run` renders only the `run` block (a template
+fragment), which the controls form swaps in with htmx to start a run. A demo's kind is its path: the image race
+is `race/image` (`/race/image`, `/embed/race/image`, `/race/image/run`, `/ws/race/image`).
 """
 
 from __future__ import annotations
@@ -14,10 +15,13 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
+from markupsafe import Markup
 
-from app.backends import Backends, ImageBackend, RaceBackend, TextBackend
+from app.backends import NO_IMAGE_RACE, Backends, ImageBackend, ImageRaceBackend, RaceBackend, TextBackend
 from app.deps import BackendsDep, SettingsDep
-from app.protocol import ImageRequest, TextRequest, from_query, to_query
+from app.export import KINDS as EXPORT_KINDS
+from app.protocol import ImageRaceRequest, TextRequest, from_query, to_query
+from app.render import image_race
 from app.render.race import LANE_TITLES, WHY_COUNTS_DIFFER
 from app.render.text import confidence_legend
 from app.settings import Settings
@@ -35,6 +39,7 @@ class Demo:
     heading: str  # the page's h1
     run_label: str  # the run section's accessible name
     idle: str  # the notice before the first run
+    template: str = ""  # the page template; default "<kind>.html"
 
 
 DEMOS = {
@@ -47,6 +52,13 @@ DEMOS = {
         "Race: diffusion against its autoregressive twin",
         "Race",
         "Press Space or Generate to start the race.",
+    ),
+    "race/image": Demo(
+        "Image race: diffusion vs autoregressive",
+        "Image race: a digit denoised against a digit painted pixel by pixel",
+        "Image race",
+        "Press Space or Generate to start the race; keys 0-9 pick a digit.",
+        template="image_race.html",
     ),
 }
 
@@ -73,6 +85,17 @@ IMAGE_OPTIONS = {
 
 # Diffusion steps the race page offers (a link may carry any other valid value; it is added to the menu).
 RACE_STEPS = (8, 16, 32, 64)
+IMAGE_RACE_STEPS = (20, 50, 100)  # the image race's DDIM steps, likewise
+IMAGE_RACE_OPTIONS = {"digit": [(str(d), str(d)) for d in range(10)]}  # both lanes draw a digit: no "none"
+# The image race's lanes before a run: name, title, the captions of its pictures.
+IMAGE_RACE_LANES = [
+    (image_race.AUTOREGRESSIVE, image_race.LANE_TITLES[image_race.AUTOREGRESSIVE], [Markup("canvas")]),
+    (
+        image_race.DIFFUSION,
+        image_race.LANE_TITLES[image_race.DIFFUSION],
+        [Markup("x<sub>t</sub> noisy state"), Markup("predicted x<sub>0</sub>")],
+    ),
+]
 
 # Starting points for the race, as links (every setting lives in the URL): the second shows what the
 # autoregressive lane cannot do, fill a gap using the text on its right.
@@ -98,15 +121,24 @@ def idle_canvas(request: TextRequest) -> IdleCanvas:
 def page_context(request: Request, kind: str, embed: bool, settings: Settings, backends: Backends) -> dict[str, Any]:
     query = dict(request.query_params)
     run_request, notes = from_query(kind, query, settings)
-    assert isinstance(run_request, TextRequest | ImageRequest)  # RaceRequest is a TextRequest
     autoplay = query.get("autoplay") == "1"
-    by_kind: dict[str, TextBackend | ImageBackend | RaceBackend] = {
+    by_kind: dict[str, TextBackend | ImageBackend | RaceBackend | ImageRaceBackend | None] = {
         "text": backends.text,
         "image": backends.image,
         "race": backends.race,
+        "race/image": backends.image_race,
     }
     backend = by_kind[kind]
+    if backend is None:
+        notes = [*notes, NO_IMAGE_RACE]
     params = to_query(run_request)
+    image_race_page = isinstance(run_request, ImageRaceRequest)
+    if image_race_page:
+        step_choices = sorted({*IMAGE_RACE_STEPS, run_request.steps})
+    elif kind == "race":
+        step_choices = sorted({*RACE_STEPS, run_request.steps})
+    else:
+        step_choices = []
     return {
         "kind": kind,
         "page": DEMOS[kind],
@@ -118,17 +150,18 @@ def page_context(request: Request, kind: str, embed: bool, settings: Settings, b
         "request_json": json.dumps(run_request.model_dump(mode="json"), separators=(",", ":")),
         "notes": notes,
         "settings": settings,
-        "options": IMAGE_OPTIONS if kind == "image" else TEXT_OPTIONS,
-        "model_name": backend.name,
-        "model_trained": backend.trained,
+        "options": IMAGE_OPTIONS if kind == "image" else IMAGE_RACE_OPTIONS if image_race_page else TEXT_OPTIONS,
+        "model_name": backend.name if backend is not None else "none loaded",
+        "model_trained": backend.trained if backend is not None else False,
         "model_description": getattr(backend, "description", ""),
-        "race_facts": backends.race.facts,
-        "race_lanes": list(LANE_TITLES.items()),
-        "race_note": WHY_COUNTS_DIFFER,
-        "step_choices": sorted({*RACE_STEPS, run_request.steps}) if kind == "race" else [],
+        "race_facts": getattr(backend, "facts", "") if image_race_page else backends.race.facts,
+        "race_lanes": IMAGE_RACE_LANES if image_race_page else list(LANE_TITLES.items()),
+        "race_note": image_race.WHY_COUNTS_DIFFER if image_race_page else WHY_COUNTS_DIFFER,
+        "step_choices": step_choices,
         "presets": [(label, urlencode(values)) for label, values in RACE_PRESETS] if kind == "race" else [],
         "untrained": backends.untrained,
-        "confidence_legend": confidence_legend() if kind != "image" else [],
+        "confidence_legend": confidence_legend() if kind in ("text", "race") else [],
+        "exportable": kind in EXPORT_KINDS,
         "idle_canvas": idle_canvas(run_request) if isinstance(run_request, TextRequest) else None,
         "active": autoplay,
         "page_path": f"/embed/{kind}" if embed else f"/{kind}",
@@ -142,10 +175,14 @@ async def index(request: Request, backends: BackendsDep) -> HTMLResponse:
 
 
 def _add_demo(kind: str) -> None:
+    """`/<kind>`, `/embed/<kind>` and `/<kind>/run`; the kind is a path (`race/image`), route names use `_`."""
+    template = DEMOS[kind].template or f"{kind}.html"
+    name = kind.replace("/", "_")
+
     def page_handler(embed: bool) -> Any:
         async def page(request: Request, settings: SettingsDep, backends: BackendsDep) -> HTMLResponse:
             context = page_context(request, kind, embed, settings, backends)
-            return templates.TemplateResponse(request, f"{kind}.html", context)
+            return templates.TemplateResponse(request, template, context)
 
         return page
 
@@ -155,9 +192,9 @@ def _add_demo(kind: str) -> None:
         context["active"] = True
         return HTMLResponse(render_block("demo.html", "run", context))
 
-    router.add_api_route(f"/{kind}", page_handler(False), response_class=HTMLResponse, name=f"{kind}_page")
-    router.add_api_route(f"/embed/{kind}", page_handler(True), response_class=HTMLResponse, name=f"{kind}_embed")
-    router.add_api_route(f"/{kind}/run", run, response_class=HTMLResponse, name=f"{kind}_run")
+    router.add_api_route(f"/{kind}", page_handler(False), response_class=HTMLResponse, name=f"{name}_page")
+    router.add_api_route(f"/embed/{kind}", page_handler(True), response_class=HTMLResponse, name=f"{name}_embed")
+    router.add_api_route(f"/{kind}/run", run, response_class=HTMLResponse, name=f"{name}_run")
 
 
 for _kind in DEMOS:

@@ -29,9 +29,8 @@ from app.engines import Runs, RunSubscription, Unavailable
 from app.messages import Rendered, busy_message, render_error, render_queued
 from app.protocol import (
     Close,
-    ImageRequest,
+    Request,
     RequestError,
-    TextRequest,
     canonical_key,
     close_reason,
     parse_request,
@@ -116,15 +115,13 @@ class Connection:
         if len(self._arrivals) > limit:
             raise RequestError(f"too many messages: the limit is {limit} per second per connection")
 
-    async def first_request(self, kind: str) -> TextRequest | ImageRequest:
+    async def first_request(self, kind: str) -> Request:
         idle = self.settings.idle_seconds
         try:
             raw = await asyncio.wait_for(self.receive(), timeout=idle)
         except TimeoutError:
             raise RequestError(f"no request received within {idle:g} seconds") from None
-        request = parse_request(kind, raw, self.settings)
-        assert isinstance(request, TextRequest | ImageRequest)
-        return request
+        return parse_request(kind, raw, self.settings)
 
     async def watch(self) -> None:
         """Runs beside `pump`: returns when the client leaves; answers (or limits) extra messages."""
@@ -235,3 +232,8 @@ async def ws_image(ws: WebSocket, settings: SettingsDep, engine: EngineDep, back
 @router.websocket("/ws/race")
 async def ws_race(ws: WebSocket, settings: SettingsDep, engine: EngineDep, backends: BackendsDep) -> None:
     await serve(ws, "race", settings, engine, backends, ws.app.state.clients)
+
+
+@router.websocket("/ws/race/image")
+async def ws_image_race(ws: WebSocket, settings: SettingsDep, engine: EngineDep, backends: BackendsDep) -> None:
+    await serve(ws, "race/image", settings, engine, backends, ws.app.state.clients)

@@ -14,52 +14,42 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import numpy as np
 import torch
 
 from models.image.model import ImageModel
-from models.image.pixel_ar import IMAGE_SIZE, PixelARModel, PixelFrame, sample_pixels
+from models.image.pixel_ar import PixelARModel, PixelFrame, sample_pixels
+from models.image.race_frames import (
+    AUTOREGRESSIVE,
+    DIFFUSION,
+    IMAGE_SIZE,
+    MISTAKE_PIXELS,
+    MISTAKE_SHARE,
+    ImageLane,
+    ImageRaceFrame,
+    mistake_step,
+    ticks,
+)
+
+# the frame types and clock live in the torch-free `race_frames`; importers of the race find them here too
+__all__ = [
+    "AUTOREGRESSIVE",
+    "DIFFUSION",
+    "IMAGE_SIZE",
+    "MISTAKE_PIXELS",
+    "MISTAKE_SHARE",
+    "ImageLane",
+    "ImageRaceFrame",
+    "mistake_step",
+    "sample_image_race",
+    "ticks",
+]
 from models.image.request import ImageRaceRequest, ImageRequest
 from models.image.sample import Meter, make_scheduler, sample_image
 
 T = TypeVar("T")
-AUTOREGRESSIVE, DIFFUSION = "ar", "diffusion"
-# a short bar in the upper left, two rows thick: an early, confident, wrong stroke for most digits
-MISTAKE_PIXELS = tuple(row * IMAGE_SIZE + column for row in (7, 8) for column in range(5, 13))
-MISTAKE_SHARE = 0.2  # the DDPM gets the stroke after this share of its steps (t near 800 of 1000 for DDIM 50)
-
-
-@dataclass(frozen=True)
-class ImageLane:
-    name: str  # AUTOREGRESSIVE or DIFFUSION
-    image: np.ndarray = field(repr=False)  # uint8 (H, W): the AR canvas, or the DDPM's x_t
-    guess: np.ndarray | None = field(repr=False)  # uint8 (H, W): the DDPM's predicted x0 (None for the AR lane)
-    passes: int
-    total_passes: int
-    wall_ms: float
-    cursor: int | None  # AR: the next pixel to paint (None when done); DDPM: None
-    digit_probabilities: tuple[float, ...]  # the classifier on what the lane shows (AR: the canvas so far)
-    forced: tuple[int, ...] = ()  # pixels of the forced mistake present in this lane's state
-
-    @property
-    def finished(self) -> bool:
-        return self.passes >= self.total_passes
-
-
-@dataclass(frozen=True)
-class ImageRaceFrame:
-    step: int  # frame index, 0 = both lanes blank / pure noise
-    total: int
-    clock: int  # forward passes of the clock at this frame
-    lanes: tuple[ImageLane, ...]
-
-
-def ticks(ddpm_steps: int, ar_passes: int) -> list[int]:
-    """The clock values a frame is emitted at: every DDPM pass, every AR row's end, and the AR lane's last pass."""
-    return sorted({*range(1, ddpm_steps + 1), *range(IMAGE_SIZE, ar_passes + 1, IMAGE_SIZE), ar_passes})
 
 
 def _mistake_hook(model: ImageModel, steps: int) -> Callable[[int, torch.Tensor, torch.Tensor, int], torch.Tensor]:
@@ -79,10 +69,6 @@ def _mistake_hook(model: ImageModel, steps: int) -> Callable[[int, torch.Tensor,
         return x
 
     return hook
-
-
-def mistake_step(steps: int) -> int:
-    return max(1, round(MISTAKE_SHARE * steps))
 
 
 def sample_image_race(

@@ -18,7 +18,7 @@ import websockets
 from app.__main__ import TheaterServer, server_config
 from app.backends import Backends
 from app.engine import Engine
-from app.fakes import FakeImage, FakeRace, FakeText
+from app.fakes import FakeImage, FakeImageRace, FakeRace, FakeText
 from app.main import create_app
 from app.settings import Settings
 
@@ -65,7 +65,12 @@ def live_server(
     torch threads and inference mode in its workers, as the real server does."""
     port = free_port()
     settings = Settings(**{"port": port, "models": "fake", **overrides})
-    backends = backends or Backends(text=FakeText(step_seconds), image=FakeImage(step_seconds), race=FakeRace(step_seconds))
+    backends = backends or Backends(
+        text=FakeText(step_seconds),
+        image=FakeImage(step_seconds),
+        race=FakeRace(step_seconds),
+        image_race=FakeImageRace(step_seconds),
+    )
     app = create_app(settings, loader=lambda _s: backends, use_torch=use_torch)
     config = server_config(app, settings, host="127.0.0.1", log_level="warning", timeout_graceful_shutdown=2)
     server = TheaterServer(config)  # the same server settings as `python -m app`

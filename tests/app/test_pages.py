@@ -18,7 +18,21 @@ from app.fakes import FakeImage, FakeRace, FakeText
 from app.main import create_app
 from app.settings import REPO_ROOT, Settings
 
-PAGES = ["/", "/text", "/image", "/race", "/embed/text", "/embed/image", "/embed/race", "/text/run", "/image/run", "/race/run"]
+PAGES = [
+    "/",
+    "/text",
+    "/image",
+    "/race",
+    "/race/image",
+    "/embed/text",
+    "/embed/image",
+    "/embed/race",
+    "/embed/race/image",
+    "/text/run",
+    "/image/run",
+    "/race/run",
+    "/race/image/run",
+]
 
 
 def client_for(settings: Settings | None = None, trained: bool = False, address: str = "testclient") -> TestClient:
