@@ -54,13 +54,13 @@ def race_outcomes(network: PixelCNN, ddpm_folder: Path, classifier: Path, seeds:
         forced = {p: top for p in MISTAKE_PIXELS} if mistake else None
         ar = sample_batch(network, digits, torch.Generator().manual_seed(0), forced=forced)
         ar_hits = classify(meter, to_model_range(ar, network.config.levels)[:, None]) == digits.numpy()
-        ddpm_hits = []
-        for seed in range(seeds):
-            hook = _mistake_hook(image_model, steps) if mistake else None
-            for digit in range(10):  # a batch shares one label: the ten digits one by one, same seed
-                *_, last = sample_image(image_model, ImageRequest(steps=steps, seed=seed, digit=digit), intervene=hook)
-                x0 = torch.from_numpy(last.x0.astype(np.float32) / 127.5 - 1)[:, None]
-                ddpm_hits.append(classify(meter, x0)[0] == digit)
+        ddpm_hits: list[bool] = []
+        hook = _mistake_hook(image_model, steps) if mistake else None
+        for digit in range(10):  # a batch shares one label: per digit, `seeds` samples in one batch
+            request = ImageRequest(steps=steps, seed=digit, digit=digit, batch=seeds)
+            *_, last = sample_image(image_model, request, intervene=hook)
+            x0 = torch.from_numpy(last.x0.astype(np.float32) / 127.5 - 1)[:, None]
+            ddpm_hits.extend(bool(hit) for hit in classify(meter, x0) == digit)
         key = "with_mistake" if mistake else "without"
         out[key] = {"pixel_ar": round(float(ar_hits.mean()), 3), "ddpm": round(float(np.mean(ddpm_hits)), 3)}
     out["samples_per_model"] = {"count": float(10 * seeds)}
@@ -77,7 +77,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seeds", type=int, default=3, help="samples per digit for class match and the forced mistake")
     p.add_argument("--ddim-steps", type=int, default=50)
     p.add_argument("--out-root", type=Path, default=CHECKPOINT_ROOT)
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: leave the default)")
     args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     config = PixelARConfig(**read_json(args.run / "config.json"))
     network = PixelCNN(config)
@@ -125,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
         "",
         f"- trained on: MNIST train10k minus its last {summary.get('selection_digits', '?')} digits (held out to choose",
         "  the weights),"
-        f"  sha256 `{summary.get('data_sha256', '?')}`; {summary.get('epochs')} epochs, best at step {summary.get('best_step')}",
+        f" sha256 `{summary.get('data_sha256', '?')}`; {summary.get('epochs')} epochs, best at step {summary.get('best_step')}",
         f"- wall time: {summary.get('wall_seconds')} s on {summary.get('hardware')}",
         f"- weights: {summary['weights_dtype']}",
         f"- **held-out negative log-likelihood on the 10,000 MNIST t10k test digits: {summary['test_bits_per_pixel']} bits",

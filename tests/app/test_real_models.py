@@ -36,6 +36,9 @@ def test_default_settings_load_every_committed_checkpoint(real: Backends) -> Non
     assert (real.text.name, real.image.name, real.race.name) == ("text-diffusion", "image-ddpm", "text-diffusion vs text-ar")
     assert real.text.trained and real.image.trained and real.race.trained
     assert real.image.model.classifier is not None  # the "decided" meter runs on the trained classifier
+    assert real.image_race is not None and real.image_race.trained
+    assert real.image_race.name == "image-ddpm vs image-pixel-ar"
+    assert real.image_race.image is real.image.model  # the race shares the loaded DDPM, never loads it twice
 
 
 @pytest.mark.parametrize("fmt", ["json", "html"])
