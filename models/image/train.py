@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import math
 import platform
 import time
 from pathlib import Path
@@ -26,6 +25,7 @@ from tqdm import tqdm
 from models.checkpoints import save_weights, sha256_of, write_json
 from models.image.data import load_split, to_model_range
 from models.image.network import NO_CLASS, build_scheduler, build_unet
+from models.schedules import warmup_cosine
 from models.train_state import has_state, load_state, save_state
 
 
@@ -53,11 +53,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def learning_rate(step: float, args: argparse.Namespace) -> float:
     """Linear warmup, then cosine decay to `min_lr_ratio` of the peak at `--steps`."""
-    if step < args.warmup:
-        return args.lr * (step + 1) / args.warmup
-    progress = min(1.0, (step - args.warmup) / max(1, args.steps - args.warmup))
-    floor = args.lr * args.min_lr_ratio
-    return floor + 0.5 * (args.lr - floor) * (1 + math.cos(math.pi * progress))
+    return warmup_cosine(step, args.lr, args.warmup, args.steps, args.lr * args.min_lr_ratio)
 
 
 def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:

@@ -24,6 +24,7 @@ from tqdm import tqdm
 from models.checkpoints import save_weights, sha256_of, write_json
 from models.image.data import find_split, load_split
 from models.image.pixel_ar import PixelARConfig, PixelCNN, nll_bits_per_pixel, quantise
+from models.schedules import warmup_cosine
 from models.train_state import has_state, load_state, save_state
 
 
@@ -40,6 +41,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--warmup", type=int, default=100)
+    p.add_argument("--min-lr-ratio", type=float, default=0.05, help="final learning rate as a share of --lr")
     p.add_argument("--steps", type=int, default=3000, help="length of the learning-rate schedule")
     p.add_argument("--eval-every", type=int, default=100)
     p.add_argument("--max-minutes", type=float, default=float("inf"))
@@ -49,10 +51,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def learning_rate(step: float, args: argparse.Namespace) -> float:
-    if step < args.warmup:
-        return args.lr * (step + 1) / args.warmup
-    progress = min(1.0, (step - args.warmup) / max(1, args.steps - args.warmup))
-    return args.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+    return warmup_cosine(step, args.lr, args.warmup, args.steps, args.lr * args.min_lr_ratio)
 
 
 @torch.inference_mode()

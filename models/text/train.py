@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import math
 import platform
 import shutil
 import time
@@ -21,6 +20,7 @@ from tokenizers import Tokenizer
 from tqdm import tqdm
 
 from models.checkpoints import load_weights, portable_summary, read_json, save_weights, sha256_of, write_json
+from models.schedules import warmup_cosine
 from models.text.card import card_samples, write_model_card
 from models.text.data import encode_stream, fixed_windows, random_windows, read_stories
 from models.text.evaluate import heldout_loss
@@ -34,10 +34,7 @@ CSV_FIELDS = ["step", "tokens_seen", "epochs", "train_loss", "heldout_loss", "lr
 
 
 def learning_rate(step: float, args: argparse.Namespace) -> float:
-    if step < args.warmup:
-        return args.lr * (step + 1) / args.warmup
-    progress = min(1.0, (step - args.warmup) / max(1, args.steps - args.warmup))
-    return args.min_lr + 0.5 * (args.lr - args.min_lr) * (1 + math.cos(math.pi * progress))
+    return warmup_cosine(step, args.lr, args.warmup, args.steps, args.min_lr)
 
 
 def selection_windows(valid_stream: torch.Tensor, context: int, count: int) -> torch.Tensor:
