@@ -16,7 +16,7 @@ from app.render.producers import make_producer
 
 log = logging.getLogger("theater.prewarm")
 
-DEMOS = ("text", "image", "race")  # the defaults each page's Generate sends (no query string)
+DEMOS = ("text", "image", "race", "race/image")  # the defaults each page's Generate sends (no query string)
 RETRIES = 30  # with the Redis engine: try for about RETRIES x RETRY_SECONDS while no worker is up
 RETRY_SECONDS = 2.0
 
