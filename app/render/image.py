@@ -1,4 +1,5 @@
-"""Image frames -> messages: x_t and predicted x0 as PNG, the noise-schedule plot, the classifier's meter."""
+"""Image frames -> messages: x_t and predicted x0 as PNG, the noise-schedule plot, the classifier's meter and
+its timeline over the run so far (when is it decided: app/render/decided.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from app.messages import Rendered, done_summary, pack
+from app.render.decided import Timeline, decided_sentence, leading, timeline
 from app.templating import stream_macros
 from models.frames import ImageFrame
 
@@ -85,9 +87,23 @@ def image_status(frame: ImageFrame) -> str:
     return f"step {frame.step} of {frame.total}, timestep {frame.timestep}, noise level {frame.noise_level:.2f}"
 
 
-def render_image_frame(frame: ImageFrame, ms_per_step: float, schedule: np.ndarray) -> Rendered:
+def frame_probabilities(frame: ImageFrame) -> tuple[float, ...]:
+    """The classifier's probabilities as the messages carry them (4 decimals); () without a classifier."""
+    return tuple(round(float(p), 4) for p in frame.digit_probabilities[0]) if frame.digit_probabilities else ()
+
+
+def render_image_frame(
+    frame: ImageFrame,
+    ms_per_step: float,
+    schedule: np.ndarray,
+    history: list[tuple[float, ...]] | None = None,
+) -> Rendered:
+    """`history`: the run's probabilities by step, this frame's last (what the timeline draws). The HTML may be
+    rendered later, after more steps were appended: it reads only the first `len(history)` entries."""
     xt_png, x0_png = png_base64(frame.xt), png_base64(frame.x0)
-    probs = [round(p, 4) for p in frame.digit_probabilities[0]] if frame.digit_probabilities else []
+    probs = list(frame_probabilities(frame))
+    seen = history if history is not None else [tuple(probs)]
+    steps_seen = len(seen)
     data: dict[str, Any] = {
         "type": "frame",
         "step": frame.step,
@@ -105,9 +121,26 @@ def render_image_frame(frame: ImageFrame, ms_per_step: float, schedule: np.ndarr
         data["note"] = frame.note
     meter = None
     if probs:
-        best = int(np.argmax(probs))
+        best = leading(probs)
         meter = SimpleNamespace(digit=best, percent=round(probs[best] * 100))
-    view = SimpleNamespace(
+
+    def html() -> str:
+        strip = timeline(seen[:steps_seen], frame.total) if probs else None
+        return stream_macros().image_frame(_frame_view(frame, xt_png, x0_png, ms_per_step, schedule, meter, strip))
+
+    return pack(data, html)
+
+
+def _frame_view(
+    frame: ImageFrame,
+    xt_png: str,
+    x0_png: str,
+    ms_per_step: float,
+    schedule: np.ndarray,
+    meter: SimpleNamespace | None,
+    strip: Timeline | None,
+) -> SimpleNamespace:
+    return SimpleNamespace(
         step=frame.step,
         total=frame.total,
         status=image_status(frame),
@@ -119,30 +152,45 @@ def render_image_frame(frame: ImageFrame, ms_per_step: float, schedule: np.ndarr
         ms_per_step=f"{ms_per_step:.1f}",
         plot=schedule_plot(schedule, frame.timestep, float(frame.noise_level)),
         meter=meter,
+        timeline=strip,
         note=frame.note,
     )
-    return pack(data, lambda: stream_macros().image_frame(view))
 
 
-def render_image_done(frame: ImageFrame, ms_total: float) -> Rendered:
+def render_image_done(frame: ImageFrame, ms_total: float, history: list[tuple[float, ...]] | None = None) -> Rendered:
+    """`history`: the run's probabilities by step (step 0 first). `decided_at`: the first step at which the
+    final digit (the classifier's pick at the last step) had more than 50%; null if never or no classifier."""
     steps = max(frame.total, 1)
+    final_probs = frame_probabilities(frame)
+    history = history if history is not None else [final_probs]
+    decided, clause, sentence = None, "", ""
+    if final_probs and history:
+        decided, clause, sentence = decided_sentence(history, leading(final_probs), frame.total)
     data = {
         "type": "done",
         "png": png_base64(frame.xt),
         "steps": frame.total,
         "forward_passes": frame.forward_passes,
         "ms_per_step": round(ms_total / steps, 2),
+        "decided_at": decided,
     }
     summary = done_summary(frame.total, frame.forward_passes, ms_total)
-    return pack(data, lambda: stream_macros().notice(summary, "done"), target="#notice", swap="outerHTML")
+    if clause:
+        summary = f"{summary[:-1]}; {clause}."
+    view = SimpleNamespace(summary=summary, sentence=sentence)
+    return pack(data, lambda: stream_macros().image_done(view), target="#notice", swap="outerHTML")
 
 
 class ImageRun:
+    """One image run: it keeps the classifier's probabilities of every step so far, for the timeline."""
+
     def __init__(self, schedule: np.ndarray) -> None:
         self.schedule = schedule
+        self.history: list[tuple[float, ...]] = []
 
     def frame(self, frame: ImageFrame, ms_per_step: float) -> Rendered:
-        return render_image_frame(frame, ms_per_step, self.schedule)
+        self.history.append(frame_probabilities(frame))
+        return render_image_frame(frame, ms_per_step, self.schedule, self.history)
 
     def done(self, frame: ImageFrame, ms_total: float) -> Rendered:
-        return render_image_done(frame, ms_total)
+        return render_image_done(frame, ms_total, self.history)

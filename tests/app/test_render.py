@@ -8,6 +8,7 @@ import itertools
 import json
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 import numpy as np
 from PIL import Image
@@ -16,10 +17,14 @@ from pytest import MonkeyPatch
 from app.fakes import FakeImage, FakeText
 from app.messages import Rendered, render_error, render_queued
 from app.protocol import ImageRequest, TextRequest
+from app.render import decided
 from app.render import producers as render_module
-from app.render.image import png_base64
+from app.render.decided import decided_at
+from app.render.image import PLOT_H, PLOT_W, ImageRun, png_base64
 from app.render.producers import image_producer, text_producer
 from app.render.text import confidence_class, render_text_frame, visible
+from app.settings import REPO_ROOT
+from app.templating import stream_macros
 from models.frames import BLANK, FIXED, NEW, REMASKED, TextFrame, TextToken, TokenAlternative
 
 
@@ -116,7 +121,69 @@ def test_image_messages_carry_pngs_and_the_schedule_plot() -> None:
     assert '<svg class="schedule"' in content and 'class="dot"' in content
     assert not re.search(r"\sstyle=", content)
     final = json.loads(rendered(produce)[-2].html)
-    assert final["digit_probabilities"][1] == 1.0 and "classifier on x<sub>0</sub>: <b>1</b>" in final["content"]
+    assert final["digit_probabilities"][1] == 1.0 and "classifier on x<sub>0</sub>:</span> <b>1</b>" in final["content"]
+
+
+def timeline_svg(content: str) -> str:
+    start = content.index('<svg class="timeline"')
+    inner_end = content.index("</svg>", start)  # the nested strip's
+    return content[start : content.index("</svg>", inner_end + 1) + len("</svg>")]
+
+
+def test_image_frames_carry_the_timeline_so_far_and_done_says_when_it_was_decided() -> None:
+    fake = FakeImage()
+    request = ImageRequest(digit=7, steps=50, seed=1)
+    messages = rendered(image_producer(fake.sample, request, fake.noise_schedule()))
+    frames, done = messages[:-1], messages[-1]
+    history = [tuple(json.loads(m.json)["digit_probabilities"]) for m in frames]
+    expected = decided_at(history, 7)
+    assert expected is not None and 0 < expected < 50
+    svgs = [timeline_svg(json.loads(m.html)["content"]) for m in reversed(frames)][::-1]  # HTML asked for last first
+    rectangles = [sum(int(n) for n in re.findall(r"h(\d+)v1", svg)) for svg in svgs]
+    assert rectangles == sorted(rectangles) and rectangles[-1] > rectangles[0]  # the strip grows step by step
+    assert all('role="img" aria-label="Classifier on x0 over steps 0 to' in svg for svg in svgs)
+    assert f"over steps 0 to {expected - 1} of 50" in svgs[expected - 1] and 'class="passed"' not in svgs[expected - 1]
+    assert f"leading 7: over 50% at step {expected}" in svgs[expected] and 'class="passed"' in svgs[expected]
+    assert f"first passed 50% at step {expected} of 50" in svgs[-1] and 'class="now"' not in svgs[-1]
+    assert all(len(svg) < 2000 for svg in svgs)  # a few KB at most
+    assert not any(re.search(r"\sstyle=", json.loads(m.html)["content"]) for m in frames)
+    data, html = json.loads(done.json), json.loads(done.html)
+    assert data["decided_at"] == expected and html["target"] == "#notice"
+    assert html["content"].startswith('<p id="notice" class="notice done">Done: 50 steps, 50 forward passes,')
+    assert f"; decided at step {expected} of 50.</p>" in html["content"]
+    assert 'id="result" class="result" hx-swap-oob="true"' in html["content"]
+    assert f"the classifier first gave the final digit 7 more than 50% at step {expected}." in html["content"]
+
+
+def test_image_done_without_a_classifier_or_a_decision() -> None:
+    fake = FakeImage()
+    frames = list(fake.sample(ImageRequest(digit=2, steps=3, seed=1)))
+    bare = [replace(f, digit_probabilities=()) for f in frames]
+    run = ImageRun(fake.noise_schedule())
+    messages = [run.frame(f, 1.0) for f in bare] + [run.done(bare[-1], 3.0)]
+    assert "digit_probabilities" not in json.loads(messages[0].json)
+    assert "no digit classifier loaded" in json.loads(messages[0].html)["content"]
+    done = json.loads(messages[-1].html)
+    assert done["decided_at"] is None and 'id="result"' not in done["content"]
+    assert done["content"].endswith("ms per step.</p>")
+    flat = tuple([0.1] * 10)
+    unsure = [replace(f, digit_probabilities=(flat,)) for f in frames]
+    run = ImageRun(fake.noise_schedule())
+    messages = [run.frame(f, 1.0) for f in unsure] + [run.done(unsure[-1], 3.0)]
+    done = json.loads(messages[-1].html)
+    assert done["decided_at"] is None and "the classifier never gave the final digit 0 more than 50%" in done["content"]
+    assert "Never decided: the classifier never gave the final digit 0 more than 50% (at most 10%)" in done["content"]
+    assert "0 never over 50%" not in json.loads(messages[-2].html)["content"]  # frames say "leading", not "final"
+    assert "0: not over 50% yet" in json.loads(messages[-2].html)["content"]
+
+
+def test_the_placeholder_boxes_keep_the_frames_aspect_ratios() -> None:
+    """The idle placeholder's empty boxes take the SVGs' shapes from static/theater.css: the same numbers."""
+    css = (REPO_ROOT / "static" / "theater.css").read_text()
+    assert f"aspect-ratio: {PLOT_W} / {PLOT_H}" in css and f"aspect-ratio: {decided.WIDTH} / {decided.HEIGHT}" in css
+    placeholder = stream_macros().image_placeholder()
+    assert placeholder.count('class="px empty"') == 2 and 'class="schedule empty"' in placeholder
+    assert 'class="timeline empty"' in placeholder and "when is it decided" in placeholder
 
 
 def test_notices_target_the_notice_line() -> None:
