@@ -14,6 +14,7 @@ PAGES = [
     "/",
     "/text",
     "/image",
+    "/image/forward",
     "/race",
     "/why",
     "/replay",
