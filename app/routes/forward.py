@@ -24,14 +24,11 @@ from markupsafe import escape
 
 from app.deps import BackendsDep
 from app.render.image import png_base64, schedule_plot
-from app.settings import REPO_ROOT
 from app.templating import stream_macros, templates
-from models.image.data import read_idx, to_uint8
+from models.image.data import EVALUATION_MNIST, read_idx, to_uint8
 
 router = APIRouter(tags=["pages"])
 
-# models.image.evaluate.EVALUATION_MNIST (not imported: that module imports torch); a test checks they agree.
-EVALUATION_MNIST = REPO_ROOT / "models" / "evaluation_data" / "mnist"
 DIGITS_FILE = EVALUATION_MNIST / "t10k-images-idx3-ubyte.gz"
 DIGITS = 10_000
 TIMESTEPS = 1000

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
+# The committed held-out digits (MNIST t10k; train10k for the Frechet floor), for evaluation, tests and pages.
+EVALUATION_MNIST = Path(__file__).resolve().parents[1] / "evaluation_data" / "mnist"
+
 
 def read_idx(path: Path) -> np.ndarray:
     opener = gzip.open if path.suffix == ".gz" else open

@@ -20,11 +20,10 @@ import torch
 
 from models.checkpoints import CHECKPOINT_ROOT
 from models.image.classifier import DigitClassifier
-from models.image.data import load_split, to_model_range
+from models.image.data import EVALUATION_MNIST, load_split, to_model_range
 from models.image.model import ImageModel, load_image_model
 from models.image.sample import ImageRequest, sample_image
 
-EVALUATION_MNIST = Path(__file__).resolve().parents[1] / "evaluation_data" / "mnist"
 DEFAULTS = ImageRequest()
 
 

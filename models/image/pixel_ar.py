@@ -45,7 +45,7 @@ def quantise(images: torch.Tensor, levels: int) -> torch.Tensor:
     return (images.float() / 255 * (levels - 1)).round().long().clamp(0, levels - 1)
 
 
-def to_model_range(indices: torch.Tensor, levels: int) -> torch.Tensor:
+def levels_to_model_range(indices: torch.Tensor, levels: int) -> torch.Tensor:
     """Level indices -> floats in [-1, 1], the range the DDPM and the classifier read."""
     return indices.float() / (levels - 1) * 2 - 1
 

@@ -21,11 +21,10 @@ import numpy as np
 import torch
 
 from models.checkpoints import CHECKPOINT_ROOT, portable_summary, read_json, save_weights, write_json, write_manifest
-from models.image.data import load_split
-from models.image.evaluate import EVALUATION_MNIST
+from models.image.data import EVALUATION_MNIST, load_split, to_model_range
 from models.image.model import load_image_model
-from models.image.pixel_ar import PixelARConfig, PixelCNN, load_pixel_ar, quantise, sample_batch, to_model_range
-from models.image.race import MISTAKE_PIXELS, MISTAKE_SHARE, _mistake_hook
+from models.image.pixel_ar import PixelARConfig, PixelCNN, levels_to_model_range, load_pixel_ar, quantise, sample_batch
+from models.image.race import MISTAKE_PIXELS, MISTAKE_SHARE, mistake_hook
 from models.image.request import ImageRequest
 from models.image.sample import Meter, sample_image
 from models.image.train_pixel_ar import heldout_bits
@@ -53,13 +52,13 @@ def race_outcomes(network: PixelCNN, ddpm_folder: Path, classifier: Path, seeds:
     for mistake in (False, True):
         forced = {p: top for p in MISTAKE_PIXELS} if mistake else None
         ar = sample_batch(network, digits, torch.Generator().manual_seed(0), forced=forced)
-        ar_hits = classify(meter, to_model_range(ar, network.config.levels)[:, None]) == digits.numpy()
+        ar_hits = classify(meter, levels_to_model_range(ar, network.config.levels)[:, None]) == digits.numpy()
         ddpm_hits: list[bool] = []
-        hook = _mistake_hook(image_model, steps) if mistake else None
+        hook = mistake_hook(image_model, steps) if mistake else None
         for digit in range(10):  # a batch shares one label: per digit, `seeds` samples in one batch
             request = ImageRequest(steps=steps, seed=digit, digit=digit, batch=seeds)
             *_, last = sample_image(image_model, request, intervene=hook)
-            x0 = torch.from_numpy(last.x0.astype(np.float32) / 127.5 - 1)[:, None]
+            x0 = torch.from_numpy(to_model_range(last.x0))
             ddpm_hits.extend(bool(hit) for hit in classify(meter, x0) == digit)
         key = "with_mistake" if mistake else "without"
         out[key] = {"pixel_ar": round(float(ar_hits.mean()), 3), "ddpm": round(float(np.mean(ddpm_hits)), 3)}

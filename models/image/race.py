@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
+from models.image.data import to_model_range
 from models.image.model import ImageModel
 from models.image.pixel_ar import PixelARModel, PixelFrame, sample_pixels
 from models.image.race_frames import (
@@ -52,7 +53,7 @@ from models.image.sample import Meter, make_scheduler, sample_image
 T = TypeVar("T")
 
 
-def _mistake_hook(model: ImageModel, steps: int) -> Callable[[int, torch.Tensor, torch.Tensor, int], torch.Tensor]:
+def mistake_hook(model: ImageModel, steps: int) -> Callable[[int, torch.Tensor, torch.Tensor, int], torch.Tensor]:
     """Writes the stroke into x_t after step round(MISTAKE_SHARE * steps): x_t = sqrt(ab) x0 + sqrt(1 - ab) eps
     with the stroke's pixels at full ink in x0 and the model's own noise estimate, so the state reads as if the
     model's clean guess had drawn it."""
@@ -84,7 +85,7 @@ def sample_image_race(
     ddpm_request = ImageRequest(
         digit=request.digit, guidance=request.guidance, sampler="ddim", steps=request.steps, seed=request.seed
     )
-    hook = _mistake_hook(image_model, request.steps) if request.mistake else None
+    hook = mistake_hook(image_model, request.steps) if request.mistake else None
     denoiser = sample_image(image_model, ddpm_request, should_stop, intervene=hook)
     total_ar = IMAGE_SIZE * IMAGE_SIZE - (len(MISTAKE_PIXELS) if request.mistake else 0)
     clock = ticks(request.steps, total_ar)
@@ -97,8 +98,7 @@ def sample_image_race(
         return value
 
     def probabilities(image: np.ndarray) -> tuple[float, ...]:
-        x = torch.from_numpy(image.astype(np.float32) / 127.5 - 1)[None, None]
-        found = meter(x)
+        found = meter(torch.from_numpy(to_model_range(image[None])))
         return found[0] if found else ()
 
     painted: PixelFrame = timed(AUTOREGRESSIVE, next, painter)
