@@ -161,8 +161,8 @@ class RealImage:
     def sample(self, request: ImageRequest, should_stop: ShouldStop | None = None) -> Iterator[ImageFrame]:
         from models.image import sample as image_sample
 
-        try:  # one image: the protocol refuses `batch` from clients
-            yield from image_sample.sample_image(self.model, request, should_stop=should_stop)
+        try:  # one image: the protocol refuses `batch` from clients; from noise, or from a held-out digit (the lab)
+            yield from image_sample.sample_request(self.model, request, should_stop=should_stop)
         except image_sample.SamplingError as error:
             raise Refused(str(error)) from error
 

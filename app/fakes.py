@@ -20,6 +20,9 @@ from app.engine import Refused
 from app.protocol import ImageRaceRequest, ImageRequest, RaceRequest, TextRequest
 from models.frames import BLANK, COMMITTED, FIXED, NEW, REMASKED, ImageFrame, TextFrame, TextToken, TokenAlternative
 from models.image import race_frames as image_race
+from models.image.data import held_out_digit
+from models.image.masks import decode_mask
+from models.image.request import lab_problem
 from models.text.decoding import context_problem
 from models.text.race import AUTOREGRESSIVE, DIFFUSION, LaneSpec, RaceFrame, autoregressive_request, race_frames
 
@@ -238,7 +241,11 @@ class FakeImage:
         clean = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / 30.0) * 2 - 1  # in [-1, 1]
         noise = rng.standard_normal((28, 28))
         steps = request.steps
-        timesteps = np.linspace(999, 0, steps + 1).round().astype(int)
+        reference, keep, start = self._lab(request)
+        if reference is not None:  # the lab: the blob over the real digit; with a mask, the kept pixels exactly
+            original = reference.astype(np.float64) / 127.5 - 1
+            clean = np.maximum(clean, original) if keep is None else np.where(keep, original, clean)
+        timesteps = np.linspace(start, 0, steps + 1).round().astype(int)
         for step in range(steps + 1):
             if step > 0:
                 if should_stop is not None and should_stop():
@@ -261,9 +268,24 @@ class FakeImage:
                 xt=_to_uint8(xt)[None],
                 x0=_to_uint8(guess)[None],
                 noise_level=sigma,
+                reference=reference,
+                keep=keep,
                 forward_passes=step,
                 digit_probabilities=(probs,),
             )
+
+    @staticmethod
+    def _lab(request: ImageRequest) -> tuple[np.ndarray | None, np.ndarray | None, int]:
+        """(the held-out digit, the kept pixels, the first timestep) of an image-lab request, as the real sampler
+        reads them (the committed test digits; the mask's wire form)."""
+        problem = lab_problem(request)
+        if problem:
+            raise Refused(problem[1])
+        if request.source is None:
+            return None, None, 999
+        reference, _label = held_out_digit(request.source)
+        keep = None if request.mask is None else ~decode_mask(request.mask)
+        return reference, keep, request.start_t or 999
 
 
 def _to_uint8(x: np.ndarray) -> np.ndarray:

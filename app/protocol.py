@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from pydantic.fields import FieldInfo
 
 from app.settings import Settings
-from models.image.request import ImageRaceRequest, ImageRequest  # the samplers' request types: import them from here
+from models.image.request import ImageRaceRequest, ImageRequest, lab_problem  # the samplers' request types: import them from here
 from models.text.decoding import RaceRequest, TextRequest, gap_limit_problem
 
 
@@ -139,6 +139,9 @@ def check_limits(kind: str, request: Request, settings: Settings) -> None:
     elif isinstance(request, ImageRequest | ImageRaceRequest):  # the image race's steps are the DDPM lane's
         if request.steps > settings.max_image_steps:
             raise RequestError(f"steps {request.steps} is over the limit of {settings.max_image_steps}", field="steps")
+        lab = lab_problem(request) if isinstance(request, ImageRequest) else None  # source, start_t, mask
+        if lab:
+            raise RequestError(lab[1], field=lab[0])
 
 
 def parse_request(kind: str, text: str | bytes, settings: Settings) -> Request:

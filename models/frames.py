@@ -76,3 +76,6 @@ class ImageFrame:
     eps: np.ndarray | None = field(default=None, repr=False)  # uint8 (N, H, W) predicted noise, optional
     note: str = ""  # e.g. "jump back" during RePaint resampling
     digit_probabilities: tuple[tuple[float, ...], ...] = ()  # classifier on x0, per image, when available
+    # The image lab: the real digit a run started from (uint8 (H, W)) and, when inpainting, the pixels it keeps.
+    reference: np.ndarray | None = field(default=None, repr=False)
+    keep: np.ndarray | None = field(default=None, repr=False)  # bool (H, W), True = kept from `reference`

@@ -16,7 +16,7 @@ import numpy as np
 from app.backends import Backends
 from app.messages import Deferred, Rendered
 from app.protocol import ImageRaceRequest, ImageRequest, RaceRequest, Request, TextRequest
-from app.render.image import ImageRun
+from app.render.image import ImageRun, lab_source
 from app.render.image_race import ImageRaceRun
 from app.render.race import RaceRun
 from app.render.text import TextRun
@@ -67,7 +67,7 @@ def race_producer(sample: Callable[..., Iterator[RaceFrame]], request: TextReque
 def image_producer(
     sample: Callable[..., Iterator[ImageFrame]], request: ImageRequest, schedule: np.ndarray
 ) -> Callable[..., Iterator[Deferred]]:
-    return _producer(partial(sample, request), partial(ImageRun, schedule))
+    return _producer(partial(sample, request), partial(ImageRun, schedule, lab_source(request)))
 
 
 def image_race_producer(sample: Callable[..., Iterator[Any]], request: ImageRaceRequest) -> Callable[..., Iterator[Deferred]]:

@@ -5,14 +5,16 @@ asks `/image/forward/frame` for the figure (x_t, x_0, the schedule plot at t, th
 in. The response's `HX-Replace-Url` keeps the page's URL (`?index=…&t=…`) in step, so a link reproduces the view.
 
 x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps, with the loaded DDPM's schedule and eps seeded by the
-index alone: the same noise at every t, so dragging is smooth and (index, t) is always the same picture. t = 0
-is x_0 itself, as `models.image.sample` treats it. Numpy only: no torch on this path.
+index alone (`models.image.forward`): the same noise at every t, so dragging is smooth and (index, t) is always the
+same picture. t = 0 is x_0 itself. Numpy only: no torch on this path.
+
+"Denoise from here" is a form to `/image?source=…&start_t=…`: the image page then runs the chosen sampler from that
+very picture. Its two hidden fields follow the slider: each figure fragment carries them out of band.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
 from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlencode
@@ -22,26 +24,18 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from markupsafe import escape
 
-from app.deps import BackendsDep
+from app.deps import BackendsDep, SettingsDep
 from app.render.image import png_base64, schedule_plot
+from app.routes.pages import IMAGE_OPTIONS
 from app.templating import stream_macros, templates
-from models.image.data import EVALUATION_MNIST, read_idx, to_uint8
+from models.image.data import HELD_OUT_DIGITS, held_out_split
+from models.image.forward import noised
 
 router = APIRouter(tags=["pages"])
 
-DIGITS_FILE = EVALUATION_MNIST / "t10k-images-idx3-ubyte.gz"
-DIGITS = 10_000
+DIGITS = HELD_OUT_DIGITS
 TIMESTEPS = 1000
 DEFAULT_INDEX, DEFAULT_T = 0, 500
-
-
-@cache
-def held_out_digits() -> np.ndarray:
-    """The 10,000 held-out digits, uint8 (10000, 28, 28), read once."""
-    images = read_idx(DIGITS_FILE)
-    if images.shape != (DIGITS, 28, 28):
-        raise ValueError(f"{DIGITS_FILE} holds {images.shape}, not {DIGITS} 28x28 digits")
-    return images
 
 
 class ForwardError(ValueError):
@@ -71,23 +65,13 @@ def parse_query(query: dict[str, str]) -> ForwardQuery:
     return ForwardQuery(_number(query, "index", DEFAULT_INDEX, DIGITS), _number(query, "t", DEFAULT_T, TIMESTEPS))
 
 
-def noised(image: np.ndarray, schedule: np.ndarray, t: int, seed: int) -> tuple[np.ndarray, float]:
-    """uint8 (28, 28) x_0 -> (uint8 x_t, sqrt(1 - alpha_bar_t)); `schedule` is sqrt(1 - alpha_bar) by t."""
-    if t == 0:
-        return image, 0.0
-    level = float(schedule[t])
-    x0 = image.astype(np.float64) / 127.5 - 1
-    eps = np.random.default_rng(seed).standard_normal(image.shape)
-    return to_uint8(np.sqrt(1 - level * level) * x0 + level * eps), level
-
-
 def page_url(query: ForwardQuery) -> str:
     return f"/image/forward?{urlencode({'index': query.index, 't': query.t})}"
 
 
 def figure_view(query: ForwardQuery, schedule: np.ndarray) -> SimpleNamespace:
-    x0 = held_out_digits()[query.index]
-    xt, level = noised(x0, schedule, query.t, seed=query.index)
+    x0 = held_out_split()[0][query.index]
+    xt, level = noised(x0, schedule, query.t, query.index)
     return SimpleNamespace(
         index=query.index,
         t=query.t,
@@ -111,12 +95,14 @@ def forward_frame(request: Request, backends: BackendsDep) -> HTMLResponse:
         query = parse_query(dict(request.query_params))
     except ForwardError as error:
         return _error(str(error))
-    html = stream_macros().forward_figure(figure_view(query, backends.image.noise_schedule()))
+    macros = stream_macros()
+    view = figure_view(query, backends.image.noise_schedule())
+    html = macros.forward_figure(view) + macros.denoise_fields(view, oob=True)  # the denoise form follows the slider
     return HTMLResponse(html, headers={"HX-Replace-Url": page_url(query)})
 
 
 @router.get("/image/forward", response_class=HTMLResponse)
-def forward_page(request: Request, backends: BackendsDep) -> HTMLResponse:
+def forward_page(request: Request, backends: BackendsDep, settings: SettingsDep) -> HTMLResponse:
     status, notes = 200, []
     try:
         query = parse_query(dict(request.query_params))
@@ -131,5 +117,8 @@ def forward_page(request: Request, backends: BackendsDep) -> HTMLResponse:
         "digits": DIGITS,
         "timesteps": TIMESTEPS,
         "figure": figure_view(query, backends.image.noise_schedule()),
+        "samplers": IMAGE_OPTIONS["sampler"],
+        "digit_options": IMAGE_OPTIONS["digit"],
+        "max_steps": settings.max_image_steps,
     }
     return templates.TemplateResponse(request, "forward.html", context, status_code=status)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -20,12 +21,14 @@ from markupsafe import Markup
 from app.backends import NO_IMAGE_RACE, Backends, ImageBackend, ImageRaceBackend, RaceBackend, TextBackend
 from app.deps import BackendsDep, SettingsDep
 from app.export import KINDS as EXPORT_KINDS
-from app.protocol import ImageRaceRequest, TextRequest, from_query, to_query
+from app.protocol import ImageRaceRequest, ImageRequest, TextRequest, from_query, to_query
 from app.render import image_race
+from app.render.image import lab_preview
 from app.render.race import LANE_TITLES, WHY_COUNTS_DIFFER
 from app.render.text import confidence_legend
 from app.settings import Settings
 from app.templating import render_block, templates
+from models.image.request import LAB_FIELDS, lab_problem
 from models.text.decoding import canvas_gaps
 
 router = APIRouter(tags=["pages"])
@@ -118,6 +121,29 @@ def idle_canvas(request: TextRequest) -> IdleCanvas:
     return IdleCanvas([(text, sizes[i] if i < len(sizes) else 0) for i, text in enumerate(texts)], sum(sizes))
 
 
+def lab_links(request: ImageRequest) -> SimpleNamespace | None:
+    """The image page when a run starts from a held-out digit (the image lab): what it does, the fields that keep it
+    so when the form is sent again, and the ways back (the view that made it; a run from noise)."""
+    if request.source is None or lab_problem(request):  # a bad combination was dropped with a note already
+        return None
+    hidden = [(name, str(value)) for name in LAB_FIELDS if (value := getattr(request, name)) is not None]
+    from_noise = urlencode({k: v for k, v in to_query(request).items() if k not in LAB_FIELDS})
+    if request.mask is not None:
+        sentence = (
+            f"Filling the hatched pixels of test digit no. {request.source} with RePaint (its own sampler: denoising "
+            "steps with jumps back up the schedule; the Sampler setting does not apply)."
+        )
+        back = ("edit the mask", f"/image/inpaint?{urlencode({'index': request.source, 'mask': request.mask})}")
+    else:
+        sentence = (
+            f"Denoising test digit no. {request.source} from t = {request.start_t}, noised as the forward process shows it."
+        )
+        back = ("back to the forward process", f"/image/forward?{urlencode({'index': request.source, 't': request.start_t})}")
+    return SimpleNamespace(
+        sentence=sentence, hidden=hidden, back_label=back[0], back_url=back[1], from_noise=f"/image?{from_noise}"
+    )
+
+
 def page_context(request: Request, kind: str, embed: bool, settings: Settings, backends: Backends) -> dict[str, Any]:
     query = dict(request.query_params)
     run_request, notes = from_query(kind, query, settings)
@@ -163,6 +189,8 @@ def page_context(request: Request, kind: str, embed: bool, settings: Settings, b
         "confidence_legend": confidence_legend() if kind in ("text", "race") else [],
         "exportable": kind in EXPORT_KINDS,
         "idle_canvas": idle_canvas(run_request) if isinstance(run_request, TextRequest) else None,
+        "lab_preview": lab_preview(run_request) if kind == "image" and isinstance(run_request, ImageRequest) else None,
+        "lab": lab_links(run_request) if kind == "image" and isinstance(run_request, ImageRequest) else None,
         "active": autoplay,
         "page_path": f"/embed/{kind}" if embed else f"/{kind}",
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -57,3 +58,22 @@ def to_uint8(x: np.ndarray) -> np.ndarray:
     if x.ndim == 4:
         x = x[:, 0]
     return ((np.clip(x, -1, 1) + 1) * 127.5).round().astype(np.uint8)
+
+
+# The held-out digits the image lab starts from (MNIST t10k): pages and requests name one by its index.
+HELD_OUT_DIGITS = 10_000
+
+
+@cache
+def held_out_split() -> tuple[np.ndarray, np.ndarray]:
+    """The committed t10k digits and their labels, read once: uint8 (10000, 28, 28), int64 (10000,)."""
+    images, labels = load_split(EVALUATION_MNIST, "t10k")
+    if images.shape != (HELD_OUT_DIGITS, 28, 28):
+        raise ValueError(f"{EVALUATION_MNIST} holds t10k digits of shape {images.shape}, not {HELD_OUT_DIGITS} 28x28")
+    return images, labels
+
+
+def held_out_digit(index: int) -> tuple[np.ndarray, int]:
+    """Test digit no. `index`: uint8 (28, 28) and its label."""
+    images, labels = held_out_split()
+    return images[index], int(labels[index])

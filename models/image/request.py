@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
-from pydantic import Field
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
 from pydantic.json_schema import SkipJsonSchema
+
+from models.image.data import HELD_OUT_DIGITS
+from models.image.masks import MASK_CHARS, MaskError, decode_mask
 
 # Every demo's request shares one strictness and one seed range (defined with the text requests).
 from models.text.decoding import SEED_MAX, StrictRequest
@@ -25,6 +28,41 @@ class ImageRequest(StrictRequest):
     # one image: left out of dumps (so of the cache key and URLs) and of the JSON schema, and `app.protocol`
     # refuses it from clients.
     batch: SkipJsonSchema[int] = Field(1, ge=1, exclude=True)
+    # The image lab: start from a real held-out digit (MNIST t10k no. `source`) instead of noise, either noised to
+    # `start_t` and denoised from there, or with the pixels `mask` marks filled (RePaint; masks.py has the form).
+    source: int | None = Field(None, ge=0, le=HELD_OUT_DIGITS - 1, description="held-out test digit to start from")
+    start_t: int | None = Field(None, ge=1, le=999, description="with source: noise it to this timestep, denoise")
+    mask: str | None = Field(None, max_length=MASK_CHARS, description="with source: the pixels to fill (RePaint)")
+
+    @model_serializer(mode="wrap")
+    def _omit_unused_lab_fields(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # A run from noise dumps as it did before the lab existed: the same cache keys, URLs and traces.
+        data = handler(self)
+        for name in LAB_FIELDS:
+            if data.get(name, 0) is None:
+                del data[name]
+        return data
+
+
+LAB_FIELDS = ("source", "start_t", "mask")
+
+
+def lab_problem(request: ImageRequest) -> tuple[str, str] | None:
+    """(field, message) when the lab fields do not make one run, else None. Kept out of validation so a page's
+    query string can drop just the offending field (as with the other limits)."""
+    if request.start_t is not None and request.source is None:
+        return "start_t", "start_t needs a source digit to noise: set source (0-9999) or leave start_t out"
+    if request.mask is None:
+        return None
+    if request.source is None:
+        return "mask", "mask needs a source digit whose other pixels it keeps: set source (0-9999) or leave mask out"
+    if request.start_t is not None:
+        return "mask", "mask and start_t cannot be combined: inpainting runs the whole schedule (leave start_t out)"
+    try:
+        decode_mask(request.mask)
+    except MaskError as error:
+        return "mask", str(error)
+    return None
 
 
 class ImageRaceRequest(StrictRequest):

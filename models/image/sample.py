@@ -9,6 +9,8 @@ eps = eps_cond + guidance * (eps_cond - eps_uncond), so guidance 0 is the condit
 from __future__ import annotations
 
 import copy
+import dataclasses
+import inspect
 import threading
 import weakref
 from collections.abc import Callable, Iterator
@@ -21,10 +23,12 @@ from torch import nn
 
 from models.frames import ImageFrame
 from models.image.classifier import DigitClassifier
-from models.image.data import to_uint8
+from models.image.data import held_out_digit, to_uint8
+from models.image.forward import forward_noise, noised_values
+from models.image.masks import decode_mask
 from models.image.model import ImageModel
 from models.image.network import IMAGE_SIZE, NO_CLASS
-from models.image.request import SAMPLERS, ImageRequest
+from models.image.request import SAMPLERS, ImageRequest, lab_problem
 
 MAX_STEPS = 1000  # the training schedule's timesteps: no sampler can take more steps than there are
 
@@ -205,34 +209,56 @@ def sample_image(
         )
 
 
-def noise_image(model: ImageModel, image: np.ndarray, timestep: int, seed: int) -> np.ndarray:
-    """The forward process: x_t = sqrt(ab) x0 + sqrt(1 - ab) eps. image uint8 (H, W) -> uint8 (H, W)."""
-    if not 0 <= timestep <= 999:
-        raise SamplingError("timestep must be between 0 and 999")
-    return to_uint8(_noised(model, image, timestep, seed).numpy())[0]
-
-
-def _noised(model: ImageModel, image: np.ndarray, timestep: int, seed: int) -> torch.Tensor:
-    x0 = torch.from_numpy(image.astype(np.float32) / 127.5 - 1)[None, None]
-    if timestep == 0:
-        return x0
-    ab = DDPMScheduler.from_config(model.scheduler_config).alphas_cumprod[timestep]
-    noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed))
-    return ab.sqrt() * x0 + (1 - ab).sqrt() * noise
+def start_step_for(model: ImageModel, request: ImageRequest, timestep: int) -> tuple[int, int]:
+    """(index into the sampler's timesteps, that timestep): the first at or below `timestep`, so a run from t never
+    starts noisier than the picture it was asked to start from."""
+    scheduler = make_scheduler(model, request.sampler)
+    scheduler.set_timesteps(request.steps)
+    timesteps = scheduler.timesteps.tolist()
+    for index, t in enumerate(timesteps):
+        if t <= timestep:
+            return index, int(t)
+    names = {"ddim": "DDIM", "ddpm": "DDPM", "dpm": "DPM-Solver++"}
+    raise SamplingError(
+        f"start_t {timestep} is below {names[request.sampler]}'s last step at {request.steps} steps (t = {timesteps[-1]}): "
+        f"start at t {timesteps[-1]} or later, or take more steps"
+    )
 
 
 def denoise_from(
-    model: ImageModel, image: np.ndarray, timestep: int, request: ImageRequest, should_stop: Callable[[], bool] | None = None
+    model: ImageModel,
+    image: np.ndarray,
+    index: int,
+    timestep: int,
+    request: ImageRequest,
+    should_stop: Callable[[], bool] | None = None,
 ) -> Iterator[ImageFrame]:
-    """Add noise up to `timestep`, then run the sampler from the nearest of its timesteps at or below it."""
-    scheduler = make_scheduler(model, request.sampler)
-    scheduler.set_timesteps(request.steps)
-    later = [i for i, t in enumerate(scheduler.timesteps.tolist()) if t <= timestep]
-    if not later:
-        raise SamplingError("timestep is below the sampler's last step")
-    start_step = later[0]
-    x = _noised(model, image, int(scheduler.timesteps[start_step]), request.seed)
-    yield from sample_image(model, request, should_stop, start=x, start_step=start_step)
+    """Held-out digit no. `index` noised as the forward page shows it (its own fixed noise), then the sampler from
+    the first of its timesteps at or below `timestep`. Every frame carries the original as `reference`."""
+    start_step, start_t = start_step_for(model, request, timestep)
+    level = _noise_level(make_scheduler(model, request.sampler).alphas_cumprod, start_t)
+    x = noised_values(image, level, forward_noise(index, image.shape))
+    start = torch.from_numpy(x.astype(np.float32))[None, None]
+    for frame in sample_image(model, request, should_stop, start=start, start_step=start_step):
+        yield dataclasses.replace(frame, reference=image)
+
+
+def sample_request(
+    model: ImageModel, request: ImageRequest, should_stop: Callable[[], bool] | None = None
+) -> Iterator[ImageFrame]:
+    """What the web serves: from noise, or (the image lab) from a held-out digit noised to `start_t`, or with the
+    pixels of `mask` filled."""
+    problem = lab_problem(request)
+    if problem:
+        raise SamplingError(problem[1])
+    if request.source is None:
+        yield from sample_image(model, request, should_stop)
+        return
+    image, _label = held_out_digit(request.source)
+    if request.mask is not None:
+        yield from inpaint(model, image, ~decode_mask(request.mask), request, should_stop=should_stop)
+    else:
+        yield from denoise_from(model, image, request.source, request.start_t or 999, request, should_stop)
 
 
 def inpaint(
@@ -245,8 +271,11 @@ def inpaint(
     should_stop: Callable[[], bool] | None = None,
 ) -> Iterator[ImageFrame]:
     """RePaint: known pixels (keep=True) come from the noised original at every step; resampling jumps
-    go back up the noise schedule so the generated region harmonises with them. Frames show the jumps."""
-    scheduler = RePaintScheduler.from_config(model.scheduler_config)
+    go back up the noise schedule so the generated region harmonises with them. Frames show the jumps, and carry
+    the original (`reference`) and `keep`. The `request`'s sampler does not apply: RePaint is its own."""
+    # Only the keys RePaint takes (the DDPM's config has more, which diffusers would warn about at every run).
+    accepted = inspect.signature(RePaintScheduler.__init__).parameters
+    scheduler = RePaintScheduler.from_config({k: v for k, v in model.scheduler_config.items() if k in accepted})
     scheduler.set_timesteps(request.steps, jump_length=jump_length, jump_n_sample=jump_n_sample)
     generator = torch.Generator().manual_seed(request.seed)
     original = torch.from_numpy(image.astype(np.float32) / 127.5 - 1)[None, None]
@@ -255,7 +284,8 @@ def inpaint(
     denoise = GuidedDenoiser(model, request.digit, request.guidance, 1)
     meter = Meter(model.classifier)
     timesteps = scheduler.timesteps.tolist()
-    total = len(timesteps) - 1
+    stride = scheduler.config.num_train_timesteps // scheduler.num_inference_steps
+    total = len(timesteps)
     alphas_cumprod = scheduler.alphas_cumprod
     x0 = torch.zeros_like(x)
     yield ImageFrame(
@@ -265,26 +295,34 @@ def inpaint(
         xt=to_uint8(x.numpy()),
         x0=to_uint8(x0.numpy()),
         noise_level=_noise_level(alphas_cumprod, timesteps[0]),
+        reference=image,
+        keep=keep,
     )
-    for index, (t, t_next) in enumerate(zip(timesteps[:-1], timesteps[1:]), start=1):
+    # As diffusers' RePaint pipeline walks the schedule: a timestep below the last one is a denoising step (t -> t
+    # minus one stride; the step at t = 0 returns the clean image), one above it a jump back up (noise re-added).
+    t_last = timesteps[0] + 1
+    for index, t in enumerate(timesteps, start=1):
         if should_stop and should_stop():
             return
-        if t_next < t:
+        if t < t_last:
             eps = denoise(x, t)
             result = scheduler.step(eps, t, x, original, mask, generator)
             x, x0 = result.prev_sample, result.pred_original_sample.clamp(-1, 1)
-            note = ""
+            now, note = t - stride, ""
         else:
-            x = scheduler.undo_step(x, t_next, generator)
-            note = "jump back"
+            x = scheduler.undo_step(x, t_last, generator)
+            now, note = t, "jump back"
+        t_last = t
         yield ImageFrame(
             step=index,
             total=total,
-            timestep=max(t_next, 0),
+            timestep=max(now, 0),
             xt=to_uint8(x.numpy()),
             x0=to_uint8(x0.numpy()),
-            noise_level=_noise_level(alphas_cumprod, t_next),
+            noise_level=_noise_level(alphas_cumprod, now),
             forward_passes=denoise.passes,
             note=note,
             digit_probabilities=meter(x0),
+            reference=image,
+            keep=keep,
         )

@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 from app.backends import Backends
 from app.fakes import FakeImage, FakeRace, FakeText
 from app.main import create_app
-from app.routes import forward
 from app.settings import Settings
+from models.image.data import held_out_split
 
 
 @pytest.fixture(scope="module")
@@ -44,19 +44,19 @@ def images(html: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_the_digits_come_from_the_committed_evaluation_file() -> None:
-    from models.image.evaluate import EVALUATION_MNIST
+    from models.image.data import EVALUATION_MNIST, held_out_split, load_split
 
-    assert forward.EVALUATION_MNIST == EVALUATION_MNIST
-    digits = forward.held_out_digits()
-    assert digits.shape == (10_000, 28, 28) and digits.dtype == np.uint8
-    assert forward.held_out_digits() is digits  # read once
+    digits, labels = held_out_split()
+    assert digits.shape == (10_000, 28, 28) and digits.dtype == np.uint8 and labels.shape == (10_000,)
+    assert held_out_split()[0] is digits  # read once
+    assert np.array_equal(load_split(EVALUATION_MNIST, "t10k")[0], digits)
 
 
 def test_t0_is_the_digit_itself(client: TestClient) -> None:
     response = client.get("/image/forward/frame?index=7&t=0")
     assert response.status_code == 200
     xt, x0 = images(response.text)
-    assert np.array_equal(x0, forward.held_out_digits()[7])
+    assert np.array_equal(x0, held_out_split()[0][7])
     assert np.array_equal(xt, x0)
     assert response.headers["HX-Replace-Url"] == "/image/forward?index=7&t=0"
     assert "t = 0" in response.text
@@ -127,3 +127,18 @@ def test_the_page_defaults_and_the_image_page_links_it(client: TestClient) -> No
     assert re.search(r'id="forward-t"[^>]*value="500"', html)
     assert 'href="/image/forward"' in client.get("/image").text
     assert client.get("/image/forward?index=9999&t=999").text.count('href="/image/forward?index=0&amp;t=999"') == 1
+
+
+def test_the_denoise_form_follows_the_slider(client: TestClient) -> None:
+    """ "Denoise from here" sends source and start_t to /image: the page renders them, every figure fragment carries
+    them out of band, so the form always starts from the picture on screen."""
+    html = client.get("/image/forward?index=12&t=345").text
+    assert re.search(r'<form id="denoise-form"[^>]*action="/image"', html)
+    assert re.search(r'id="denoise-source" name="source" value="12">', html)
+    assert re.search(r'id="denoise-start-t" name="start_t" value="345">', html)
+    assert 'name="autoplay" value="1"' in html
+    fragment = client.get("/image/forward/frame?index=13&t=700").text
+    assert 'id="denoise-source" name="source" value="13" hx-swap-oob="true"' in fragment
+    assert 'id="denoise-start-t" name="start_t" value="700" hx-swap-oob="true"' in fragment
+    # t = 0 is the clean digit: there is nothing to denoise, so the form asks for the least noise there is, t = 1
+    assert 'name="start_t" value="1" hx-swap-oob="true"' in client.get("/image/forward/frame?index=13&t=0").text

@@ -102,3 +102,22 @@ def test_a_checkpoint_that_does_not_match_its_sha256_is_refused_loudly(tmp_path:
         assert "text-diffusion" in ready["untrained"] and "sha256" in ready["problems"]["text-diffusion"]
         page = client.get("/text").text
         assert "<strong>UNTRAINED</strong>" in page and "text-diffusion" in page
+
+
+def test_the_image_lab_on_the_real_model(live: Live) -> None:
+    """Inpainting keeps the kept pixels to the grey level, end to end; denoising a real digit from a low t comes back
+    to it (the classifier reads the original's label)."""
+    from models.image.data import held_out_digit
+    from models.image.masks import encode_mask, preset_mask
+
+    inpaint = run(
+        exchange(live.ws("image"), {"source": 21, "mask": encode_mask(preset_mask("left")), "steps": 20, "digit": None})
+    )
+    assert inpaint.code == 1000 and inpaint.last["type"] == "done"
+    assert inpaint.last["kept_max_change"] <= 1 and inpaint.last["forward_passes"] > 20  # RePaint's jumps cost passes
+    assert any(f.get("note") == "jump back" for f in inpaint.frames)
+    label = held_out_digit(30)[1]
+    denoise = run(exchange(live.ws("image"), {"source": 30, "start_t": 250, "steps": 20, "digit": None}))
+    assert denoise.code == 1000 and denoise.frames[0]["timestep"] <= 250
+    final = denoise.frames[-1]["digit_probabilities"]
+    assert max(range(10), key=final.__getitem__) == label and denoise.last["drift"] < 5

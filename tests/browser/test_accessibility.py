@@ -15,6 +15,8 @@ PAGES = [
     "/text",
     "/image",
     "/image/forward",
+    "/image/inpaint",
+    "/image?source=4&start_t=600",
     "/race",
     "/why",
     "/replay",

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
+from models.image.masks import encode_mask, preset_mask
 from tests.app.live import Live
 from tests.browser.conftest import CHROMIUM_ARGS
 
@@ -74,6 +75,8 @@ def run_cls(browser: Any, url: str, size: tuple[int, int], steps: int, click: bo
         ("/image", True),
         ("/embed/image?autoplay=1", False),
         ("/image?autoplay=1&theme=projector", False),
+        ("/image?autoplay=1&source=4&start_t=600", False),  # the image lab: a third picture, the original
+        (f"/image?autoplay=1&source=4&mask={encode_mask(preset_mask('top'))}", False),
     ],
 )
 @pytest.mark.parametrize("size", [(1280, 900), (1350, 940), (1920, 1080), (412, 915)])
@@ -87,7 +90,7 @@ def test_image_pages_do_not_jump_when_the_first_frame_lands(
     assert cls < LIMIT, f"{path} at {size}: CLS {cls:.3f}"
 
 
-@pytest.mark.parametrize("path", ["/image", "/embed/image"])
+@pytest.mark.parametrize("path", ["/image", "/embed/image", "/image/inpaint", "/image/forward"])
 def test_idle_image_pages_do_not_jump(scrollbars: Any, live: Live, path: str) -> None:
     cls = run_cls(scrollbars, f"{live.http}{path}", (1280, 900), 0, False)
     print(f"CLS {path} idle: {cls:.4f}")
