@@ -101,7 +101,7 @@ class SamplersRun:
             title=LANE_TITLES[lane.name],
             note=LANE_NOTES[lane.name],
             finished=lane.finished,
-            finish=f"finished: {lane.passes} passes, {lane.wall_ms / 1000:.2f} s" if lane.finished else "",
+            finish=f"finished in {lane.wall_ms / 1000:.2f} s" if lane.finished else "",  # short: one line kept for it
             counters=[
                 (f"{lane.step} of {lane.total}", "step"),
                 (lane.passes, "forward passes"),

@@ -145,7 +145,7 @@ def test_the_html_run_shows_three_lanes_with_their_own_step_and_the_verdict_at_t
     assert middle.count('<section class="lane sampler-lane') == 3 and "style=" not in middle
     assert "<b>10 of 20</b> step" in middle and "<b>4 of 8</b> step" in middle and "<b>2 of 3</b> step" in middle
     assert 'data-status="frame 10 of 20: DDPM step 10 of 20, DDIM step 4 of 8, DPM-Solver++ step 2 of 3"' in middle
-    assert result.frames[-1]["content"].count('<p class="finish">finished: ') == 3
+    assert result.frames[-1]["content"].count('<p class="finish">finished in ') == 3
     done = result.last["content"]
     assert "DPM-Solver++ used 6.7x fewer forward passes than DDPM" in done
     assert done.count("decided at step") == 3 and "each lane&#39;s own sampler time" in done
