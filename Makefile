@@ -64,6 +64,7 @@ bench: install                       ## the benchmarks (bench/*.py), each printi
 	$(BIN)/python bench/batching.py
 	$(BIN)/python bench/race.py
 	$(BIN)/python bench/steps.py
+	$(BIN)/python bench/grid.py
 
 clean:                               ## remove the venv and caches
 	rm -rf $(VENV) test-artifacts .pytest_cache .ruff_cache

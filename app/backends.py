@@ -4,7 +4,9 @@ A backend wraps one model behind `sample(request, should_stop) -> Iterator[frame
 `models.text.sample` / `models.image.sample` / the races (`models.text.race`, `models.image.race`), passing the
 request as it is (the protocol's request types are the samplers'); `app.fakes` provides stand-ins. Models load
 once, in the app's lifespan, in a worker thread (`load_backends`), never at import time and never on the event
-loop; torch is imported only then. The image race shares the image backend's loaded DDPM.
+loop; torch is imported only then. The image race shares the image backend's loaded DDPM; the grid and the
+samplers side by side need no backend of their own: they run the image backend's `sample` (with `batch` set, or
+three of it interleaved; `app.render.producers`).
 The context and race checks are the models' own rules (`models.text.decoding`, `models.text.race`).
 """
 
@@ -161,7 +163,7 @@ class RealImage:
     def sample(self, request: ImageRequest, should_stop: ShouldStop | None = None) -> Iterator[ImageFrame]:
         from models.image import sample as image_sample
 
-        try:  # one image: the protocol refuses `batch` from clients; from noise, or from a held-out digit (the lab)
+        try:  # `batch` is the grid's (app.render.producers sets it); from noise or a held-out digit
             yield from image_sample.sample_request(self.model, request, should_stop=should_stop)
         except image_sample.SamplingError as error:
             raise Refused(str(error)) from error

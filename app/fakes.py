@@ -215,7 +215,9 @@ def _split(prompt: str) -> list[str]:
 
 
 class FakeImage:
-    """DDPM look-alike: a seeded blob shaped by the digit emerges from seeded noise along a cosine schedule."""
+    """DDPM look-alike: a seeded blob shaped by the digit emerges from seeded noise along a cosine schedule.
+    With `request.batch` (the grid) it draws that many blobs, each from noise of its own; its made-up classifier
+    reads every eighth one as the next digit, so a grid's count of matches is not trivially all of them."""
 
     name = "fake-image"
     trained = False
@@ -234,17 +236,12 @@ class FakeImage:
     def sample(self, request: ImageRequest, should_stop: Callable[[], bool] | None = None) -> Iterator[ImageFrame]:
         with self._lock:
             self.calls += 1
-        rng = np.random.default_rng(request.seed)
-        yy, xx = np.mgrid[0:28, 0:28]
-        angle = (request.digit if request.digit is not None else rng.integers(0, 10)) * math.pi / 5
-        cx, cy = 14 + 6 * math.cos(angle), 14 + 6 * math.sin(angle)
-        clean = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / 30.0) * 2 - 1  # in [-1, 1]
-        noise = rng.standard_normal((28, 28))
+        blobs = [self._blob(request, index) for index in range(request.batch)]
         steps = request.steps
         reference, keep, start = self._lab(request)
         if reference is not None:  # the lab: the blob over the real digit; with a mask, the kept pixels exactly
             original = reference.astype(np.float64) / 127.5 - 1
-            clean = np.maximum(clean, original) if keep is None else np.where(keep, original, clean)
+            blobs = [(np.maximum(c, original) if keep is None else np.where(keep, original, c), n) for c, n in blobs]
         timesteps = np.linspace(start, 0, steps + 1).round().astype(int)
         for step in range(steps + 1):
             if step > 0:
@@ -256,22 +253,22 @@ class FakeImage:
                     self.steps_run += 1
             t = int(timesteps[step])
             sigma = float(self._schedule[t]) if step < steps else 0.0
-            xt = math.sqrt(1 - sigma**2) * clean + sigma * noise
-            guess = clean * (1 - sigma) + noise * sigma * 0.3
             sure = 1 - sigma  # a made-up classifier that grows surer as the noise goes
             wanted = request.digit if request.digit is not None else 0
-            probs = tuple(round(sure if d == wanted else (1 - sure) / 9, 4) for d in range(10))
+            reads = [(wanted + 1) % 10 if index % 8 == 7 else wanted for index in range(request.batch)]
             yield ImageFrame(
                 step=step,
                 total=steps,
                 timestep=t,
-                xt=_to_uint8(xt)[None],
-                x0=_to_uint8(guess)[None],
+                xt=np.stack([_to_uint8(math.sqrt(1 - sigma**2) * clean + sigma * noise) for clean, noise in blobs]),
+                x0=np.stack([_to_uint8(clean * (1 - sigma) + noise * sigma * 0.3) for clean, noise in blobs]),
                 noise_level=sigma,
                 reference=reference,
                 keep=keep,
                 forward_passes=step,
-                digit_probabilities=(probs,),
+                digit_probabilities=tuple(
+                    tuple(round(sure if d == read else (1 - sure) / 9, 4) for d in range(10)) for read in reads
+                ),
             )
 
     @staticmethod
@@ -286,6 +283,16 @@ class FakeImage:
         reference, _label = held_out_digit(request.source)
         keep = None if request.mask is None else ~decode_mask(request.mask)
         return reference, keep, request.start_t or 999
+
+    @staticmethod
+    def _blob(request: ImageRequest, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """The clean blob and the noise of image `index` of the batch (image 0: the single run's own)."""
+        rng = np.random.default_rng(request.seed if index == 0 else (request.seed, index))
+        yy, xx = np.mgrid[0:28, 0:28]
+        angle = (request.digit if request.digit is not None else rng.integers(0, 10)) * math.pi / 5 + index * 0.4
+        cx, cy = 14 + 6 * math.cos(angle), 14 + 6 * math.sin(angle)
+        clean = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / 30.0) * 2 - 1  # in [-1, 1]
+        return clean, rng.standard_normal((28, 28))
 
 
 def _to_uint8(x: np.ndarray) -> np.ndarray:

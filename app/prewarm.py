@@ -16,7 +16,9 @@ from app.render.producers import make_producer
 
 log = logging.getLogger("theater.prewarm")
 
-DEMOS = ("text", "image", "race", "race/image")  # the defaults each page's Generate sends (no query string)
+# The defaults each page's Generate sends (no query string). Not image/samplers: its default run is ~1,070 passes
+# of the UNet (half a minute of a core at startup) and its frames come faster than the player shows them anyway.
+DEMOS = ("text", "image", "race", "race/image", "image/grid")
 RETRIES = 30  # with the Redis engine: try for about RETRIES x RETRY_SECONDS while no worker is up
 RETRY_SECONDS = 2.0
 

@@ -1,8 +1,8 @@
 """The websocket protocol: request schemas, validation with human-readable reasons, close codes.
 
-A client opens `/ws/text`, `/ws/image`, `/ws/race` or `/ws/race/image`, sends ONE JSON request (a
-`TextRequest`, `ImageRequest`, `RaceRequest` or `ImageRaceRequest` object), and receives `queued`* `frame`+
-`done` (or one `error`) messages. See docs/protocol.md.
+A client opens `/ws/<kind>` (a kind of `REQUESTS`: `/ws/text`, `/ws/image`, `/ws/race`, `/ws/race/image`,
+`/ws/image/grid`, `/ws/image/samplers`), sends ONE JSON request (that kind's request object), and receives
+`queued`* `frame`+ `done` (or one `error`) messages. See docs/protocol.md.
 The same schemas parse the page query strings, so a URL and a websocket request describe one run.
 
 The request types are the samplers' own (`models.text.decoding`, `models.image.request`: torch-free), so a
@@ -22,7 +22,13 @@ from pydantic import ValidationError
 from pydantic.fields import FieldInfo
 
 from app.settings import Settings
-from models.image.request import ImageRaceRequest, ImageRequest, lab_problem  # the samplers' request types: import them from here
+from models.image.request import (  # the samplers' own request types: import them from here
+    LAB_FIELDS,
+    ImageRaceRequest,
+    ImageRequest,
+    ImageSamplersRequest,
+    lab_problem,
+)
 from models.text.decoding import RaceRequest, TextRequest, gap_limit_problem
 
 
@@ -38,14 +44,18 @@ class Close(IntEnum):
     BUSY = 1013
 
 
-Request = TextRequest | ImageRequest | ImageRaceRequest  # RaceRequest is a TextRequest
-# Each demo's kind (its page path and websocket path after /ws/) -> its request type.
-REQUESTS: dict[str, type[TextRequest] | type[ImageRequest] | type[ImageRaceRequest]] = {
+Request = TextRequest | ImageRequest | ImageRaceRequest | ImageSamplersRequest  # RaceRequest is a TextRequest
+# Each demo's kind (its page path and websocket path after /ws/) -> its request type. A kind, not a type, names a
+# run: the grid takes the image page's request (and samples 16 of it), so both kinds share `ImageRequest`.
+REQUESTS: dict[str, type[TextRequest] | type[ImageRequest] | type[ImageRaceRequest] | type[ImageSamplersRequest]] = {
     "text": TextRequest,
     "image": ImageRequest,
     "race": RaceRequest,
     "race/image": ImageRaceRequest,  # the image race: the DDPM against the pixel-by-pixel autoregressive model
+    "image/grid": ImageRequest,  # 16 samples of the image request at once
+    "image/samplers": ImageSamplersRequest,  # DDPM, DDIM and DPM-Solver++ side by side
 }
+SAMPLERS_STEPS = ("ddpm_steps", "ddim_steps", "dpm_steps")  # each samplers lane's steps, held to max_image_steps
 
 
 def client_fields(model: type[Request]) -> dict[str, FieldInfo]:
@@ -142,6 +152,15 @@ def check_limits(kind: str, request: Request, settings: Settings) -> None:
         lab = lab_problem(request) if isinstance(request, ImageRequest) else None  # source, start_t, mask
         if lab:
             raise RequestError(lab[1], field=lab[0])
+        if kind == "image/grid" and isinstance(request, ImageRequest):
+            for name in LAB_FIELDS:  # 16 samples from noise: a held-out digit to start from is the image page's
+                if getattr(request, name) is not None:
+                    raise RequestError(f"{name} is not for the grid, which starts 16 samples from noise: use /image", field=name)
+    elif isinstance(request, ImageSamplersRequest):
+        for name in SAMPLERS_STEPS:
+            steps = getattr(request, name)
+            if steps > settings.max_image_steps:
+                raise RequestError(f"{name} {steps} is over the limit of {settings.max_image_steps}", field=name)
 
 
 def parse_request(kind: str, text: str | bytes, settings: Settings) -> Request:

@@ -15,12 +15,16 @@ import numpy as np
 
 from app.backends import Backends
 from app.messages import Deferred, Rendered
-from app.protocol import ImageRaceRequest, ImageRequest, RaceRequest, Request, TextRequest
+from app.protocol import ImageRaceRequest, ImageRequest, ImageSamplersRequest, RaceRequest, Request, TextRequest
+from app.render.grid import GridRun
 from app.render.image import ImageRun, lab_source
 from app.render.image_race import ImageRaceRun
 from app.render.race import RaceRun
+from app.render.samplers import SamplersRun
 from app.render.text import TextRun
 from models.frames import ImageFrame, TextFrame
+from models.image.grid import grid_request
+from models.image.samplers_race import race_samplers
 from models.text.race import RaceFrame
 
 
@@ -74,8 +78,27 @@ def image_race_producer(sample: Callable[..., Iterator[Any]], request: ImageRace
     return _producer(partial(sample, request), partial(ImageRaceRun, request))
 
 
+def grid_producer(sample: Callable[..., Iterator[ImageFrame]], request: ImageRequest) -> Callable[..., Iterator[Deferred]]:
+    """16 samples of `request` in one batched run (the image backend's own sampler, `batch` set here)."""
+    return _producer(partial(sample, grid_request(request)), partial(GridRun, request))
+
+
+def samplers_producer(
+    sample: Callable[..., Iterator[ImageFrame]], request: ImageSamplersRequest
+) -> Callable[..., Iterator[Deferred]]:
+    """Three lanes of the image backend's sampler on one clock (`models.image.samplers_race`)."""
+    return _producer(partial(race_samplers, sample, request), partial(SamplersRun, request))
+
+
 def make_producer(kind: str, backends: Backends, request: Request) -> Callable[..., Iterator[Deferred]]:
-    """The producer of a run of `kind`: what the websocket routes and the export endpoints hand the engine."""
+    """The producer of a run of `kind`: what the websocket routes and the export endpoints hand the engine. The
+    kind decides where a request type is shared (the grid takes the image page's `ImageRequest`)."""
+    if kind == "image/grid":
+        if not isinstance(request, ImageRequest):  # REQUESTS pairs the kind with ImageRequest
+            raise TypeError(f"an image/grid run takes an ImageRequest, not {type(request).__name__}")
+        return grid_producer(backends.image.sample, request)
+    if isinstance(request, ImageSamplersRequest):
+        return samplers_producer(backends.image.sample, request)
     if isinstance(request, ImageRaceRequest):
         if backends.image_race is None:  # Backends.check refuses such a request before a job starts
             raise RuntimeError("no image race backend")

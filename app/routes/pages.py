@@ -1,9 +1,9 @@
 """HTML pages and the run fragment. Every setting lives in the query string, so a link reproduces a run.
 
-Each demo (text, image, race, race/image) has one route pair made by `_add_demo`: `/<kind>` and `/embed/<kind>`
-render the same template (embed: minimal chrome); `/<kind>/run` renders only the `run` block (a template
-fragment), which the controls form swaps in with htmx to start a run. A demo's kind is its path: the image race
-is `race/image` (`/race/image`, `/embed/race/image`, `/race/image/run`, `/ws/race/image`).
+Each demo (text, image, race, race/image, image/grid, image/samplers) has one route pair made by `_add_demo`:
+`/<kind>` and `/embed/<kind>` render the same template (embed: minimal chrome); `/<kind>/run` renders only the
+`run` block (a template fragment), which the controls form swaps in with htmx to start a run. A demo's kind is its
+path: the image race is `race/image` (`/race/image`, `/embed/race/image`, `/race/image/run`, `/ws/race/image`).
 """
 
 from __future__ import annotations
@@ -21,10 +21,12 @@ from markupsafe import Markup
 from app.backends import NO_IMAGE_RACE, Backends, ImageBackend, ImageRaceBackend, RaceBackend, TextBackend
 from app.deps import BackendsDep, SettingsDep
 from app.export import KINDS as EXPORT_KINDS
-from app.protocol import ImageRaceRequest, ImageRequest, TextRequest, from_query, to_query
+from app.protocol import ImageRaceRequest, ImageRequest, ImageSamplersRequest, TextRequest, from_query, to_query
 from app.render import image_race
+from app.render.grid import placeholder_sheets
 from app.render.image import lab_preview
 from app.render.race import LANE_TITLES, WHY_COUNTS_DIFFER
+from app.render.samplers import placeholder_lanes
 from app.render.text import confidence_legend
 from app.settings import Settings
 from app.templating import render_block, templates
@@ -63,7 +65,22 @@ DEMOS = {
         "Press Space or Generate to start the race; keys 0-9 pick a digit.",
         template="image_race.html",
     ),
+    "image/grid": Demo(
+        "Image grid: 16 digits at once",
+        "Grid: 16 digits from one batched run",
+        "Grid",
+        "Press Space or Generate to start; keys 0-9 pick a digit.",
+        template="image_grid.html",
+    ),
+    "image/samplers": Demo(
+        "Samplers side by side: DDPM, DDIM, DPM-Solver++",
+        "Samplers side by side: one digit, three ways down the noise",
+        "Samplers",
+        "Press Space or Generate to start all three; keys 0-9 pick a digit.",
+        template="image_samplers.html",
+    ),
 }
+IMAGE_KINDS = ("image", "image/grid", "image/samplers")  # the pages on the image DDPM alone (its knobs, its model line)
 
 TEXT_OPTIONS = {
     "strategy": [
@@ -153,18 +170,29 @@ def page_context(request: Request, kind: str, embed: bool, settings: Settings, b
         "image": backends.image,
         "race": backends.race,
         "race/image": backends.image_race,
+        "image/grid": backends.image,
+        "image/samplers": backends.image,
     }
     backend = by_kind[kind]
     if backend is None:
         notes = [*notes, NO_IMAGE_RACE]
     params = to_query(run_request)
     image_race_page = isinstance(run_request, ImageRaceRequest)
-    if image_race_page:
+    if isinstance(run_request, ImageRaceRequest):
         step_choices = sorted({*IMAGE_RACE_STEPS, run_request.steps})
-    elif kind == "race":
+    elif kind == "race" and isinstance(run_request, TextRequest):
         step_choices = sorted({*RACE_STEPS, run_request.steps})
     else:
         step_choices = []
+    # the boxes of a run before its first frame (no layout jump): each lane, or each sheet, empty
+    if image_race_page:
+        lanes: Any = IMAGE_RACE_LANES
+    elif isinstance(run_request, ImageSamplersRequest):
+        lanes = placeholder_lanes(run_request)
+    elif kind == "image/grid":
+        lanes = placeholder_sheets()
+    else:
+        lanes = list(LANE_TITLES.items())
     return {
         "kind": kind,
         "page": DEMOS[kind],
@@ -176,12 +204,12 @@ def page_context(request: Request, kind: str, embed: bool, settings: Settings, b
         "request_json": json.dumps(run_request.model_dump(mode="json"), separators=(",", ":")),
         "notes": notes,
         "settings": settings,
-        "options": IMAGE_OPTIONS if kind == "image" else IMAGE_RACE_OPTIONS if image_race_page else TEXT_OPTIONS,
+        "options": IMAGE_OPTIONS if kind in IMAGE_KINDS else IMAGE_RACE_OPTIONS if image_race_page else TEXT_OPTIONS,
         "model_name": backend.name if backend is not None else "none loaded",
         "model_trained": backend.trained if backend is not None else False,
         "model_description": getattr(backend, "description", ""),
         "race_facts": getattr(backend, "facts", "") if image_race_page else backends.race.facts,
-        "race_lanes": IMAGE_RACE_LANES if image_race_page else list(LANE_TITLES.items()),
+        "race_lanes": lanes,
         "race_note": image_race.WHY_COUNTS_DIFFER if image_race_page else WHY_COUNTS_DIFFER,
         "step_choices": step_choices,
         "presets": [(label, urlencode(values)) for label, values in RACE_PRESETS] if kind == "race" else [],

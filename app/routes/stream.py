@@ -237,3 +237,13 @@ async def ws_race(ws: WebSocket, settings: SettingsDep, engine: EngineDep, backe
 @router.websocket("/ws/race/image")
 async def ws_image_race(ws: WebSocket, settings: SettingsDep, engine: EngineDep, backends: BackendsDep) -> None:
     await serve(ws, "race/image", settings, engine, backends, ws.app.state.clients)
+
+
+@router.websocket("/ws/image/grid")
+async def ws_image_grid(ws: WebSocket, settings: SettingsDep, engine: EngineDep, backends: BackendsDep) -> None:
+    await serve(ws, "image/grid", settings, engine, backends, ws.app.state.clients)
+
+
+@router.websocket("/ws/image/samplers")
+async def ws_image_samplers(ws: WebSocket, settings: SettingsDep, engine: EngineDep, backends: BackendsDep) -> None:
+    await serve(ws, "image/samplers", settings, engine, backends, ws.app.state.clients)

@@ -73,3 +73,14 @@ class ImageRaceRequest(StrictRequest):
     guidance: float = Field(1.0, ge=0.0, le=10.0)
     seed: int = Field(0, ge=0, le=SEED_MAX)
     mistake: bool = Field(False, description="force the same wrong stroke early in both lanes")
+
+
+class ImageSamplersRequest(StrictRequest):
+    """Three samplers side by side on the same DDPM: one digit, seed and guidance, each lane its own step count."""
+
+    digit: int | None = Field(3, ge=0, le=9, description="class to draw, or null for unconditional")
+    guidance: float = Field(1.0, ge=0.0, le=10.0)
+    seed: int = Field(0, ge=0, le=SEED_MAX)
+    ddpm_steps: int = Field(1000, ge=1, description="the DDPM lane's steps (one forward pass each)")
+    ddim_steps: int = Field(50, ge=1, description="the DDIM lane's steps")
+    dpm_steps: int = Field(20, ge=1, description="the DPM-Solver++ lane's steps")

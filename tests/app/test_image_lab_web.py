@@ -170,3 +170,11 @@ def test_the_inpainting_page_explains_a_bad_query(client: TestClient, query: str
     response = client.get(f"/image/inpaint?{query}")
     assert response.status_code == 422 and message in response.text
     assert 'id="mask-canvas"' in response.text  # still an editor to work with
+
+
+@pytest.mark.parametrize("field", ["source", "start_t", "mask"])
+def test_the_grid_refuses_the_lab_fields(field: str) -> None:
+    values = {"source": 3, "start_t": 400, "mask": TOP}
+    request = {"source": 3, field: values[field]}
+    with pytest.raises(RequestError, match=r"(source|start_t|mask) is not for the grid, which starts 16 samples from noise"):
+        parse_request("image/grid", json.dumps(request), Settings())

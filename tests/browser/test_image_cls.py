@@ -95,3 +95,30 @@ def test_idle_image_pages_do_not_jump(scrollbars: Any, live: Live, path: str) ->
     cls = run_cls(scrollbars, f"{live.http}{path}", (1280, 900), 0, False)
     print(f"CLS {path} idle: {cls:.4f}")
     assert cls < LIMIT
+
+
+@pytest.mark.parametrize(
+    ("path", "last"),
+    [
+        ("/image/grid?steps=12&seed=3&digit=7", "step 12 of 12"),
+        ("/image/samplers?ddpm_steps=12&ddim_steps=6&dpm_steps=3&seed=3&digit=7", "frame 12 of 12"),
+        ("/embed/image/grid?steps=12&seed=3&digit=7", "step 12 of 12"),
+        ("/embed/image/samplers?ddpm_steps=12&ddim_steps=6&dpm_steps=3&seed=3&digit=7", "frame 12 of 12"),
+    ],
+)
+@pytest.mark.parametrize("size", [(1350, 940), (412, 915)])
+def test_grid_and_samplers_pages_do_not_jump_when_the_frames_land(
+    scrollbars: Any, live: Live, path: str, last: str, size: tuple[int, int]
+) -> None:
+    """The grid's two sheets and the three sampler lanes keep their boxes from the start, autoplayed to the end."""
+    context = scrollbars.new_context(viewport={"width": size[0], "height": size[1]})
+    page = context.new_page()
+    try:
+        page.goto(f"{live.http}{path}&autoplay=1")
+        expect(page.locator("#notice.done")).to_have_count(1, timeout=20_000)
+        expect(page.locator("#status")).to_have_text(re.compile("^" + re.escape(last)), timeout=20_000)
+        cls = cumulative_layout_shift(page)
+    finally:
+        context.close()
+    print(f"CLS {path} {size}: {cls:.4f}")
+    assert cls < LIMIT, f"{path} at {size}: CLS {cls:.3f}"
