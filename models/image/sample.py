@@ -47,8 +47,15 @@ def make_scheduler(model: ImageModel, sampler: str):
     if sampler == "dpm":
         # lambda_min_clipped: the cosine schedule's alpha_bar reaches ~0 at t=999, where log-SNR diverges;
         # clipping it is what diffusers recommends for squaredcos_cap_v2 (without it samples are garbage).
+        # thresholding with sample_max_value 1: the solver's x0 estimate clipped to [-1, 1], the data's range, as
+        # DDIM's clipped model output is; without it guided runs drift off the data (measured, 10 digits x 16
+        # seeds: class match 0.94 at 20 steps, 0.87 at 10; with it 1.00 and 0.99).
         return DPMSolverMultistepScheduler.from_config(
-            model.scheduler_config, algorithm_type="dpmsolver++", lambda_min_clipped=-5.1
+            model.scheduler_config,
+            algorithm_type="dpmsolver++",
+            lambda_min_clipped=-5.1,
+            thresholding=True,
+            sample_max_value=1.0,
         )
     raise SamplingError(f"sampler must be one of {', '.join(SAMPLERS)}")
 

@@ -1,0 +1,81 @@
+"""When is a digit decided? For each sampler at its default step count, the step at which the classifier first
+gave the final digit more than 50% (`app.render.decided.decided_at`, what /image and /image/samplers show),
+over every digit and a few seeds. The sampler alone, no server.
+
+    python bench/decided.py [--threads 1] [--per-digit 4] [--ddpm-per-digit 1]
+
+Prints one JSON line per sampler, all measured in this run: `samples`, `class_match` (share the classifier reads
+as the digit asked for), `decided_median` / `decided_p25` / `decided_p75` (steps; `..._share` as a fraction of the
+run), `never` (samples whose final digit never passed 50%), `s_per_run` (one image, `per_digit` images batched).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+from common import emit
+
+DEFAULT_STEPS = {"ddpm": 1000, "ddim": 50, "dpm": 20}  # the samplers page's lanes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--per-digit", type=int, default=4, help="images per digit (one batched run)")
+    parser.add_argument("--ddpm-per-digit", type=int, default=1, help="DDPM's 1000 steps cost: fewer of them")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    import torch
+
+    from app.render.decided import decided_at, leading
+    from models.checkpoints import CHECKPOINT_ROOT
+    from models.image.model import load_image_model
+    from models.image.request import ImageRequest
+    from models.image.sample import sample_image
+
+    torch.set_num_threads(args.threads)
+    image = load_image_model(CHECKPOINT_ROOT / "image-ddpm", CHECKPOINT_ROOT / "digit-classifier")
+    for sampler, steps in DEFAULT_STEPS.items():
+        per_digit = args.ddpm_per_digit if sampler == "ddpm" else args.per_digit
+        decided: list[int] = []
+        never = matches = 0
+        started = time.perf_counter()
+        for digit in range(10):
+            request = ImageRequest(digit=digit, sampler=sampler, steps=steps, seed=args.seed + digit, batch=per_digit)
+            frames = list(sample_image(image, request))
+            for k in range(per_digit):
+                # as the image page keeps it: one entry a step, () at step 0 (pure noise: no meter yet)
+                history = [frame.digit_probabilities[k] if frame.digit_probabilities else () for frame in frames]
+                final = leading(history[-1])
+                matches += final == digit
+                step = decided_at(history, final)
+                never += step is None
+                if step is not None:
+                    decided.append(step)
+        seconds = (time.perf_counter() - started) / 10
+        quartiles = statistics.quantiles(decided, n=4) if len(decided) > 1 else [float("nan")] * 3
+        samples = 10 * per_digit
+        emit(
+            {
+                "bench": "decided",
+                "sampler": sampler,
+                "steps": steps,
+                "samples": samples,
+                "class_match": round(matches / samples, 3),
+                "decided_median": statistics.median(decided) if decided else None,
+                "decided_p25": quartiles[0],
+                "decided_p75": quartiles[2],
+                "decided_median_share": round(statistics.median(decided) / steps, 3) if decided else None,
+                "never": never,
+                "s_per_run": round(seconds, 2),
+                "per_digit": per_digit,
+                "threads": args.threads,
+            }
+        )
+
+
+if __name__ == "__main__":
+    main()
