@@ -9,9 +9,17 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
+from models.image.masks import encode_mask, preset_mask
 from tests.app.live import Live
 
 EMBEDS = ["/embed/text", "/embed/image", "/embed/race"]
+# The image lab's embeds: a run from a held-out digit (three pictures), inpainting, the grid, the samplers' lanes.
+LAB_EMBEDS = [
+    "/embed/image?source=4&start_t=600&steps=12",
+    f"/embed/image?source=4&mask={encode_mask(preset_mask('centre'))}&steps=12",
+    "/embed/image/grid?steps=8",
+    "/embed/image/samplers?ddpm_steps=24&ddim_steps=12&dpm_steps=6",
+]
 THEMES = ["", "?theme=projector"]
 SLIDES = [(960, 540), (1280, 720)]
 
@@ -21,7 +29,7 @@ def page_size(page: Any) -> tuple[int, int]:
 
 
 @pytest.mark.parametrize("theme", THEMES)
-@pytest.mark.parametrize("path", EMBEDS)
+@pytest.mark.parametrize("path", EMBEDS + LAB_EMBEDS)
 @pytest.mark.parametrize("size", SLIDES)
 def test_each_embed_fits_a_slide_idle_and_after_a_run(
     browser: Any, live: Live, path: str, size: tuple[int, int], theme: str, artifacts: Path
@@ -29,6 +37,8 @@ def test_each_embed_fits_a_slide_idle_and_after_a_run(
     width, height = size
     context = browser.new_context(viewport={"width": width, "height": height})
     page = context.new_page()
+    if "?" in path:
+        theme = theme.replace("?", "&")
     page.goto(f"{live.http}{path}{theme}")  # the defaults: 64 tokens, 16- or 64-step runs, 50-step digits
     assert page_size(page) == (width, height), "idle"
     page.click("#generate")
@@ -37,7 +47,7 @@ def test_each_embed_fits_a_slide_idle_and_after_a_run(
     assert page_size(page) == (width, height), "after a run"
     assert page.locator(".player").evaluate("el => el.getBoundingClientRect().height") < 3.2 * 16  # one row
     if size == (960, 540):
-        page.screenshot(path=str(artifacts / f"slide{path.replace('/', '-')}.png"))
+        page.screenshot(path=str(artifacts / f"slide{path.split('?')[0].replace('/', '-')}-{len(path)}.png"))
     context.close()
 
 
