@@ -65,6 +65,7 @@ bench: install                       ## the benchmarks (bench/*.py), each printi
 	$(BIN)/python bench/race.py
 	$(BIN)/python bench/steps.py
 	$(BIN)/python bench/grid.py
+	$(BIN)/python bench/decided.py
 
 clean:                               ## remove the venv and caches
 	rm -rf $(VENV) test-artifacts .pytest_cache .ruff_cache
