@@ -262,7 +262,9 @@ def _load_image(settings: Settings, problems: dict[str, str]) -> RealImage:
         log.warning("no digit classifier at %s: the 'decided' meter is off", classifier)
         problems["digit-classifier"] = f"{classifier} is missing: the 'decided' meter is off"
     try:
-        return RealImage(load_image_model(folder, classifier if classifier.exists() else None))
+        model = load_image_model(folder, classifier if classifier.exists() else None)
+        model.meter = _load_meter(settings, problems)
+        return RealImage(model)
     except Exception as error:
         log.warning("UNTRAINED: could not load %s (%s); serving a freshly initialised image model", folder, error)
         problems["image-ddpm"] = str(error)[:300]
@@ -272,6 +274,19 @@ def _load_image(settings: Settings, problems: dict[str, str]) -> RealImage:
         log.warning("no digit classifier (%s): the 'decided' meter is off", error)
         problems["digit-classifier"] = str(error)[:300]
         return RealImage(untrained_image_model())
+
+
+def _load_meter(settings: Settings, problems: dict[str, str]) -> Any:
+    """The meter's own narrow classifier; without it (said on /readyz) the scoring classifier reads for it."""
+    from models.image.model import load_classifier
+
+    folder = settings.checkpoint_dir / "digit-meter"
+    try:
+        return load_classifier(folder)
+    except Exception as error:  # missing, checksum mismatch: the meter still works, at the scoring classifier's cost
+        log.warning("no meter classifier at %s (%s): the scoring classifier reads for the meter", folder, error)
+        problems["digit-meter"] = f"{str(error)[:240]}: the scoring classifier reads for the meter (slower)"
+        return None
 
 
 def _load_pixel_ar(settings: Settings, problems: dict[str, str]) -> Any:

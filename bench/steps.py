@@ -56,8 +56,11 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     diffusion = load_text_model(CHECKPOINT_ROOT / "text-diffusion")
     twin = load_text_model(CHECKPOINT_ROOT / "text-ar")
-    image = load_image_model(CHECKPOINT_ROOT / "image-ddpm", CHECKPOINT_ROOT / "digit-classifier")
-    no_meter = dataclasses.replace(image, classifier=None)
+    # as the server loads it: the meter reads with its own narrow classifier (digit-meter)
+    image = load_image_model(
+        CHECKPOINT_ROOT / "image-ddpm", CHECKPOINT_ROOT / "digit-classifier", CHECKPOINT_ROOT / "digit-meter"
+    )
+    no_meter = dataclasses.replace(image, classifier=None, meter=None)
     text_request = TextRequest(prompt=PROMPT)  # the default request
     image_request = ImageRequest(sampler="ddim", steps=50)
 

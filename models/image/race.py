@@ -78,7 +78,7 @@ def sample_image_race(
     request: ImageRaceRequest,
     should_stop: Callable[[], bool] | None = None,
 ) -> Iterator[ImageRaceFrame]:
-    meter = Meter(image_model.classifier)
+    meter = Meter(image_model.meter_classifier)
     levels_top = pixel_model.levels - 1
     forced = {p: levels_top for p in MISTAKE_PIXELS} if request.mistake else None
     painter = sample_pixels(pixel_model, request.digit, request.seed, should_stop, forced=forced)

@@ -174,7 +174,7 @@ def sample_image(
     shape = (request.batch, 1, IMAGE_SIZE, IMAGE_SIZE)
     x = torch.randn(shape, generator=generator) * scheduler.init_noise_sigma if start is None else start.clone()
     denoise = GuidedDenoiser(model, request.digit, request.guidance, request.batch)
-    meter = Meter(model.classifier)
+    meter = Meter(model.meter_classifier)
     total = len(timesteps)
     first_t = int(timesteps[0])
     yield ImageFrame(
@@ -289,7 +289,7 @@ def inpaint(
     mask = torch.from_numpy(keep.astype(np.float32))[None, None]  # 1 = known
     x = torch.randn(original.shape, generator=generator)
     denoise = GuidedDenoiser(model, request.digit, request.guidance, 1)
-    meter = Meter(model.classifier)
+    meter = Meter(model.meter_classifier)
     timesteps = scheduler.timesteps.tolist()
     stride = scheduler.config.num_train_timesteps // scheduler.num_inference_steps
     total = len(timesteps)

@@ -51,6 +51,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--width", type=int, default=ClassifierConfig.width, help="channels of the first convolutions")
+    p.add_argument("--features", type=int, default=ClassifierConfig.features, help="size of the feature layer")
     args = p.parse_args(argv)
     if args.split == "t10k":
         raise SystemExit("t10k is the held-out test set: never train on it")
@@ -63,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
 
     torch.manual_seed(args.seed)
     generator = torch.Generator().manual_seed(args.seed)
-    config = ClassifierConfig()
+    config = ClassifierConfig(width=args.width, features=args.features)
     model = DigitClassifier(config)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     steps = args.epochs * (len(x) // args.batch)
@@ -102,8 +104,9 @@ def main(argv: list[str] | None = None) -> None:
     }
     write_json(out / "training_summary.json", summary)
     (out / "MODEL_CARD.md").write_text(
-        "# digit-classifier\n\nA small CNN (4 conv layers, 128-d feature layer) that scores generated digits "
-        "(class match, Frechet distance in its feature space) and drives the 'when is it decided' meter.\n\n"
+        f"# {out.name}\n\nA small CNN (4 conv layers of {config.width}-{4 * config.width} channels, a {config.features}-d "
+        "feature layer) that reads digits: the scoring classifier (class match, Frechet distance in its feature space) "
+        "or the 'when is it decided' meter's, which runs at every step of a run.\n\n"
         f"- trained on: MNIST {args.split} ({len(x)} digits), sha256 `{summary['data_sha256']}`\n"
         f"- epochs: {args.epochs}, augmentation: affine warps and light Gaussian noise\n"
         f"- parameters: {summary['parameters']}\n- wall time: {summary['wall_seconds']} s on {summary['hardware']}\n"

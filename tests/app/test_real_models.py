@@ -35,7 +35,9 @@ def test_default_settings_load_every_committed_checkpoint(real: Backends) -> Non
     assert real.untrained == [] and real.problems == {}
     assert (real.text.name, real.image.name, real.race.name) == ("text-diffusion", "image-ddpm", "text-diffusion vs text-ar")
     assert real.text.trained and real.image.trained and real.race.trained
-    assert real.image.model.classifier is not None  # the "decided" meter runs on the trained classifier
+    assert real.image.model.classifier is not None  # the scoring classifier, and the meter's own narrow one
+    assert real.image.model.meter is not None and real.image.model.meter_classifier is real.image.model.meter
+    assert real.image.model.meter.config.width < real.image.model.classifier.config.width
     assert real.image_race is not None and real.image_race.trained
     assert real.image_race.name == "image-ddpm vs image-pixel-ar"
     assert real.image_race.image is real.image.model  # the race shares the loaded DDPM, never loads it twice
@@ -121,3 +123,16 @@ def test_the_image_lab_on_the_real_model(live: Live) -> None:
     assert denoise.code == 1000 and denoise.frames[0]["timestep"] <= 250
     final = denoise.frames[-1]["digit_probabilities"]
     assert max(range(10), key=final.__getitem__) == label and denoise.last["drift"] < 5
+
+
+def test_without_its_own_classifier_the_meter_reads_with_the_scoring_one(tmp_path: Path) -> None:
+    """A missing (or tampered) digit-meter is said on /readyz, and costs only speed: the DDPM still loads trained."""
+    checkpoints = Path(__file__).resolve().parents[2] / "models" / "checkpoints"
+    for name in ("image-ddpm", "digit-classifier"):
+        shutil.copytree(checkpoints / name, tmp_path / name)
+    from app.backends import _load_image
+
+    problems: dict[str, str] = {}
+    image = _load_image(Settings(checkpoint_dir=tmp_path), problems)
+    assert image.trained and image.model.meter is None and image.model.meter_classifier is image.model.classifier
+    assert set(problems) == {"digit-meter"} and "the scoring classifier reads for the meter" in problems["digit-meter"]

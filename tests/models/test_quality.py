@@ -81,12 +81,14 @@ def test_diffusion_writes_known_words(text_models):
     assert sum(w.strip('.,!?"') in common for w in words) >= 5, last.text
 
 
-def test_classifier_accuracy_on_a_t10k_slice():
-    classifier = load_classifier(CHECKPOINT_ROOT / "digit-classifier")
+@pytest.mark.parametrize(("name", "minimum"), [("digit-classifier", 0.98), ("digit-meter", 0.975)])
+def test_classifier_accuracy_on_a_t10k_slice(name, minimum):
+    """The scoring classifier (99.0% on all of t10k) and the meter's narrow one (98.6%) on the last 2000 digits."""
+    classifier = load_classifier(CHECKPOINT_ROOT / name)
     images, labels = load_split(EVALUATION_MNIST, "t10k")
     with torch.inference_mode():
         predicted = classifier(torch.from_numpy(to_model_range(images[-2000:]))).argmax(-1).numpy()
-    assert (predicted == labels[-2000:]).mean() >= 0.98
+    assert (predicted == labels[-2000:]).mean() >= minimum
 
 
 @pytest.fixture(scope="module")
