@@ -11,12 +11,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from types import SimpleNamespace
-from typing import Any
 
 from app.messages import Rendered, done_summary, pack
 from app.protocol import ImageRequest
 from app.render.decided import leading
-from app.render.image import image_status, png_base64
+from app.render.image import frame_header, image_status, png_base64
 from app.templating import stream_macros
 from models.frames import ImageFrame
 from models.image.grid import COLUMNS, TILES, tile
@@ -83,19 +82,8 @@ class GridRun:
         xt_png, x0_png = png_base64(tile(frame.xt)), png_base64(tile(frame.x0))
         found = verdicts(frame)
         digit = self.request.digit
-        data: dict[str, Any] = {
-            "type": "frame",
-            "step": frame.step,
-            "total": frame.total,
-            "timestep": frame.timestep,
-            "noise_level": round(float(frame.noise_level), 5),
-            "forward_passes": frame.forward_passes,
-            "ms_per_step": round(ms_per_step, 2),
-            "tiles": len(frame.xt),
-            "columns": COLUMNS,
-            "xt_png": xt_png,
-            "x0_png": x0_png,
-        }
+        data = frame_header(frame, ms_per_step)
+        data.update(tiles=len(frame.xt), columns=COLUMNS, xt_png=xt_png, x0_png=x0_png)
         if found:
             data["classes"] = [read for read, _ in found]
             data["confidences"] = [probability for _, probability in found]

@@ -160,6 +160,19 @@ def lab_preview(request: ImageRequest) -> SimpleNamespace | None:
     return _lab_view(held_out_digit(source.index)[0], keep, source, "\u2013")
 
 
+def frame_header(frame: ImageFrame, ms_per_step: float) -> dict[str, Any]:
+    """The fields every image frame message starts with (the image page's and the grid's)."""
+    return {
+        "type": "frame",
+        "step": frame.step,
+        "total": frame.total,
+        "timestep": frame.timestep,
+        "noise_level": round(float(frame.noise_level), 5),
+        "forward_passes": frame.forward_passes,
+        "ms_per_step": round(ms_per_step, 2),
+    }
+
+
 def render_image_frame(
     frame: ImageFrame,
     ms_per_step: float,
@@ -174,17 +187,8 @@ def render_image_frame(
     probs = list(frame_probabilities(frame))
     seen = history if history is not None else [tuple(probs)]
     steps_seen = len(seen)
-    data: dict[str, Any] = {
-        "type": "frame",
-        "step": frame.step,
-        "total": frame.total,
-        "timestep": frame.timestep,
-        "noise_level": round(float(frame.noise_level), 5),
-        "forward_passes": frame.forward_passes,
-        "ms_per_step": round(ms_per_step, 2),
-        "xt_png": xt_png,
-        "x0_png": x0_png,
-    }
+    data = frame_header(frame, ms_per_step)
+    data.update(xt_png=xt_png, x0_png=x0_png)
     if probs:
         data["digit_probabilities"] = probs
     if frame.note:

@@ -28,6 +28,7 @@ from app.engine import Busy, Failed, Queued, ShuttingDown
 from app.engines import Runs, RunSubscription, Unavailable
 from app.messages import Rendered, busy_message, render_error, render_queued
 from app.protocol import (
+    REQUESTS,
     Close,
     Request,
     RequestError,
@@ -219,31 +220,14 @@ async def _stream(conn: Connection, subscription: RunSubscription, engine: Runs)
         await conn.close(Close.SERVER_FAULT, "server fault")
 
 
-@router.websocket("/ws/text")
-async def ws_text(ws: WebSocket, settings: SettingsDep, engine: EngineDep, backends: BackendsDep) -> None:
-    await serve(ws, "text", settings, engine, backends, ws.app.state.clients)
+def _add_socket(kind: str) -> None:
+    """`/ws/<kind>` for each demo kind in the protocol (`app.protocol.REQUESTS`): one handler, the kind bound."""
+
+    async def socket(ws: WebSocket, settings: SettingsDep, engine: EngineDep, backends: BackendsDep) -> None:
+        await serve(ws, kind, settings, engine, backends, ws.app.state.clients)
+
+    router.add_api_websocket_route(f"/ws/{kind}", socket, name=f"ws_{kind.replace('/', '_')}")
 
 
-@router.websocket("/ws/image")
-async def ws_image(ws: WebSocket, settings: SettingsDep, engine: EngineDep, backends: BackendsDep) -> None:
-    await serve(ws, "image", settings, engine, backends, ws.app.state.clients)
-
-
-@router.websocket("/ws/race")
-async def ws_race(ws: WebSocket, settings: SettingsDep, engine: EngineDep, backends: BackendsDep) -> None:
-    await serve(ws, "race", settings, engine, backends, ws.app.state.clients)
-
-
-@router.websocket("/ws/race/image")
-async def ws_image_race(ws: WebSocket, settings: SettingsDep, engine: EngineDep, backends: BackendsDep) -> None:
-    await serve(ws, "race/image", settings, engine, backends, ws.app.state.clients)
-
-
-@router.websocket("/ws/image/grid")
-async def ws_image_grid(ws: WebSocket, settings: SettingsDep, engine: EngineDep, backends: BackendsDep) -> None:
-    await serve(ws, "image/grid", settings, engine, backends, ws.app.state.clients)
-
-
-@router.websocket("/ws/image/samplers")
-async def ws_image_samplers(ws: WebSocket, settings: SettingsDep, engine: EngineDep, backends: BackendsDep) -> None:
-    await serve(ws, "image/samplers", settings, engine, backends, ws.app.state.clients)
+for _kind in REQUESTS:
+    _add_socket(_kind)

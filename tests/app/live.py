@@ -57,6 +57,11 @@ class Live:
         return self.backends.image  # type: ignore[return-value]
 
 
+def fake_backends() -> Backends:
+    """Every demo's fake: text, image (and the grid and samplers over it), race, image race."""
+    return Backends(text=FakeText(), image=FakeImage(), race=FakeRace(), image_race=FakeImageRace())
+
+
 @contextlib.contextmanager
 def live_server(
     step_seconds: float = 0.0, backends: Backends | None = None, use_torch: bool = False, **overrides: Any

@@ -5,25 +5,13 @@ from __future__ import annotations
 import base64
 import re
 import zlib
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from app.backends import Backends
-from app.fakes import FakeImage, FakeRace, FakeText
-from app.main import create_app
-from app.settings import Settings
+from app.fakes import FakeImage
 from models.image.data import held_out_split
-
-
-@pytest.fixture(scope="module")
-def client() -> Iterator[TestClient]:
-    backends = Backends(text=FakeText(), image=FakeImage(), race=FakeRace())
-    app = create_app(Settings(models="fake"), loader=lambda _s: backends, use_torch=False)
-    with TestClient(app) as client:
-        yield client
 
 
 def decode_png(data: str) -> np.ndarray:

@@ -17,26 +17,15 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from app.backends import Backends, load_backends
-from app.fakes import FakeImage, FakeImageRace, FakeRace, FakeText
-from app.main import create_app
+from app.fakes import FakeImage
 from app.messages import Rendered
 from app.protocol import REQUESTS, ImageRequest, RequestError, canonical_key, parse_request
 from app.render.producers import make_producer
 from app.settings import Settings
 from models.image.grid import TILES, tile
-from tests.app.live import Live, exchange, live_server, run
+from tests.app.live import Live, exchange, fake_backends, live_server, run
 
 SIZE = 28
-
-
-def fake_backends() -> Backends:
-    return Backends(text=FakeText(), image=FakeImage(), race=FakeRace(), image_race=FakeImageRace())
-
-
-@pytest.fixture(scope="module")
-def live() -> Iterator[Live]:
-    with live_server(backends=fake_backends()) as server:
-        yield server
 
 
 def decode(png: str) -> np.ndarray:
@@ -147,13 +136,6 @@ def test_over_the_limit_the_socket_says_so_and_closes(live: Live) -> None:
 
 # ---------------------------------------------------------------------------------------------------------
 # The page
-
-
-@pytest.fixture(scope="module")
-def client() -> Iterator[TestClient]:
-    app = create_app(Settings(models="fake"), loader=lambda _s: fake_backends(), use_torch=False)
-    with TestClient(app) as c:
-        yield c
 
 
 def test_the_page_keeps_the_frames_boxes_and_says_what_it_shows(client: TestClient) -> None:

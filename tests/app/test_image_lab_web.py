@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -14,32 +13,15 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from app.backends import Backends
-from app.fakes import FakeImage, FakeRace, FakeText
-from app.main import create_app
 from app.protocol import RequestError, canonical_key, from_query, parse_request
 from app.settings import Settings
 from models.image.data import held_out_digit
 from models.image.masks import MASK_CHARS, PRESETS, decode_mask, encode_mask, preset_mask
 from models.image.request import ImageRequest
-from tests.app.live import Live, exchange, live_server, run
+from tests.app.live import Live, exchange, run
 from tests.app.test_forward import decode_png
 
 TOP = encode_mask(preset_mask("top"))
-
-
-@pytest.fixture(scope="module")
-def client() -> Iterator[TestClient]:
-    backends = Backends(text=FakeText(), image=FakeImage(), race=FakeRace())
-    app = create_app(Settings(models="fake"), loader=lambda _s: backends, use_torch=False)
-    with TestClient(app) as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
-def live() -> Iterator[Live]:
-    with live_server() as server:
-        yield server
 
 
 def stream(live: Live, request: dict[str, Any], fmt: str = "json") -> list[dict[str, Any]]:

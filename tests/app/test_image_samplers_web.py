@@ -10,25 +10,14 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from app.backends import Backends, load_backends
-from app.fakes import FakeImage, FakeImageRace, FakeRace, FakeText
-from app.main import create_app
+from app.backends import load_backends
+from app.fakes import FakeImage
 from app.protocol import ImageSamplersRequest, RequestError, from_query, parse_request, to_query
 from app.settings import Settings
 from models.image.samplers_race import LANES, lane_step, race_samplers
 from tests.app.live import Live, exchange, live_server, run
 
 STEPS = ("ddpm_steps", "ddim_steps", "dpm_steps")
-
-
-def fake_backends() -> Backends:
-    return Backends(text=FakeText(), image=FakeImage(), race=FakeRace(), image_race=FakeImageRace())
-
-
-@pytest.fixture(scope="module")
-def live() -> Iterator[Live]:
-    with live_server(backends=fake_backends()) as server:
-        yield server
 
 
 def lanes(message: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -149,13 +138,6 @@ def test_the_html_run_shows_three_lanes_with_their_own_step_and_the_verdict_at_t
     done = result.last["content"]
     assert "DPM-Solver++ used 6.7x fewer forward passes than DDPM" in done
     assert done.count("decided at step") == 3 and "each lane&#39;s own sampler time" in done
-
-
-@pytest.fixture(scope="module")
-def client() -> Iterator[TestClient]:
-    app = create_app(Settings(models="fake"), loader=lambda _s: fake_backends(), use_torch=False)
-    with TestClient(app) as c:
-        yield c
 
 
 def test_the_page_says_what_it_shows_and_keeps_three_lanes_of_boxes(client: TestClient) -> None:
