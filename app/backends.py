@@ -220,16 +220,19 @@ def _image_race_facts(pixel: Any, image: Any) -> str:
 
 def _shared_facts(diffusion: Any, autoregressive: Any) -> str:
     """What the two lanes share, read off the loaded networks (not written by hand)."""
-    a, b = diffusion.network.config, autoregressive.network.config
-    same = {k: v for k, v in a.to_dict().items() if k != "causal" and b.to_dict().get(k) == v}
+    a, b = diffusion.network.config.to_dict(), autoregressive.network.config.to_dict()
+    # causal (and the diffusion model's shift, which only says which row predicts which position) is the objective,
+    # not the network: everything else must match for a like-for-like race
+    objective = {"causal", "shift"}
+    differ = sorted(k for k in a if k not in objective and b.get(k) != a[k])
     params = diffusion.network.parameter_count()
-    if len(same) != len(a.to_dict()) - 1 or params != autoregressive.network.parameter_count():
-        differ = sorted(k for k in a.to_dict() if k != "causal" and k not in same)
+    if differ or params != autoregressive.network.parameter_count():
         return f"The two networks differ in {', '.join(differ) or 'parameter count'}: this is not a like-for-like race."
+    shifted = " (and the diffusion model reads each position from the one before, as the twin does)" if a["shift"] else ""
     return (
-        f"Both lanes: one transformer class, {a.depth} layers, width {a.width}, {a.heads} heads, a {a.vocab_size:,}-token "
-        f"BPE tokenizer, context {a.context}, {params / 1e6:.1f}M parameters, trained on the same stories; the only "
-        "difference is causal=True for the autoregressive twin."
+        f"Both lanes: one transformer class, {a['depth']} layers, width {a['width']}, {a['heads']} heads, a "
+        f"{a['vocab_size']:,}-token BPE tokenizer, context {a['context']}, {params / 1e6:.1f}M parameters, trained on the "
+        f"same stories; the only difference is causal=True for the autoregressive twin{shifted}."
     )
 
 

@@ -26,6 +26,9 @@ class TextModelConfig:
     causal: bool = False
     mask_id: int = 1  # the [MASK] token; the diffusion model reads it as "blank"
     eos_id: int = 0
+    # Dream / DiffuLLaMA's shift (diffusion only): position j's logits come from the hidden state at j - 1 (position
+    # 0 keeps its own), as an autoregressive model's do, so initialising from the twin keeps its next-token head.
+    shift: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -34,11 +37,15 @@ class TextModelConfig:
     def from_json(cls, data: dict) -> TextModelConfig:
         """Strict: a checkpoint's config must name every field, so nothing is rebuilt from defaults."""
         expected = {f.name for f in fields(cls)}
+        data = {**ADDED_LATER, **data}  # fields added after the first checkpoints: absent means their old behaviour
         if set(data) != expected:
             raise ValueError(
                 f"config fields differ: missing {sorted(expected - set(data))}, unknown {sorted(set(data) - expected)}"
             )
         return cls(**data)
+
+
+ADDED_LATER = {"shift": False}
 
 
 class RMSNorm(nn.Module):
@@ -155,6 +162,8 @@ class TextTransformer(nn.Module):
 
     def __init__(self, config: TextModelConfig) -> None:
         super().__init__()
+        if config.shift and config.causal:
+            raise ValueError("shift is for the diffusion model: the causal twin's logits already predict the next position")
         self.config = config
         self.embed = nn.Embedding(config.vocab_size, config.width)
         self.drop = nn.Dropout(config.dropout)
@@ -194,7 +203,10 @@ class TextTransformer(nn.Module):
         x = self.drop(self.embed(ids))
         for layer, block in enumerate(self.blocks):
             x = block(x, cos, sin, cache, layer)
-        return self.norm(x)
+        x = self.norm(x)
+        if self.config.shift:  # the state at j - 1 predicts position j (Dream's logits shift, on the features)
+            x = torch.cat([x[:, :1], x[:, :-1]], dim=1)
+        return x
 
     def new_cache(self) -> KVCache:
         return KVCache(self.config.depth)

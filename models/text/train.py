@@ -51,6 +51,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--tokenizer", type=Path, help="existing tokenizer.json (default: train one on --data)")
     p.add_argument("--init-from", type=Path, help="checkpoint folder whose weights initialise this model")
+    p.add_argument(
+        "--shift",
+        action="store_true",
+        help="diffusion: position j read from the state at j - 1, as the AR twin (Dream / DiffuLLaMA initialisation)",
+    )
     p.add_argument("--vocab", type=int, default=2048)
     p.add_argument("--context", type=int, default=256)
     p.add_argument("--width", type=int, default=256)
@@ -70,7 +75,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--eval-draws", type=int, default=4)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: leave the default)")
     p.add_argument("--seed", type=int, default=0)
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.shift and args.kind != "diffusion":
+        p.error("--shift is for --kind diffusion")
+    return args
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -101,6 +109,7 @@ def main(argv: list[str] | None = None) -> None:
         causal=args.kind == "ar",
         mask_id=mask_id,
         eos_id=eos_id,
+        shift=args.shift,
     )
     if (out / "config.json").exists() and TextModelConfig(**read_json(out / "config.json")) != config:
         raise SystemExit(f"{out}/config.json differs from these arguments; use a new --out")
