@@ -348,6 +348,8 @@ class RedisEngine:
         capacity = self.capacity
         if not capacity.read_at or time.monotonic() - capacity.read_at > 3 * HEARTBEAT_SECONDS:
             capacity = self.capacity = await read_capacity(self.redis, self.keys)
+        if capacity.slots <= 0:  # before refusing, look again: the snapshot may predate the workers' return
+            capacity = self.capacity = await read_capacity(self.redis, self.keys)
         if capacity.slots <= 0:
             raise NoWorkers
         wait = admission_wait(running, queued, capacity.slots, capacity.seconds_per_job)
