@@ -193,10 +193,12 @@ def render_image_frame(
         data["digit_probabilities"] = probs
     if frame.note:
         data["note"] = frame.note
-    if source is not None and frame.reference is not None:
-        data["drift"] = drift_percent(frame.x0, frame)
+    reference = frame.reference if source is not None else None  # a lab run's original
+    drift = drift_percent(frame.x0, frame) if reference is not None else None
+    if reference is not None:
+        data["drift"] = drift
         if frame.step == 0:  # the original once, with the pixels to fill hatched when inpainting
-            data["original_png"] = png_base64(shown_original(frame.reference, frame.keep))
+            data["original_png"] = png_base64(shown_original(reference, frame.keep))
     meter = None
     if probs:
         best = leading(probs)
@@ -205,8 +207,8 @@ def render_image_frame(
     def html() -> str:
         strip = timeline(seen[:steps_seen], frame.total) if probs else None
         view = _frame_view(frame, xt_png, x0_png, ms_per_step, schedule, meter, strip)
-        if source is not None and frame.reference is not None:
-            view.lab = _lab_view(frame.reference, frame.keep, source, f"{drift_percent(frame.x0, frame)}%")
+        if source is not None and reference is not None:
+            view.lab = _lab_view(reference, frame.keep, source, f"{drift}%")
         return stream_macros().image_frame(view)
 
     return pack(data, html)
@@ -239,7 +241,7 @@ def _frame_view(
     )
 
 
-def lab_sentence(frame: ImageFrame, source: LabSource, final_digit: int | None) -> str:
+def lab_sentence(frame: ImageFrame, source: LabSource, final_digit: int | None, drift: float) -> str:
     """How far an image-lab run ended from the digit it started from, in words."""
     reads = f"; the classifier reads a {final_digit}" if final_digit is not None else ""
     if frame.keep is not None:
@@ -247,11 +249,11 @@ def lab_sentence(frame: ImageFrame, source: LabSource, final_digit: int | None) 
         return (
             f"Kept {kept} pixels of test digit no. {source.index} (a {source.label}): their largest change is "
             f"{kept_max_change(frame)} grey levels. The {filled} filled pixels differ from the original by "
-            f"{drift_percent(frame.xt, frame)}% on average{reads}."
+            f"{drift}% on average{reads}."
         )
     return (
         f"From test digit no. {source.index} (a {source.label}) noised to t = {source.start_t}: the result is "
-        f"{drift_percent(frame.xt, frame)}% from it on average (mean |difference| per pixel){reads}."
+        f"{drift}% from it on average (mean |difference| per pixel){reads}."
     )
 
 
@@ -277,10 +279,10 @@ def render_image_done(
     }
     lab = ""
     if source is not None and frame.reference is not None:
-        data["drift"] = drift_percent(frame.xt, frame)
+        drift = data["drift"] = drift_percent(frame.xt, frame)
         if frame.keep is not None:
             data["kept_max_change"] = kept_max_change(frame)
-        lab = lab_sentence(frame, source, leading(final_probs) if final_probs else None)
+        lab = lab_sentence(frame, source, leading(final_probs) if final_probs else None, drift)
     summary = done_summary(frame.total, frame.forward_passes, ms_total)
     if clause:
         summary = f"{summary[:-1]}; {clause}."

@@ -48,7 +48,7 @@ class ForwardQuery:
     t: int
 
 
-def _number(query: dict[str, str], name: str, default: int, limit: int) -> int:
+def number_in_range(query: dict[str, str], name: str, default: int, limit: int) -> int:
     raw = query.get(name, "").strip()
     if not raw:
         return default
@@ -62,7 +62,7 @@ def _number(query: dict[str, str], name: str, default: int, limit: int) -> int:
 
 
 def parse_query(query: dict[str, str]) -> ForwardQuery:
-    return ForwardQuery(_number(query, "index", DEFAULT_INDEX, DIGITS), _number(query, "t", DEFAULT_T, TIMESTEPS))
+    return ForwardQuery(number_in_range(query, "index", DEFAULT_INDEX, DIGITS), number_in_range(query, "t", DEFAULT_T, TIMESTEPS))
 
 
 def page_url(query: ForwardQuery) -> str:

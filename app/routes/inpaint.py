@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse
 
 from app.deps import BackendsDep, SettingsDep
 from app.render.image import png_base64
-from app.routes.forward import DEFAULT_INDEX, DIGITS, ForwardError, _number
+from app.routes.forward import DEFAULT_INDEX, DIGITS, ForwardError, number_in_range
 from app.routes.pages import IMAGE_OPTIONS
 from app.templating import templates
 from models.image.data import held_out_digit
@@ -46,17 +46,18 @@ def inpaint_page(request: Request, settings: SettingsDep, backends: BackendsDep)
     notes: list[str] = []
     status = 200
     try:
-        index = _number(query, "index", DEFAULT_INDEX, DIGITS)
+        index = number_in_range(query, "index", DEFAULT_INDEX, DIGITS)
     except ForwardError as error:
         status, index = 422, DEFAULT_INDEX
         notes.append(str(error))
-    mask = encode_mask(preset_mask(DEFAULT_PRESET))
+    fill = preset_mask(DEFAULT_PRESET)
     if query.get("mask"):
         try:
-            mask = encode_mask(decode_mask(query["mask"]))
+            fill = decode_mask(query["mask"])
         except MaskError as error:
             status = 422
             notes.append(f"{error}; showing the {PRESET_LABELS[DEFAULT_PRESET].lower()} preset instead")
+    mask = encode_mask(fill)
     image, label = held_out_digit(index)
     context: dict[str, Any] = {
         "embed": False,
@@ -71,7 +72,7 @@ def inpaint_page(request: Request, settings: SettingsDep, backends: BackendsDep)
         "mask_chars": MASK_CHARS,
         "side": SIDE,
         "pixels": PIXELS,
-        "filled": int(decode_mask(mask).sum()),
+        "filled": int(fill.sum()),
         "presets": preset_links(index, seed=index),
         "next_url": f"/image/inpaint?{urlencode({'index': (index + 1) % DIGITS, 'mask': mask})}",
         "digit_options": IMAGE_OPTIONS["digit"],

@@ -219,7 +219,10 @@ def sample_image(
 def start_step_for(model: ImageModel, request: ImageRequest, timestep: int) -> tuple[int, int]:
     """(index into the sampler's timesteps, that timestep): the first at or below `timestep`, so a run from t never
     starts noisier than the picture it was asked to start from."""
-    scheduler = make_scheduler(model, request.sampler)
+    return _start_step(make_scheduler(model, request.sampler), request, timestep)
+
+
+def _start_step(scheduler: Any, request: ImageRequest, timestep: int) -> tuple[int, int]:
     scheduler.set_timesteps(request.steps)
     timesteps = scheduler.timesteps.tolist()
     for index, t in enumerate(timesteps):
@@ -242,8 +245,9 @@ def denoise_from(
 ) -> Iterator[ImageFrame]:
     """Held-out digit no. `index` noised as the forward page shows it (its own fixed noise), then the sampler from
     the first of its timesteps at or below `timestep`. Every frame carries the original as `reference`."""
-    start_step, start_t = start_step_for(model, request, timestep)
-    level = _noise_level(make_scheduler(model, request.sampler).alphas_cumprod, start_t)
+    scheduler = make_scheduler(model, request.sampler)
+    start_step, start_t = _start_step(scheduler, request, timestep)
+    level = _noise_level(scheduler.alphas_cumprod, start_t)
     x = noised_values(image, level, forward_noise(index, image.shape))
     start = torch.from_numpy(x.astype(np.float32))[None, None]
     for frame in sample_image(model, request, should_stop, start=start, start_step=start_step):
