@@ -53,6 +53,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--width", type=int, default=ClassifierConfig.width, help="channels of the first convolutions")
     p.add_argument("--features", type=int, default=ClassifierConfig.features, help="size of the feature layer")
+    p.add_argument(
+        "--full-size-convs",
+        type=int,
+        default=ClassifierConfig.full_size_convs,
+        help="convolutions at 28x28 before the first pooling",
+    )
     args = p.parse_args(argv)
     if args.split == "t10k":
         raise SystemExit("t10k is the held-out test set: never train on it")
@@ -65,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
 
     torch.manual_seed(args.seed)
     generator = torch.Generator().manual_seed(args.seed)
-    config = ClassifierConfig(width=args.width, features=args.features)
+    config = ClassifierConfig(width=args.width, features=args.features, full_size_convs=args.full_size_convs)
     model = DigitClassifier(config)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     steps = args.epochs * (len(x) // args.batch)
@@ -104,7 +110,8 @@ def main(argv: list[str] | None = None) -> None:
     }
     write_json(out / "training_summary.json", summary)
     (out / "MODEL_CARD.md").write_text(
-        f"# {out.name}\n\nA small CNN (4 conv layers of {config.width}-{4 * config.width} channels, a {config.features}-d "
+        f"# {out.name}\n\nA small CNN ({config.full_size_convs + 2} conv layers of {config.width}-{4 * config.width} "
+        f"channels, a {config.features}-d "
         "feature layer) that reads digits: the scoring classifier (class match, Frechet distance in its feature space) "
         "or the 'when is it decided' meter's, which runs at every step of a run.\n\n"
         f"- trained on: MNIST {args.split} ({len(x)} digits), sha256 `{summary['data_sha256']}`\n"

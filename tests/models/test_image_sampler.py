@@ -95,8 +95,14 @@ def classifier():
     return load_classifier(Path(__file__).resolve().parents[2] / "models" / "checkpoints" / "digit-classifier")
 
 
-def test_the_meter_gives_the_classifiers_probabilities(classifier):
-    """The meter runs a copy with batch norm folded in and channels-last activations: the same numbers."""
+@pytest.mark.parametrize(("name", "full_size_convs"), [("digit-classifier", 2), ("digit-meter", 1)])
+def test_the_meter_gives_the_classifiers_probabilities(name, full_size_convs):
+    """The meter runs a copy with batch norm folded in and channels-last activations: the same numbers, for the
+    scoring classifier and for the meter's own narrower one (one convolution at full size)."""
+    classifier = load_classifier(Path(__file__).resolve().parents[2] / "models" / "checkpoints" / name)
+    assert classifier.config.full_size_convs == full_size_convs
+    convs = [layer for layer in classifier.convs if isinstance(layer, torch.nn.Conv2d)]
+    assert len(convs) == full_size_convs + 2
     generator = torch.Generator().manual_seed(0)
     x0 = torch.cat([torch.randn(4, 1, 28, 28, generator=generator).mul(scale).clamp(-1, 1) for scale in (0.3, 1, 3)])
     expected = classifier.probabilities(x0)
@@ -127,3 +133,10 @@ def test_frames_carry_the_meter(model, classifier):
     assert frames[0].digit_probabilities == ()
     for frame in frames[1:]:
         assert len(frame.digit_probabilities) == 2 and all(abs(sum(row) - 1) < 1e-3 for row in frame.digit_probabilities)
+
+
+def test_a_classifier_needs_a_full_size_convolution():
+    from models.image.classifier import ClassifierConfig, DigitClassifier
+
+    with pytest.raises(ValueError, match="at least one full-size convolution"):
+        DigitClassifier(ClassifierConfig(full_size_convs=0))

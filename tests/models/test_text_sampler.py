@@ -1,6 +1,7 @@
 """Invariants of the text samplers, on tiny untrained models (the model is not the point here)."""
 
 import pytest
+import torch
 from pydantic import ValidationError
 
 from models.frames import BLANK, FIXED, NEW, REMASKED
@@ -125,3 +126,26 @@ def test_each_sampler_needs_its_model(diffusion, ar):
 def test_blocks_share_exactly_the_requested_steps(diffusion, length, block, steps):
     frames = list(sample_diffusion(diffusion, TextRequest(length=length, steps=steps, block_length=block)))
     assert frames[-1].total == steps and len(frames) == steps + 1 and frames[-1].masked == 0
+
+
+def test_a_draw_follows_each_rows_distribution_and_never_picks_a_token_of_probability_zero() -> None:
+    from models.text.sample import _draw
+
+    rows = torch.tensor([[0.1, 0.0, 0.6, 0.3], [0.0, 0.0, 0.0, 1.0], [0.5, 0.5, 0.0, 0.0]])
+    draws = 40_000
+    drawn = _draw(rows.repeat(draws, 1), 1.0, torch.Generator().manual_seed(0)).view(draws, 3)
+    for row in range(3):
+        shares = torch.bincount(drawn[:, row], minlength=4).double() / draws
+        assert shares[rows[row] == 0].sum() == 0
+        # four standard errors of a share at 40,000 draws is at most 0.01
+        assert torch.allclose(shares, rows[row].double(), atol=0.01), (row, shares)
+
+
+def test_a_draw_is_the_same_for_the_same_seed_and_the_argmax_at_temperature_zero() -> None:
+    from models.text.sample import _draw
+
+    probs = torch.softmax(torch.randn(64, 2048, generator=torch.Generator().manual_seed(1)), dim=-1)
+    first = _draw(probs, 1.0, torch.Generator().manual_seed(7))
+    assert torch.equal(first, _draw(probs, 1.0, torch.Generator().manual_seed(7)))
+    assert not torch.equal(first, _draw(probs, 1.0, torch.Generator().manual_seed(8)))
+    assert torch.equal(_draw(probs, 0.0, torch.Generator()), probs.argmax(-1))
