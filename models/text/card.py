@@ -28,6 +28,22 @@ def card_samples(model: TextModel) -> list[str]:
     return samples
 
 
+SAMPLES_HEADING = "## Samples ("
+
+
+def replace_samples(card: str, samples: list[str]) -> str:
+    """The card with its samples' list replaced (heading and every other section kept): samples follow the
+    sampler, so a change to how it draws makes the old ones unreproducible."""
+    head, found, rest = card.partition(SAMPLES_HEADING)
+    if not found:
+        raise ValueError("the model card has no samples section")
+    heading, _, body = rest.partition("\n")
+    after = body.split("\n## ", 1)
+    tail = "\n\n## " + after[1] if len(after) == 2 else "\n"
+    listed = "\n".join(f"{i + 1}. {s}" for i, s in enumerate(samples))
+    return f"{head}{SAMPLES_HEADING}{heading}\n\n{listed}{tail}"
+
+
 def write_model_card(
     folder: Path, name: str, config: TextModelConfig, summary: dict, metric_lines: list[str], samples: list[str]
 ) -> None:
@@ -67,7 +83,7 @@ def write_model_card(
         *metric_lines,
         "- `python -m models.text.evaluate --json` compares it with its twin (see the project README).",
         "",
-        f"## Samples ({SAMPLE_TOKENS} tokens, seeds 0-4, {decoding})",
+        f"{SAMPLES_HEADING}{SAMPLE_TOKENS} tokens, seeds 0-4, {decoding})",
         "",
     ]
     lines += [f"{i + 1}. {s}" for i, s in enumerate(samples)]

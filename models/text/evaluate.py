@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from models.checkpoints import CHECKPOINT_ROOT, write_json, write_manifest
+from models.text.card import card_samples, replace_samples
 from models.text.data import encode_stream, fixed_windows, read_stories
 from models.text.decoding import DEFAULT_DECODING, STRATEGIES, Decoding, TextRequest
 from models.text.model import TextModel, load_text_model
@@ -260,12 +261,16 @@ def closest_to_target(result: dict) -> str:
     return " ".join(parts)
 
 
-def record(result: dict, folders: list[Path]) -> None:
-    """Write the result into checkpoint folders: evaluation.json, a model-card section, a fresh manifest."""
+def record(result: dict, folders: list[Path], samples: dict[Path, list[str]] | None = None) -> None:
+    """Write the result into checkpoint folders: evaluation.json, a model-card section, a fresh manifest; and,
+    where `samples` has the folder's model's card samples drawn now, those in place of the card's old ones."""
     for folder in folders:
         write_json(folder / "evaluation.json", result)
         card = folder / "MODEL_CARD.md"
-        kept = card.read_text().split(EVALUATION_HEADING)[0].rstrip()
+        text = card.read_text()
+        if samples and folder in samples:
+            text = replace_samples(text, samples[folder])
+        kept = text.split(EVALUATION_HEADING)[0].rstrip()
         card.write_text(kept + "\n\n" + evaluation_section(result))
         write_manifest(folder)
 
@@ -285,19 +290,20 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument(
         "--record",
         action="store_true",
-        help="write the result into both checkpoint folders (evaluation.json, MODEL_CARD.md, manifest)",
+        help="write the result into both checkpoint folders (evaluation.json, MODEL_CARD.md with fresh samples, manifest)",
     )
     args = p.parse_args(argv)
     decoding = Decoding(args.strategy, args.temperature, args.block_length)
+    if args.record and args.int8:
+        p.error("--record writes the published model's figures: not with --int8")
     diffusion = load_text_model(args.diffusion)
     if args.int8:
         diffusion = int8_model(diffusion)
-    result = evaluate(diffusion, load_text_model(args.ar), args.valid, args.quick, decoding, sweep=args.sweep)
+    ar = load_text_model(args.ar)
+    result = evaluate(diffusion, ar, args.valid, args.quick, decoding, sweep=args.sweep)
     result["diffusion_int8"] = args.int8
     if args.record:
-        if args.int8:
-            p.error("--record writes the published model's figures: not with --int8")
-        record(result, [args.diffusion, args.ar])
+        record(result, [args.diffusion, args.ar], {args.diffusion: card_samples(diffusion), args.ar: card_samples(ar)})
     print(json.dumps(result))
 
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from models.checkpoints import verify_manifest, write_manifest
+from models.text.card import replace_samples
 from models.text.evaluate import EVALUATION_HEADING, closest_to_target, record
 
 RESULT = {
@@ -46,6 +49,26 @@ def test_record_writes_json_card_section_and_manifest(tmp_path: Path) -> None:
     assert json.loads((folder / "evaluation.json").read_text())["ar_nll"] == 2.5
     verify_manifest(folder)  # evaluation.json is covered and matches
     assert "evaluation.json" in (folder / "SHA256SUMS").read_text()
+
+
+def test_record_can_replace_the_cards_samples_and_keeps_every_other_section(tmp_path: Path) -> None:
+    folder = tmp_path / "text-ar"
+    folder.mkdir()
+    card = "# text-ar\n\n## Training\n\n- data\n\n## Samples (96 tokens, seeds 0-4, temperature 1.0)\n\n1. old\n2. older\n"
+    (folder / "MODEL_CARD.md").write_text(card)
+    record(RESULT, [folder])
+    record(RESULT, [folder], {folder: ["new one", "new two"]})
+
+    text = (folder / "MODEL_CARD.md").read_text()
+    assert "old" not in text and "1. new one\n2. new two\n\n" + EVALUATION_HEADING in text
+    assert text.startswith("# text-ar\n\n## Training\n\n- data\n\n## Samples (96 tokens, seeds 0-4, temperature 1.0)\n\n1.")
+    assert text.count(EVALUATION_HEADING) == 1
+    verify_manifest(folder)
+
+
+def test_a_card_without_samples_cannot_have_them_replaced() -> None:
+    with pytest.raises(ValueError, match="no samples section"):
+        replace_samples("# card\n\n## Training\n", ["a"])
 
 
 def test_closest_to_target_names_the_frontier_of_the_sweep() -> None:
