@@ -16,25 +16,20 @@ from pathlib import Path
 
 import torch
 
-from models.checkpoints import load_weights, read_json
+from models.checkpoints import read_json
 from models.text.data import encode_stream, fixed_windows, read_stories
 from models.text.evaluate import heldout_loss
-from models.text.network import TextModelConfig, TextTransformer
+from models.text.model import load_text_network
 from models.text.tokenizer import load_tokenizer
-
-
-def run_network(folder: Path) -> TextTransformer:
-    """A run folder's best weights (a run has no manifest yet: publishing writes one)."""
-    network = TextTransformer(TextModelConfig.from_json(read_json(folder / "config.json")))
-    load_weights(network, folder / "model.safetensors")
-    return network
+from models.text.train import selection_windows
 
 
 def head_and_tail(stream: torch.Tensor, context: int, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first `count` windows (what the published lineage logged) and the ones training chooses on now."""
     windows = fixed_windows(stream, context)
     if len(windows) < count:
         raise SystemExit(f"the validation text has {len(windows)} windows of {context} tokens, fewer than {count}")
-    return windows[:count], windows[-count:]
+    return windows[:count], selection_windows(stream, context, count)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -52,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
         tokenizer_path = folder / "tokenizer.json"
         if tokenizer_path not in streams:
             streams[tokenizer_path] = encode_stream(load_tokenizer(tokenizer_path), read_stories(args.valid))
-        network = run_network(folder)
+        network = load_text_network(folder)
         head, tail = head_and_tail(streams[tokenizer_path], network.config.context, args.windows)
         summary = read_json(folder / "training_summary.json") if (folder / "training_summary.json").exists() else {}
         print(

@@ -44,11 +44,17 @@ class TextModel:
         return self.network.config.context
 
 
+def load_text_network(folder: Path) -> TextTransformer:
+    """The network of a checkpoint or training-run folder (config.json, model.safetensors), unverified: a run has
+    no manifest until it is published. The app loads through `load_text_model`, which checks one."""
+    network = TextTransformer(TextModelConfig.from_json(read_json(folder / "config.json")))
+    load_weights(network, folder / "model.safetensors")
+    return network
+
+
 def load_text_model(folder: Path) -> TextModel:
     verify_manifest(folder)
-    config = TextModelConfig.from_json(read_json(folder / "config.json"))
-    network = TextTransformer(config)
-    load_weights(network, folder / "model.safetensors")
+    network = load_text_network(folder)
     card = read_json(folder / "training_summary.json") if (folder / "training_summary.json").exists() else {}
     return TextModel(network, load_tokenizer(folder / "tokenizer.json"), folder.name, trained=True, card=card)
 

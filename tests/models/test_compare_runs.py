@@ -31,7 +31,7 @@ def test_it_reports_the_same_loss_as_training_on_the_first_and_last_windows(run:
     line = json.loads(capsys.readouterr().out)
     assert (line["best_step"], line["epochs"], line["windows"], line["draws"]) == (40, 1.23, 2, 2)
 
-    network = compare_runs.run_network(run)
+    network = compare_runs.load_text_network(run)
     stream = compare_runs.encode_stream(compare_runs.load_tokenizer(run / "tokenizer.json"), compare_runs.read_stories(valid))
     head, tail = compare_runs.head_and_tail(stream, network.config.context, 2)
     assert not torch.equal(head, tail)
