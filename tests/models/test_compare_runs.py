@@ -34,6 +34,8 @@ def test_it_reports_the_same_loss_as_training_on_the_first_and_last_windows(run:
     network = compare_runs.load_text_network(run)
     stream = compare_runs.encode_stream(compare_runs.load_tokenizer(run / "tokenizer.json"), compare_runs.read_stories(valid))
     head, tail = compare_runs.head_and_tail(stream, network.config.context, 2)
+    windows = compare_runs.fixed_windows(stream, network.config.context)
+    assert torch.equal(head, windows[:2]) and torch.equal(tail, windows[-2:])  # the lineage's, then training's
     assert not torch.equal(head, tail)
     assert line["head"] == round(heldout_loss(network, head, 2), 4)
     assert line["tail"] == round(heldout_loss(network, tail, 2), 4)
