@@ -9,7 +9,8 @@ import pytest
 
 from models.checkpoints import verify_manifest, write_manifest
 from models.text.card import replace_samples
-from models.text.evaluate import EVALUATION_HEADING, closest_to_target, record
+from models.text.evaluate import EVALUATION_HEADING, PROMPTS, closest_to_target, evaluate, main, record
+from models.text.model import untrained_text_model
 
 RESULT = {
     "heldout_windows": 3,
@@ -82,3 +83,16 @@ def test_closest_to_target_names_the_frontier_of_the_sweep() -> None:
 
     line = closest_to_target({**RESULT, "gen_ppl_ar": 1.0, "distinct2_ar": 0.99, "decoding_sweep": sweep})
     assert line == "No decoding is within 2x the twin's gen-ppl. No decoding is as varied as the twin."
+
+
+def test_seeds_sets_the_samples_per_prompt(tmp_path: Path) -> None:
+    valid = tmp_path / "valid.txt"
+    valid.write_text("Once upon a time there was a cat. It sat in the sun all day.\n" * 12)
+    result = evaluate(untrained_text_model(causal=False), untrained_text_model(causal=True), valid, False, length=4, seeds=2)
+    assert result["samples_per_model"] == 2 * len(PROMPTS)
+
+
+def test_seeds_below_one_is_refused_before_any_model_loads(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--seeds", "0", "--diffusion", "no-such-folder"])
+    assert "--seeds must be at least 1" in capsys.readouterr().err
