@@ -31,28 +31,33 @@ def card_samples(model: TextModel) -> list[str]:
 SAMPLES_HEADING = "## Samples ("
 
 
-def replace_samples(card: str, samples: list[str]) -> str:
-    """The card with its samples' list replaced (heading and every other section kept): samples follow the
-    sampler, so a change to how it draws makes the old ones unreproducible."""
+def samples_heading(causal: bool) -> str:
+    """The samples section's heading: how they were drawn (the default decoding, for the diffusion model)."""
+    d = DEFAULT_DECODING
+    decoding = (
+        f"temperature {d.temperature}"
+        if causal
+        else f"{SAMPLE_TOKENS} steps, strategy {d.strategy}, temperature {d.temperature}, block length {d.block_length or 'off'}"
+    )
+    return f"{SAMPLES_HEADING}{SAMPLE_TOKENS} tokens, seeds 0-4, {decoding})"
+
+
+def replace_samples(card: str, samples: list[str], heading: str) -> str:
+    """The card with its samples' heading and list replaced (every other section kept): samples follow the
+    sampler and the default decoding, so a change to either makes the old ones unreproducible."""
     head, found, rest = card.partition(SAMPLES_HEADING)
     if not found:
         raise ValueError("the model card has no samples section")
-    heading, _, body = rest.partition("\n")
+    _, _, body = rest.partition("\n")
     after = body.split("\n## ", 1)
     tail = "\n\n## " + after[1] if len(after) == 2 else "\n"
     listed = "\n".join(f"{i + 1}. {s}" for i, s in enumerate(samples))
-    return f"{head}{SAMPLES_HEADING}{heading}\n\n{listed}{tail}"
+    return f"{head}{heading}\n\n{listed}{tail}"
 
 
 def write_model_card(
     folder: Path, name: str, config: TextModelConfig, summary: dict, metric_lines: list[str], samples: list[str]
 ) -> None:
-    d = DEFAULT_DECODING
-    decoding = (
-        f"temperature {d.temperature}"
-        if config.causal
-        else f"{SAMPLE_TOKENS} steps, strategy {d.strategy}, temperature {d.temperature}, block length {d.block_length or 'off'}"
-    )
     kind = "autoregressive (causal) twin" if config.causal else "masked-diffusion (MDLM) model"
     metric = "next-token NLL" if config.causal else "NELBO (upper bound on NLL)"
     lines = [
@@ -79,11 +84,12 @@ def write_model_card(
         "",
         "## Held-out metrics",
         "",
-        f"- {metric}: **{summary['best_heldout_loss']:.4f} nats/token** at training time (best step)",
+        f"- {metric}: **{summary['best_heldout_loss']:.4f} nats/token** at training time (best step), on the held-out "
+        "windows that chose the checkpoint",
         *metric_lines,
         "- `python -m models.text.evaluate --json` compares it with its twin (see the project README).",
         "",
-        f"{SAMPLES_HEADING}{SAMPLE_TOKENS} tokens, seeds 0-4, {decoding})",
+        samples_heading(config.causal),
         "",
     ]
     lines += [f"{i + 1}. {s}" for i, s in enumerate(samples)]

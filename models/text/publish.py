@@ -82,7 +82,12 @@ def main(argv: list[str] | None = None) -> None:
             stages=len(args.history) + 1,
         )
     if summary.get("init_from"):  # a local folder name means nothing to a reader: say what it was
-        summary["init_from"] = "the autoregressive twin's weights (Dream / DiffuLLaMA-style initialisation)"
+        summary["init_from"] = (
+            "the autoregressive twin's weights, each position predicted from the state before it as the twin "
+            "predicts (Dream / DiffuLLaMA's shift initialisation)"
+            if config.shift
+            else "the autoregressive twin's weights (Dream / DiffuLLaMA-style initialisation)"
+        )
     summary.update(
         heldout_loss_fp32=round(full, 4),
         heldout_loss_published=round(half if use_half else full, 4),

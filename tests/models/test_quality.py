@@ -1,8 +1,9 @@
 """The committed checkpoints are really trained: held-out thresholds on small slices (never train data).
 
 Two kinds of bound: absolute ones a little above the values measured for this test (see each MODEL_CARD.md),
-which catch a broken or swapped checkpoint, and the targets the README states (NELBO within 1.2x of the
-twin's NLL; a Frechet distance near the real-digit floor), checked on a slice small enough for `make test`.
+which catch a broken or swapped checkpoint, and ratios to the twin the README states (NELBO against the twin's
+NLL; the default decoding's variety and gen-ppl against the twin's samples; a Frechet distance near the
+real-digit floor), checked on a slice small enough for `make test`.
 """
 
 import numpy as np
@@ -15,21 +16,28 @@ from models.image.evaluate import EVALUATION_MNIST, features, frechet_distance
 from models.image.model import load_classifier, load_image_model
 from models.image.sample import SAMPLERS, ImageRequest, sample_image
 from models.text.data import encode_stream, fixed_windows, read_stories
-from models.text.evaluate import HELDOUT_TEXT, heldout_nelbo, heldout_nll
+from models.text.evaluate import HELDOUT_TEXT, PROMPTS, heldout_nelbo, heldout_nll, sample_quality
 from models.text.model import load_text_model
-from models.text.sample import TextRequest, sample_diffusion
+from models.text.sample import DEFAULT_DECODING, TextRequest, sample_diffusion
 
 # The last 32 windows (8,192 tokens) of the held-out head, with 4 mask draws: the NELBO estimate then moves by
-# about 0.04 nats with the draws' seed (seeds 0-2: 2.951, 2.977, 2.988). On the last 8 windows it moved by
-# 0.33 (seeds 0-3: 2.83 to 3.16), and seed 2 put it over the 1.2x target (1.23x) for a checkpoint that meets
-# it on all 124 held-out windows (1.16x).
+# about 0.03 nats with the draws' seed (seeds 0-2: 2.889, 2.915, 2.904). On the last 8 windows it moved by
+# 0.33 for the checkpoint before (seeds 0-3: 2.83 to 3.16), too much for a bound.
 HELDOUT_WINDOWS = 32
 NELBO_DRAWS = 4
 AR_NLL_MAX = 2.8  # nats/token on the held-out slice (measured 2.569)
-DIFFUSION_NELBO_MAX = 3.15  # nats/token, an upper bound on NLL (measured 2.951 at seed 0)
-# The README's target for the diffusion model, checked as stated: NELBO at most 1.2x the twin's NLL on the same
-# text. Measured here 1.149 (seed 0; 1.149-1.163 over seeds 0-2); on all 124 held-out windows 1.16.
-NELBO_TO_NLL_TARGET = 1.2
+# An upper bound on NLL (measured 2.889 at seed 0); the checkpoint published before measured 2.951 here, so a
+# swap back to it fails.
+DIFFUSION_NELBO_MAX = 2.95
+# NELBO against the twin's NLL on the same text: measured here 1.125 (seed 0; 1.125-1.135 over seeds 0-2), on
+# all 124 held-out windows 1.133 (the target, 1.10x, is not met: see docs/text-recipes.md). The checkpoint
+# before measured 1.149 here.
+NELBO_TO_NLL_TARGET = 1.14
+# The default decoding's samples against the twin's, 16 each (a slice of the cards' 128): measured distinct-2
+# 0.785 against 0.828 (0.95 of the twin's) and gen-ppl 22.2 against 14.0 (1.59x). Most-confident-first, the
+# default before, reaches about half the twin's distinct-2; the bound on gen-ppl is the target's 2x.
+DISTINCT2_SHARE_MIN = 0.9
+GEN_PPL_RATIO_MAX = 2.0
 
 
 @pytest.fixture(scope="module")
@@ -79,6 +87,24 @@ def test_diffusion_writes_known_words(text_models):
     words = last.text.lower().split()
     common = {"the", "a", "and", "was", "to", "she", "he", "they", "her", "his", "it", "with", "in", "of"}
     assert sum(w.strip('.,!?"') in common for w in words) >= 5, last.text
+
+
+@pytest.fixture(scope="module")
+def default_sample_quality(text_models):
+    """Both models' samples in the default decoding, on a slice of the card's measurement (eight prompts, seeds
+    0-1: 16 samples of 64 tokens each; the twin judges both)."""
+    ar = text_models["ar"]
+    return {name: sample_quality(model, ar, DEFAULT_DECODING, PROMPTS, 2, 64, 64) for name, model in text_models.items()}
+
+
+def test_default_decoding_is_about_as_varied_as_the_twin(default_sample_quality):
+    diffusion, ar = default_sample_quality["diffusion"], default_sample_quality["ar"]
+    assert diffusion["distinct2"] >= DISTINCT2_SHARE_MIN * ar["distinct2"], (diffusion, ar)
+
+
+def test_default_decoding_reads_within_the_gen_ppl_bound(default_sample_quality):
+    diffusion, ar = default_sample_quality["diffusion"], default_sample_quality["ar"]
+    assert diffusion["gen_ppl"] <= GEN_PPL_RATIO_MAX * ar["gen_ppl"], (diffusion, ar)
 
 
 @pytest.mark.parametrize(("name", "minimum"), [("digit-classifier", 0.98), ("digit-meter", 0.975)])

@@ -9,7 +9,8 @@ import pytest
 
 from models.checkpoints import verify_manifest, write_manifest
 from models.text.card import replace_samples
-from models.text.evaluate import EVALUATION_HEADING, PROMPTS, closest_to_target, evaluate, main, record
+from models.text.decoding import Decoding
+from models.text.evaluate import EVALUATION_HEADING, PROMPTS, closest_to_target, evaluate, main, record, sample_quality
 from models.text.model import untrained_text_model
 
 RESULT = {
@@ -58,18 +59,18 @@ def test_record_can_replace_the_cards_samples_and_keeps_every_other_section(tmp_
     card = "# text-ar\n\n## Training\n\n- data\n\n## Samples (96 tokens, seeds 0-4, temperature 1.0)\n\n1. old\n2. older\n"
     (folder / "MODEL_CARD.md").write_text(card)
     record(RESULT, [folder])
-    record(RESULT, [folder], {folder: ["new one", "new two"]})
+    record(RESULT, [folder], {folder: ("## Samples (96 tokens, seeds 0-4, temperature 0.9)", ["new one", "new two"])})
 
     text = (folder / "MODEL_CARD.md").read_text()
     assert "old" not in text and "1. new one\n2. new two\n\n" + EVALUATION_HEADING in text
-    assert text.startswith("# text-ar\n\n## Training\n\n- data\n\n## Samples (96 tokens, seeds 0-4, temperature 1.0)\n\n1.")
+    assert text.startswith("# text-ar\n\n## Training\n\n- data\n\n## Samples (96 tokens, seeds 0-4, temperature 0.9)\n\n1.")
     assert text.count(EVALUATION_HEADING) == 1
     verify_manifest(folder)
 
 
 def test_a_card_without_samples_cannot_have_them_replaced() -> None:
     with pytest.raises(ValueError, match="no samples section"):
-        replace_samples("# card\n\n## Training\n", ["a"])
+        replace_samples("# card\n\n## Training\n", ["a"], "## Samples (1 token)")
 
 
 def test_closest_to_target_names_the_frontier_of_the_sweep() -> None:
@@ -96,3 +97,26 @@ def test_seeds_below_one_is_refused_before_any_model_loads(capsys: pytest.Captur
     with pytest.raises(SystemExit):
         main(["--seeds", "0", "--diffusion", "no-such-folder"])
     assert "--seeds must be at least 1" in capsys.readouterr().err
+
+
+def test_first_seed_moves_the_samples_to_other_seeds(tmp_path: Path) -> None:
+    diffusion, ar = untrained_text_model(causal=False), untrained_text_model(causal=True)
+    decoding = Decoding("random", 1.0, 0)
+    same = [sample_quality(diffusion, ar, decoding, PROMPTS[:2], 2, 6, 6, first_seed=3) for _ in range(2)]
+    other = sample_quality(diffusion, ar, decoding, PROMPTS[:2], 2, 6, 6)
+    assert same[0]["gen_ppl"] == same[1]["gen_ppl"] and other["gen_ppl"] != same[0]["gen_ppl"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--first-seed", "-1"], "--first-seed must be at least 0"),
+        (["--first-seed", "16", "--record"], "not with --first-seed"),
+    ],
+)
+def test_first_seed_is_refused_below_zero_and_with_record(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        main([*argv, "--diffusion", "no-such-folder"])
+    assert message in capsys.readouterr().err
