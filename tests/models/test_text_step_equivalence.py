@@ -319,7 +319,8 @@ def plain_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch
 
 
 def plain_forward(network: TextTransformer, ids: torch.Tensor) -> torch.Tensor:
-    """The forward pass before the rotary was fused: queries and keys rotated apart, (B, H, T, D) first."""
+    """The forward pass before the rotary was fused: queries and keys rotated apart, (B, H, T, D) first (and the
+    shift of a shift-initialised diffusion model, as its config documents it)."""
     B, T = ids.shape
     cos, sin = network.rope_cos[:T], network.rope_sin[:T]
     x = network.embed(ids)
@@ -331,7 +332,10 @@ def plain_forward(network: TextTransformer, ids: torch.Tensor) -> torch.Tensor:
         y = F.scaled_dot_product_attention(q, k, v, is_causal=attention.causal)
         x = x + attention.out(y.transpose(1, 2).reshape(B, T, C))
         x = x + block.mlp(block.norm2(x))
-    return network.head(network.norm(x))
+    x = network.norm(x)
+    if network.config.shift:  # Dream's shift, as documented: position j's logits from the state at j - 1
+        x = torch.cat([x[:, :1], x[:, :-1]], dim=1)
+    return network.head(x)
 
 
 def test_the_fused_rotary_gives_the_plain_formula():
