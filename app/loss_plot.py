@@ -7,7 +7,7 @@ loss solid and training loss dashed. It plots the curves and marks it is given a
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -69,6 +69,7 @@ class Line:
     kind: str  # "heldout" (solid) or "train" (dashed)
     points: tuple[tuple[float, float], ...]
     d: str
+    dotted: bool = False  # draw a dot at each point (a curve of few, separately measured points)
 
 
 @dataclass(frozen=True)
@@ -144,14 +145,15 @@ def _d(points: Sequence[tuple[float, float]]) -> str:
     return "M" + " L".join(f"{x:g},{y:g}" for x, y in points)
 
 
-def plot_view(curves: Curves, marks: Sequence[Mark] = (), aria_label: str = "") -> PlotView:
-    """SVG coordinates: one solid held-out line and one dashed training line per curve, axes, ticks, marks."""
+def plot_view(curves: Curves, marks: Sequence[Mark] = (), aria_label: str = "", dotted: Collection[str] = ()) -> PlotView:
+    """SVG coordinates: one solid held-out line and one dashed training line per curve, axes, ticks, marks.
+    The held-out lines of the curves named in `dotted` also get a dot at each point."""
     scale, x_values, y_values = scale_for(curves)
     lines: list[Line] = []
     for index, (name, points) in enumerate(curves.items()):
         for kind in ("heldout", "train"):
             xy = tuple((scale.x(p.epochs), scale.y(p.heldout_loss if kind == "heldout" else p.train_loss)) for p in points)
-            lines.append(Line(name, index, kind, xy, _d(xy)))
+            lines.append(Line(name, index, kind, xy, _d(xy), dotted=kind == "heldout" and name in dotted))
     placed = []
     for mark in marks:
         x, y = scale.x(mark.epochs), scale.y(mark.loss)

@@ -83,14 +83,14 @@ def plot_marks(facts: Facts) -> list[Mark]:
                 ("autoregressive: training loss drops below held-out at epoch ", ar.onset_epochs),
             )
         )
-    if from_ar:
-        trend = "still falling" if from_ar.recent_fall.value > 0 else "no longer falling"
+    for f in from_ar:
+        trend = "still falling" if f.recent_fall.value > 0 else "no longer falling"
         marks.append(
             Mark(
-                from_ar.last_epochs.value,
-                from_ar.last_heldout.value,
+                f.last_epochs.value,
+                f.last_heldout.value,
                 str(len(marks) + 1),
-                (f"{from_ar.name}: held-out ", from_ar.last_heldout, " at epoch ", from_ar.last_epochs, f", {trend}"),
+                (f"{f.name}: held-out ", f.last_heldout, " at epoch ", f.last_epochs, f", {trend}"),
             )
         )
     return marks
@@ -105,12 +105,11 @@ def aria_summary(facts: Facts, curves: dict[str, list[CurvePoint]]) -> str:
     if facts.ar and facts.ar.onset and facts.ar.onset_epochs:
         epochs = facts.ar.onset_epochs.text
         parts.append(f"The autoregressive twin's training loss drops below its held-out loss at epoch {epochs}.")
-    if facts.from_ar:
-        f = facts.from_ar
+    for f in facts.from_ar:
         trend = "still falling" if f.recent_fall.value > 0 else "no longer falling"
         parts.append(
-            f"The diffusion model initialised from the twin reaches held-out {f.last_heldout.text} at epoch "
-            f"{f.last_epochs.text}, {trend}."
+            f"The diffusion model initialised from the twin's step-{f.init_step.text if f.init_step else '?'} weights "
+            f"reaches held-out {f.last_heldout.text} at epoch {f.last_epochs.text}, {trend}."
         )
     return " ".join(parts)
 
@@ -132,7 +131,12 @@ def build_view(data_csv: Path, ar_log_csv: Path) -> WhyView:
         listing += [_row(name, index, "", p, source, "points") for p in points]
     return WhyView(
         source=source,
-        plot=plot_view(curves, plot_marks(facts), aria_summary(facts, curves)),
+        plot=plot_view(
+            curves,
+            plot_marks(facts),
+            aria_summary(facts, curves),
+            dotted=[f.name for f in facts.from_ar if f.stage_ends],  # one point per stage: show where they are
+        ),
         facts=facts,
         summary=summary,
         points=listing,

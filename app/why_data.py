@@ -19,7 +19,9 @@ from app.settings import REPO_ROOT
 
 AR = "autoregressive"
 SCRATCH = "diffusion, from scratch"
-FROM_AR = re.compile(r"^diffusion, from AR step (\d+)$")  # initialised from the twin's weights at that step
+# Initialised from the twin's weights at that step. "(stage ends)": held-out loss measured afterwards on each
+# training stage's best weights (`compare_runs --head-log`), one point per stage, not logged during training.
+FROM_AR = re.compile(r"^diffusion, from AR step (\d+)( \(stage ends\))?$")
 RECENT_EPOCHS = 10.0  # "still improving": held-out change over about the last this many epochs of logging
 COLUMNS = ("curve", "step", "epochs", "train_loss", "heldout_loss")
 
@@ -160,6 +162,11 @@ def recent_start(points: Sequence[CurvePoint], window: float = RECENT_EPOCHS) ->
     return earlier[-1] if earlier else points[0]
 
 
+def is_stage_ends(curve_name: str) -> bool:
+    match = FROM_AR.match(curve_name)
+    return bool(match and match.group(2))
+
+
 def init_step(curve_name: str) -> int | None:
     """The twin's step a diffusion curve was initialised from ("diffusion, from AR step 300" -> 300)."""
     match = FROM_AR.match(curve_name)
@@ -224,6 +231,7 @@ class FromArFacts:
     below: list[tuple[Number, Number, Number]]  # (from epochs, to epochs, points) where training < held-out
     init_step: Number | None
     init_epochs: Number | None  # the twin's epochs at that step (not counted on this curve's axis)
+    stage_ends: bool = False  # one point per training stage, measured afterwards (see FROM_AR)
 
 
 @dataclass(frozen=True)
@@ -241,10 +249,15 @@ class ScratchFacts:
 class Facts:
     source: str
     ar: ArFacts | None
-    from_ar: FromArFacts | None
+    from_ar: tuple[FromArFacts, ...]  # in CSV order
     scratch: ScratchFacts | None
     tokens_per_epoch: Number | None
     tokens_source: str
+
+    @property
+    def furthest_from_ar(self) -> FromArFacts | None:
+        """The from-AR curve that trained longest (the page's "reached epoch N")."""
+        return max(self.from_ar, key=lambda f: f.last_epochs.value, default=None)
 
 
 def ar_facts(points: Sequence[CurvePoint], source: str, index: int = 0) -> ArFacts:
@@ -275,33 +288,35 @@ def from_ar_facts(
 ) -> FromArFacts:
     last, best, start = points[-1], best_point(points), recent_start(points)
     step = init_step(name)
+    key = f"from_ar.{index}"  # one block of facts per curve, by its place in the CSV
     at_step = next((p for p in ar or () if p.step == step), None)
     below = [
         (
-            _num(f"from_ar.below.{i}.from_epochs", span[0].epochs, source, 1),
-            _num(f"from_ar.below.{i}.to_epochs", span[-1].epochs, source, 1),
-            _num(f"from_ar.below.{i}.points", len(span), source, 0),
+            _num(f"{key}.below.{i}.from_epochs", span[0].epochs, source, 1),
+            _num(f"{key}.below.{i}.to_epochs", span[-1].epochs, source, 1),
+            _num(f"{key}.below.{i}.points", len(span), source, 0),
         )
         for i, span in enumerate(below_spans(points))
     ]
     return FromArFacts(
         index=index,
         name=name,
-        last_epochs=_num("from_ar.last.epochs", last.epochs, source, 1),
-        last_train=_num("from_ar.last.train_loss", last.train_loss, source),
-        last_heldout=_num("from_ar.last.heldout_loss", last.heldout_loss, source),
+        last_epochs=_num(f"{key}.last.epochs", last.epochs, source, 1),
+        last_train=_num(f"{key}.last.train_loss", last.train_loss, source),
+        last_heldout=_num(f"{key}.last.heldout_loss", last.heldout_loss, source),
         last_is_best=best is last or best.heldout_loss == last.heldout_loss,
-        best_epochs=_num("from_ar.best.epochs", best.epochs, source, 1),
-        best_heldout=_num("from_ar.best.heldout_loss", best.heldout_loss, source),
-        recent_from_epochs=_num("from_ar.recent.from_epochs", start.epochs, source, 1),
-        recent_from_heldout=_num("from_ar.recent.from_heldout_loss", start.heldout_loss, source),
-        recent_span=_num("from_ar.recent.span_epochs", last.epochs - start.epochs, source, 1),
-        recent_fall=_num("from_ar.recent.fall", start.heldout_loss - last.heldout_loss, source),
+        best_epochs=_num(f"{key}.best.epochs", best.epochs, source, 1),
+        best_heldout=_num(f"{key}.best.heldout_loss", best.heldout_loss, source),
+        recent_from_epochs=_num(f"{key}.recent.from_epochs", start.epochs, source, 1),
+        recent_from_heldout=_num(f"{key}.recent.from_heldout_loss", start.heldout_loss, source),
+        recent_span=_num(f"{key}.recent.span_epochs", last.epochs - start.epochs, source, 1),
+        recent_fall=_num(f"{key}.recent.fall", start.heldout_loss - last.heldout_loss, source),
         train_above_at_end=last.train_loss > last.heldout_loss,
-        end_gap=_num("from_ar.last.gap", last.train_loss - last.heldout_loss, source),
+        end_gap=_num(f"{key}.last.gap", last.train_loss - last.heldout_loss, source),
         below=below,
-        init_step=_num("from_ar.init.step", step, source, 0) if step is not None else None,
-        init_epochs=_num("from_ar.init.epochs", at_step.epochs, source, 2) if at_step else None,
+        init_step=_num(f"{key}.init.step", step, source, 0) if step is not None else None,
+        init_epochs=_num(f"{key}.init.epochs", at_step.epochs, source, 2) if at_step else None,
+        stage_ends=is_stage_ends(name),
     )
 
 
@@ -318,19 +333,18 @@ def scratch_facts(points: Sequence[CurvePoint], source: str, index: int = 0) -> 
     )
 
 
-def from_ar_curve(curves: dict[str, list[CurvePoint]]) -> str | None:
-    return next((name for name in curves if FROM_AR.match(name)), None)
+def from_ar_curves(curves: dict[str, list[CurvePoint]]) -> list[str]:
+    return [name for name in curves if FROM_AR.match(name)]
 
 
 def why_facts(curves: dict[str, list[CurvePoint]], source: str, tokens: float | None = None, tokens_source: str = "") -> Facts:
     """The numbers the page states, each a `Number` with its source."""
     ar = curves.get(AR)
-    from_ar = from_ar_curve(curves)
     index = {name: i for i, name in enumerate(curves)}  # colours follow CSV order, as in the plot
     return Facts(
         source=source,
         ar=ar_facts(ar, source, index[AR]) if ar else None,
-        from_ar=from_ar_facts(from_ar, curves[from_ar], ar, source, index[from_ar]) if from_ar else None,
+        from_ar=tuple(from_ar_facts(name, curves[name], ar, source, index[name]) for name in from_ar_curves(curves)),
         scratch=scratch_facts(curves[SCRATCH], source, index[SCRATCH]) if curves.get(SCRATCH) else None,
         tokens_per_epoch=(Number("tokens_per_epoch", tokens, f"{tokens / 1000:.0f}k", tokens_source) if tokens else None),
         tokens_source=tokens_source,

@@ -2,12 +2,15 @@
 
     python -m models.text.curves --curve "autoregressive=runs/ar/training.csv" \
         --curve "diffusion, from scratch=runs/diffusion/training.csv" \
-        --curve "diffusion, from AR=runs/stage1/training.csv,runs/stage2/training.csv" --out curves.svg
+        --curve "diffusion, from AR=runs/stage1/training.csv,runs/stage2/training.csv" \
+        --curve "diffusion, from AR step 1200 (stage ends)=lineage_head.csv" --out curves.svg
+    python -m models.text.curves --merged curves.csv --curve "new=runs/new/training.csv" --out curves.svg
 
 Each `--curve` is `label=csv[,csv...]`: the CSVs of one model's training, in order. A run that continued
 another (`--init-from`) starts its own counters at zero, so later CSVs are shifted to follow the earlier
 ones in epochs and steps. Solid lines are held-out loss, dashed lines training loss: where a model
-overfits, the two part (held-out flat or rising while training keeps falling). Writes the plot (SVG or
+overfits, the two part (held-out flat or rising while training keeps falling). A lineage whose stages logged
+other held-out windows enters through `compare_runs --head-log`, a point per stage on the same windows. Writes the plot (SVG or
 PNG by the suffix of --out) and, beside it, one merged CSV with a `curve` column, the plot's data.
 """
 
@@ -27,6 +30,7 @@ class Point:
     heldout_loss: float
 
 
+SPARSE_POINTS = 8  # curves with at most this many points get a marker at each
 CUMULATIVE = ("step", "tokens_seen", "epochs", "wall_seconds")  # counters a continuation restarts at zero
 
 
@@ -65,11 +69,25 @@ def read_curve(paths: list[Path]) -> list[Point]:
     ]
 
 
+def read_merged(path: Path) -> dict[str, list[Point]]:
+    """The curves of a merged CSV this command wrote (the plot's data), in file order."""
+    curves: dict[str, list[Point]] = {}
+    for r in read_csv_rows(path):
+        point = Point(int(r["step"]), float(r["epochs"]), float(r["train_loss"]), float(r["heldout_loss"]))
+        curves.setdefault(r["curve"], []).append(point)
+    return curves
+
+
 def parse_curve(spec: str) -> tuple[str, list[Path]]:
     label, sep, paths = spec.partition("=")
     if not sep or not label.strip() or not paths.strip():
         raise argparse.ArgumentTypeError(f"expected label=path.csv[,path.csv...], got {spec!r}")
     return label.strip(), [Path(p.strip()) for p in paths.split(",")]
+
+
+def heldout_marker(points: list[Point]) -> str | None:
+    """A curve of few points (one per training stage, measured afterwards) shows where its points are."""
+    return "o" if len(points) <= SPARSE_POINTS else None
 
 
 def plot(curves: dict[str, list[Point]], out: Path, title: str) -> None:
@@ -82,7 +100,15 @@ def plot(curves: dict[str, list[Point]], out: Path, title: str) -> None:
     for index, (label, points) in enumerate(curves.items()):
         colour = f"C{index}"
         epochs = [p.epochs for p in points]
-        axes.plot(epochs, [p.heldout_loss for p in points], color=colour, lw=2, label=f"{label}: held-out")
+        axes.plot(
+            epochs,
+            [p.heldout_loss for p in points],
+            color=colour,
+            lw=2,
+            marker=heldout_marker(points),
+            ms=4,
+            label=f"{label}: held-out",
+        )
         axes.plot(epochs, [p.train_loss for p in points], color=colour, lw=1, ls="--", label=f"{label}: training")
         best = min(points, key=lambda p: p.heldout_loss)
         axes.annotate(
@@ -114,11 +140,20 @@ def write_merged(curves: dict[str, list[Point]], path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--curve", type=parse_curve, action="append", required=True, help="label=csv[,csv...]")
+    p.add_argument("--curve", type=parse_curve, action="append", default=[], help="label=csv[,csv...]")
+    p.add_argument(
+        "--merged",
+        type=Path,
+        help="start from the curves of a merged CSV this command wrote (runs whose logs are gone keep their data); "
+        "a --curve of the same label replaces one",
+    )
     p.add_argument("--out", type=Path, required=True, help="plot file, .svg or .png")
     p.add_argument("--title", default="Held-out loss under repeated data")
     args = p.parse_args(argv)
-    curves = {label: read_curve(paths) for label, paths in args.curve}
+    curves = read_merged(args.merged) if args.merged else {}
+    curves.update({label: read_curve(paths) for label, paths in args.curve})
+    if not curves:
+        p.error("give at least one --curve, or --merged")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     plot(curves, args.out, args.title)
     write_merged(curves, args.out.with_suffix(".csv"))

@@ -147,8 +147,8 @@ def test_facts_on_a_tiny_csv(tmp_path: Path) -> None:
     assert facts.ar.onset_epochs.value == 2 and facts.ar.fall_after_onset is not None
     assert facts.ar.fall_after_onset.value == pytest.approx(0.2) and facts.ar.end_gap.value == pytest.approx(0.3)
     assert facts.ar.falling_at_end
-    d = facts.from_ar
-    assert d is not None and d.init_step is not None and d.init_epochs is not None
+    (d,) = facts.from_ar
+    assert d.init_step is not None and d.init_epochs is not None
     assert (d.init_step.value, d.init_epochs.value) == (200, 2)  # the twin's epochs at step 200
     assert d.recent_from_epochs.value == 5  # the latest point at least 10 epochs before the last (20)
     assert d.recent_fall.value == pytest.approx(0.2) and d.recent_span.value == 15
@@ -156,6 +156,43 @@ def test_facts_on_a_tiny_csv(tmp_path: Path) -> None:
     assert [(a.value, b.value, n.value) for a, b, n in d.below] == [(5, 5, 1)]
     assert facts.scratch is None
     assert facts.tokens_per_epoch is not None and facts.tokens_per_epoch.text == "1k"
+    assert not d.stage_ends and d.last_epochs.key == "from_ar.1.last.epochs"
+
+
+def test_each_diffusion_curve_from_the_twin_gets_its_own_facts(tmp_path: Path) -> None:
+    text = (
+        HEADER
+        + "\n".join(
+            [
+                "autoregressive,100,1,5.0,4.0",
+                "autoregressive,200,2,3.9,4.0",
+                '"diffusion, from AR step 100",100,1,6.0,5.0',
+                '"diffusion, from AR step 100",200,30,4.6,4.4',
+                '"diffusion, from AR step 200 (stage ends)",300,10,4.5,4.3',
+                '"diffusion, from AR step 200 (stage ends)",600,20,4.4,4.1',
+                '"diffusion, from AR step 200 (a typo)",600,20,4.4,4.1',  # not a from-AR curve: no facts
+            ]
+        )
+        + "\n"
+    )
+    facts = why_data.why_facts(why_data.read_curves(write(tmp_path, text)), "x.csv")
+    first, second = facts.from_ar
+    assert (first.index, first.stage_ends, first.init_step.value if first.init_step else None) == (1, False, 100)
+    assert (second.index, second.stage_ends, second.init_epochs.value if second.init_epochs else None) == (2, True, 2)
+    assert second.last_heldout.key == "from_ar.2.last.heldout_loss" and second.recent_fall.value == pytest.approx(0.2)
+    assert facts.furthest_from_ar is first  # 30 epochs against 20
+    marks = why.plot_marks(facts)
+    assert [m.label for m in marks] == ["1", "2", "3"] and marks[2].parts[0].startswith("diffusion, from AR step 200")
+
+
+def test_a_stage_ends_curve_is_drawn_with_a_dot_at_each_point(tmp_path: Path) -> None:
+    name = '"diffusion, from AR step 2 (stage ends)"'
+    text = HEADER + f"{name},1,1,4.0,3.5\n{name},2,9,3.9,3.3\nb,1,1,3,3\nb,2,9,3,3\n"
+    path = write(tmp_path, text)
+    view = why.build_view(path, tmp_path / "missing.csv")
+    assert view.plot is not None
+    dotted = {(line.curve, line.kind) for line in view.plot.lines if line.dotted}
+    assert dotted == {("diffusion, from AR step 2 (stage ends)", "heldout")}
 
 
 def test_tokens_per_epoch(tmp_path: Path) -> None:
@@ -281,36 +318,38 @@ def expected_numbers() -> dict[str, tuple[float, str]]:
     put("ar.last.heldout_loss", last["held"])
     put("ar.last.gap", last["held"] - last["train"])
 
-    (name,) = [n for n in curves if n.startswith("diffusion, from AR step")]
-    d = curves[name]
-    last = d[-1]
-    start = [p for p in d if p["epochs"] <= last["epochs"] - 10][-1]
-    put("from_ar.last.epochs", last["epochs"])
-    put("from_ar.last.heldout_loss", last["held"])
-    put("from_ar.last.train_loss", last["train"])
-    put("from_ar.last.gap", last["train"] - last["held"])
-    put("from_ar.recent.from_epochs", start["epochs"])
-    put("from_ar.recent.from_heldout_loss", start["held"])
-    put("from_ar.recent.span_epochs", last["epochs"] - start["epochs"])
-    put("from_ar.recent.fall", start["held"] - last["held"])
-    step = int(name.rsplit(" ", 1)[1])
-    put("from_ar.init.step", step)
-    put("from_ar.init.epochs", next(p["epochs"] for p in ar if p["step"] == step))
-    spans: list[list[dict[str, float]]] = []
-    for i, p in enumerate(d):
-        if p["train"] < p["held"]:
-            if i and d[i - 1]["train"] < d[i - 1]["held"]:
-                spans[-1].append(p)
-            else:
-                spans.append([p])
-    for i, span in enumerate(spans):
-        put(f"from_ar.below.{i}.from_epochs", span[0]["epochs"])
-        put(f"from_ar.below.{i}.to_epochs", span[-1]["epochs"])
-        put(f"from_ar.below.{i}.points", len(span))
-    if min(d, key=lambda p: p["held"])["held"] != last["held"]:
-        best = min(d, key=lambda p: p["held"])
-        put("from_ar.best.epochs", best["epochs"])
-        put("from_ar.best.heldout_loss", best["held"])
+    names = list(curves)
+    for name in [n for n in names if n.startswith("diffusion, from AR step")]:
+        key = f"from_ar.{names.index(name)}"  # a block of facts per curve, by its place in the CSV
+        d = curves[name]
+        last = d[-1]
+        start = [p for p in d if p["epochs"] <= last["epochs"] - 10][-1]
+        put(f"{key}.last.epochs", last["epochs"])
+        put(f"{key}.last.heldout_loss", last["held"])
+        put(f"{key}.last.train_loss", last["train"])
+        put(f"{key}.last.gap", last["train"] - last["held"])
+        put(f"{key}.recent.from_epochs", start["epochs"])
+        put(f"{key}.recent.from_heldout_loss", start["held"])
+        put(f"{key}.recent.span_epochs", last["epochs"] - start["epochs"])
+        put(f"{key}.recent.fall", start["held"] - last["held"])
+        step = int(re.match(r"diffusion, from AR step (\d+)", name).group(1))  # type: ignore[union-attr]
+        put(f"{key}.init.step", step)
+        put(f"{key}.init.epochs", next(p["epochs"] for p in ar if p["step"] == step))
+        spans: list[list[dict[str, float]]] = []
+        for i, p in enumerate(d):
+            if p["train"] < p["held"]:
+                if i and d[i - 1]["train"] < d[i - 1]["held"]:
+                    spans[-1].append(p)
+                else:
+                    spans.append([p])
+        for i, span in enumerate(spans):
+            put(f"{key}.below.{i}.from_epochs", span[0]["epochs"])
+            put(f"{key}.below.{i}.to_epochs", span[-1]["epochs"])
+            put(f"{key}.below.{i}.points", len(span))
+        if min(d, key=lambda p: p["held"])["held"] != last["held"]:
+            best = min(d, key=lambda p: p["held"])
+            put(f"{key}.best.epochs", best["epochs"])
+            put(f"{key}.best.heldout_loss", best["held"])
 
     s = curves["diffusion, from scratch"]
     last = s[-1]

@@ -1,5 +1,6 @@
 """compare_runs: a run's best weights on the head and the tail of a validation text, as training measures."""
 
+import csv
 import json
 from pathlib import Path
 
@@ -44,3 +45,49 @@ def test_it_reports_the_same_loss_as_training_on_the_first_and_last_windows(run:
 def test_too_short_a_validation_text_is_refused_with_the_counts() -> None:
     with pytest.raises(SystemExit, match="has 1 windows of 8 tokens, fewer than 2"):
         compare_runs.head_and_tail(torch.arange(12), 8, 2)
+
+
+def stage(folder: Path, run: Path, best_step: int, rows: list[str]) -> Path:
+    """A copy of `run` as a training stage whose log has these rows (after the header)."""
+    folder.mkdir()
+    for name in ("config.json", "model.safetensors", "tokenizer.json"):
+        (folder / name).write_bytes((run / name).read_bytes())
+    write_json(folder / "training_summary.json", {"best_step": best_step, "epochs": 1.0})
+    header = "step,tokens_seen,epochs,train_loss,heldout_loss,lr,wall_seconds\n"
+    (folder / "training.csv").write_text(header + "\n".join(rows) + "\n")
+    return folder
+
+
+def test_head_log_writes_the_stages_as_one_log_at_their_best_steps(run: Path, tmp_path: Path, capsys) -> None:
+    valid = tmp_path / "valid.txt"
+    valid.write_text("<|endoftext|>".join(f"Story {i}: the cat sat on mat number {i * 7}." for i in range(400)))
+    rows = ["100,1000,1.0,4.5,4.6,1e-3,10", "200,2000,2.0,4.1,4.2,5e-4,20", "300,3000,3.0,4.0,4.3,1e-4,30"]
+    first = stage(tmp_path / "s1", run, 200, rows)
+    second = stage(tmp_path / "s2", run, 100, ["100,1000,1.0,3.9,4.0,1e-4,15"])
+    out = tmp_path / "head.csv"
+    compare_runs.main([str(first), str(second), "--valid", str(valid), "--windows", "2", "--draws", "2", "--head-log", str(out)])
+    heads = [json.loads(line)["head"] for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    with out.open() as f:
+        rows = list(csv.DictReader(f))
+    # one row per stage, at its best step; the second stage runs on from the first's best row (step 200), not its last
+    assert [(r["step"], r["tokens_seen"], r["epochs"], r["train_loss"], r["wall_seconds"]) for r in rows] == [
+        ("200", "2000", "2.0", "4.1", "20.0"),
+        ("300", "3000", "3.0", "3.9", "35.0"),
+    ]
+    assert [float(r["heldout_loss"]) for r in rows] == heads  # measured on the head, not copied from the log
+    assert float(rows[0]["heldout_loss"]) != 4.2
+
+
+def test_head_log_refuses_a_folder_without_a_training_log(run: Path, tmp_path: Path) -> None:
+    valid = tmp_path / "valid.txt"
+    valid.write_text("<|endoftext|>".join(f"Story {i}." for i in range(400)))
+    with pytest.raises(SystemExit, match="needs training_summary.json and training.csv"):
+        compare_runs.main([str(run), "--valid", str(valid), "--windows", "2", "--head-log", str(tmp_path / "h.csv")])
+
+
+def test_head_log_refuses_a_log_without_the_best_step(run: Path, tmp_path: Path) -> None:
+    valid = tmp_path / "valid.txt"
+    valid.write_text("<|endoftext|>".join(f"Story {i}." for i in range(400)))
+    only = stage(tmp_path / "s1", run, 500, ["100,1000,1.0,4.5,4.6,1e-3,10"])
+    with pytest.raises(SystemExit, match="no row for its best step 500"):
+        compare_runs.main([str(only), "--valid", str(valid), "--windows", "2", "--head-log", str(tmp_path / "h.csv")])

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from models.text.curves import main, parse_curve, read_curve
+from models.text.curves import heldout_marker, main, parse_curve, read_curve
 
 HEADER = "step,tokens_seen,epochs,train_loss,heldout_loss,lr,wall_seconds\n"
 
@@ -43,3 +43,31 @@ def test_the_cli_writes_the_plot_and_its_data(tmp_path: Path) -> None:
 def test_a_malformed_curve_spec_is_refused(spec: str) -> None:
     with pytest.raises(argparse.ArgumentTypeError):
         parse_curve(spec)
+
+
+def test_a_curve_of_few_points_shows_each_point(tmp_path: Path) -> None:
+    dense = read_curve([write_log(tmp_path / "d.csv", [(i * 100, i, 4.0 - i / 10, 4.1 - i / 10) for i in range(1, 10)])])
+    sparse = read_curve([write_log(tmp_path / "s.csv", [(100, 2.0, 4.0, 3.9), (200, 5.0, 3.8, 3.7)])])
+    assert heldout_marker(dense) is None and heldout_marker(sparse) == "o"
+    out = tmp_path / "plot.png"
+    main(["--curve", f"dense={tmp_path / 'd.csv'}", "--curve", f"stage ends={tmp_path / 's.csv'}", "--out", str(out)])
+    assert out.read_bytes().startswith(b"\x89PNG")
+
+
+def test_merged_keeps_the_earlier_curves_and_a_curve_replaces_its_label(tmp_path: Path) -> None:
+    ar = write_log(tmp_path / "ar.csv", [(100, 1.0, 4.0, 4.2), (200, 2.0, 3.0, 3.5)])
+    old = write_log(tmp_path / "old.csv", [(100, 1.0, 5.0, 5.0)])
+    out = tmp_path / "plot.svg"
+    main(["--curve", f"ar={ar}", "--curve", f"d={old}", "--out", str(out)])
+    ar.unlink()  # the run's log is gone: its curve lives on in the merged CSV
+    new = write_log(tmp_path / "new.csv", [(100, 1.0, 4.5, 4.4), (200, 2.0, 4.4, 4.3)])
+    added = write_log(tmp_path / "added.csv", [(50, 0.5, 6.0, 6.0)])
+    main(["--merged", str(out.with_suffix(".csv")), "--curve", f"d={new}", "--curve", f"e={added}", "--out", str(out)])
+    with out.with_suffix(".csv").open() as f:
+        rows = [(r["curve"], float(r["heldout_loss"])) for r in csv.DictReader(f)]
+    assert rows == [("ar", 4.2), ("ar", 3.5), ("d", 4.4), ("d", 4.3), ("e", 6.0)]
+
+
+def test_no_curve_at_all_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit):
+        main(["--out", str(tmp_path / "plot.svg")])
