@@ -184,7 +184,8 @@ def evaluate(
             results[f"{key}_{name}"] = value
     if first_seed:  # a check on other seeds than the cards' (which always start at 0)
         results["first_seed"] = first_seed
-    results.update(samples_per_model=len(prompts) * seeds, sample_length=length, diffusion_steps=steps, decoding=asdict(decoding))
+    results.update(samples_per_model=len(prompts) * seeds, seeds=seeds, quick=quick)
+    results.update(sample_length=length, diffusion_steps=steps, decoding=asdict(decoding))
     return {key: _rounded(value) for key, value in results.items()}
 
 
@@ -215,8 +216,13 @@ EVALUATION_HEADING = "## Evaluation against the twin"
 def evaluation_section(result: dict) -> str:
     """Markdown for the model cards: the documented targets beside the measured values."""
     r = result
-    seeds = r["samples_per_model"] // len(PROMPTS)
-    flags = (" --sweep" if "decoding_sweep" in r else "") + (f" --seeds {seeds}" if seeds != 4 else "")
+    seeds = r.get("seeds", r["samples_per_model"] // len(PROMPTS))  # results recorded before "seeds" existed
+    flags = " --quick" if r.get("quick") else (f" --seeds {seeds}" if seeds != 4 else "")  # --quick fixes the seeds
+    flags = (
+        (" --sweep" if "decoding_sweep" in r else "")
+        + flags
+        + (f" --first-seed {r['first_seed']}" if r.get("first_seed") else "")
+    )
     lines = [
         EVALUATION_HEADING,
         "",

@@ -8,9 +8,19 @@ from pathlib import Path
 import pytest
 
 from models.checkpoints import verify_manifest, write_manifest
+from models.text import evaluate as text_evaluate
 from models.text.card import replace_samples
 from models.text.decoding import Decoding
-from models.text.evaluate import EVALUATION_HEADING, PROMPTS, closest_to_target, evaluate, main, record, sample_quality
+from models.text.evaluate import (
+    EVALUATION_HEADING,
+    PROMPTS,
+    closest_to_target,
+    evaluate,
+    evaluation_section,
+    main,
+    record,
+    sample_quality,
+)
 from models.text.model import untrained_text_model
 
 RESULT = {
@@ -86,11 +96,30 @@ def test_closest_to_target_names_the_frontier_of_the_sweep() -> None:
     assert line == "No decoding is within 2x the twin's gen-ppl. No decoding is as varied as the twin."
 
 
-def test_seeds_sets_the_samples_per_prompt(tmp_path: Path) -> None:
+def test_seeds_sets_the_samples_per_prompt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     valid = tmp_path / "valid.txt"
     valid.write_text("Once upon a time there was a cat. It sat in the sun all day.\n" * 12)
+    drawn: list[tuple[bool, str, int]] = []
+    real_generate = text_evaluate.generate
+
+    def recording_generate(model, prompt, length, steps, seed, decoding):  # noqa: ANN001, ANN202
+        drawn.append((model.network.config.causal, prompt, seed))
+        return real_generate(model, prompt, length, steps, seed, decoding)
+
+    monkeypatch.setattr(text_evaluate, "generate", recording_generate)
     result = evaluate(untrained_text_model(causal=False), untrained_text_model(causal=True), valid, False, length=4, seeds=2)
-    assert result["samples_per_model"] == 2 * len(PROMPTS)
+    assert (result["samples_per_model"], result["seeds"], result["quick"]) == (2 * len(PROMPTS), 2, False)
+    # each model draws every prompt with seeds 0 and 1, and nothing else
+    assert sorted(drawn) == sorted((causal, prompt, seed) for causal in (False, True) for prompt in PROMPTS for seed in (0, 1))
+    assert "--seeds 2" in evaluation_section(result)
+
+
+def test_the_card_line_names_a_quick_run_as_quick(tmp_path: Path) -> None:
+    valid = tmp_path / "valid.txt"
+    valid.write_text("Once upon a time there was a cat. It sat in the sun all day.\n" * 12)
+    result = evaluate(untrained_text_model(causal=False), untrained_text_model(causal=True), valid, True, length=4)
+    line = evaluation_section(result).splitlines()[2]
+    assert line.startswith("`python -m models.text.evaluate --json --quick`") and "--seeds" not in line
 
 
 def test_seeds_below_one_is_refused_before_any_model_loads(capsys: pytest.CaptureFixture[str]) -> None:
