@@ -3,10 +3,10 @@
     python -m models.text.compare_runs --valid TinyStories/valid.txt RUN [RUN ...] [--windows 96] [--draws 4]
         [--head-log lineage_head.csv]
 
-Training chooses (and logs) its best checkpoint on the tail windows of `--valid`; the published text models were
-trained before that and logged the head. The two sets differ by a lot (the published diffusion model: 3.063 on
-the head, 3.408 on the tail), so a new run's log is compared with the published lineage's only through this:
-the same windows, the same mask draws (seeded), the run's best weights.
+Training chooses (and logs) its best checkpoint on the tail windows of `--valid`; the twin and the earlier
+diffusion lineage were trained before that and logged the head. The two sets differ by a lot (the earlier
+lineage's final weights: 3.063 on the head, 3.408 on the tail), so a new run's log is compared with theirs only
+through this: the same windows, the same mask draws (seeded), the run's best weights.
 
 `--head-log` writes the runs, taken as the stages of one lineage in the order given, as one training log on
 the head windows: a row per stage at its best step (the weights the next stage started from), with that row's

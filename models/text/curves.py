@@ -9,9 +9,10 @@
 Each `--curve` is `label=csv[,csv...]`: the CSVs of one model's training, in order. A run that continued
 another (`--init-from`) starts its own counters at zero, so later CSVs are shifted to follow the earlier
 ones in epochs and steps. Solid lines are held-out loss, dashed lines training loss: where a model
-overfits, the two part (held-out flat or rising while training keeps falling). A lineage whose stages logged
-other held-out windows enters through `compare_runs --head-log`, a point per stage on the same windows. Writes the plot (SVG or
-PNG by the suffix of --out) and, beside it, one merged CSV with a `curve` column, the plot's data.
+overfits, the two part (held-out flat or rising while training keeps falling). A lineage whose stages
+logged other held-out windows enters through `compare_runs --head-log`: a point per stage, on the same
+windows as the rest. Writes the plot (SVG or PNG by the suffix of --out) and, beside it, one merged CSV with
+a `curve` column, the plot's data.
 """
 
 from __future__ import annotations
