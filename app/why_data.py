@@ -16,12 +16,18 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from app.settings import REPO_ROOT
+from models.text.curves import STAGE_ENDS_SUFFIX
 
 AR = "autoregressive"
 SCRATCH = "diffusion, from scratch"
 # Initialised from the twin's weights at that step. "(stage ends)": held-out loss measured afterwards on each
 # training stage's best weights (`compare_runs --head-log`), one point per stage, not logged during training.
-FROM_AR = re.compile(r"^diffusion, from AR step (\d+)( \(stage ends\))?$")
+FROM_AR = re.compile(r"^diffusion, from AR step (\d+)(" + re.escape(STAGE_ENDS_SUFFIX) + ")?$")
+# Why a curve's training loss dipped below held-out, where the cause is known from how the run was made (the
+# README's retrain section); a curve not named here gets the facts without a cause.
+KNOWN_DIPS = {
+    "diffusion, from AR step 300": "a training stage that replayed the previous stage's batches and masks (same seed)",
+}
 RECENT_EPOCHS = 10.0  # "still improving": held-out change over about the last this many epochs of logging
 COLUMNS = ("curve", "step", "epochs", "train_loss", "heldout_loss")
 
@@ -232,6 +238,7 @@ class FromArFacts:
     init_step: Number | None
     init_epochs: Number | None  # the twin's epochs at that step (not counted on this curve's axis)
     stage_ends: bool = False  # one point per training stage, measured afterwards (see FROM_AR)
+    dip_cause: str = ""  # why training dropped below held-out, where known (KNOWN_DIPS)
 
 
 @dataclass(frozen=True)
@@ -255,9 +262,10 @@ class Facts:
     tokens_source: str
 
     @property
-    def furthest_from_ar(self) -> FromArFacts | None:
-        """The from-AR curve that trained longest (the page's "reached epoch N")."""
-        return max(self.from_ar, key=lambda f: f.last_epochs.value, default=None)
+    def furthest_diffusion_epochs(self) -> Number | None:
+        """The last epoch of the diffusion curve that trained longest (the page's "reached at most epoch N")."""
+        ends = [f.last_epochs for f in self.from_ar] + ([self.scratch.last_epochs] if self.scratch else [])
+        return max(ends, key=lambda n: n.value, default=None)
 
 
 def ar_facts(points: Sequence[CurvePoint], source: str, index: int = 0) -> ArFacts:
@@ -286,7 +294,10 @@ def ar_facts(points: Sequence[CurvePoint], source: str, index: int = 0) -> ArFac
 def from_ar_facts(
     name: str, points: Sequence[CurvePoint], ar: Sequence[CurvePoint] | None, source: str, index: int = 0
 ) -> FromArFacts:
-    last, best, start = points[-1], best_point(points), recent_start(points)
+    stage_ends = is_stage_ends(name)
+    # a point per stage: "recently" is the last stage, not a window of epochs that may reach back several stages
+    start = points[-2] if stage_ends and len(points) > 1 else recent_start(points)
+    last, best = points[-1], best_point(points)
     step = init_step(name)
     key = f"from_ar.{index}"  # one block of facts per curve, by its place in the CSV
     at_step = next((p for p in ar or () if p.step == step), None)
@@ -316,7 +327,8 @@ def from_ar_facts(
         below=below,
         init_step=_num(f"{key}.init.step", step, source, 0) if step is not None else None,
         init_epochs=_num(f"{key}.init.epochs", at_step.epochs, source, 2) if at_step else None,
-        stage_ends=is_stage_ends(name),
+        stage_ends=stage_ends,
+        dip_cause=KNOWN_DIPS.get(name, ""),
     )
 
 

@@ -31,7 +31,9 @@ class Point:
     heldout_loss: float
 
 
-SPARSE_POINTS = 8  # curves with at most this many points get a marker at each
+# A curve of one point per training stage, measured afterwards (`compare_runs --head-log`); /why reads the
+# same suffix, and both draw such a curve's points.
+STAGE_ENDS_SUFFIX = " (stage ends)"
 CUMULATIVE = ("step", "tokens_seen", "epochs", "wall_seconds")  # counters a continuation restarts at zero
 
 
@@ -86,9 +88,9 @@ def parse_curve(spec: str) -> tuple[str, list[Path]]:
     return label.strip(), [Path(p.strip()) for p in paths.split(",")]
 
 
-def heldout_marker(points: list[Point]) -> str | None:
-    """A curve of few points (one per training stage, measured afterwards) shows where its points are."""
-    return "o" if len(points) <= SPARSE_POINTS else None
+def heldout_marker(label: str) -> str | None:
+    """A stage-ends curve shows where its few points are (a logged curve is a line)."""
+    return "o" if label.endswith(STAGE_ENDS_SUFFIX) else None
 
 
 def plot(curves: dict[str, list[Point]], out: Path, title: str) -> None:
@@ -106,7 +108,7 @@ def plot(curves: dict[str, list[Point]], out: Path, title: str) -> None:
             [p.heldout_loss for p in points],
             color=colour,
             lw=2,
-            marker=heldout_marker(points),
+            marker=heldout_marker(label),
             ms=4,
             label=f"{label}: held-out",
         )

@@ -180,7 +180,8 @@ def test_each_diffusion_curve_from_the_twin_gets_its_own_facts(tmp_path: Path) -
     assert (first.index, first.stage_ends, first.init_step.value if first.init_step else None) == (1, False, 100)
     assert (second.index, second.stage_ends, second.init_epochs.value if second.init_epochs else None) == (2, True, 2)
     assert second.last_heldout.key == "from_ar.2.last.heldout_loss" and second.recent_fall.value == pytest.approx(0.2)
-    assert facts.furthest_from_ar is first  # 30 epochs against 20
+    assert facts.furthest_diffusion_epochs is first.last_epochs  # 30 epochs against 20
+    assert second.recent_from_epochs.value == 10  # a stage-ends curve: the change over its last stage
     marks = why.plot_marks(facts)
     assert [m.label for m in marks] == ["1", "2", "3"] and marks[2].parts[0].startswith("diffusion, from AR step 200")
 
@@ -235,6 +236,7 @@ class Page(HTMLParser):
         self.inline_scripts = self.styles = 0
         self.in_details_table = 0
         self.text: list[str] = []
+        self.dot_groups: list[int] = []  # circles in each <g class="dots">
         self._open_numbers: list[tuple[int, dict[str, str]]] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
@@ -249,6 +251,10 @@ class Page(HTMLParser):
             self.svgs.append(values)
         if tag == "path":
             self.paths.append(values)
+        if tag == "g" and "dots" in values.get("class", "").split():
+            self.dot_groups.append(0)
+        if tag == "circle" and self.stack and "dots" in self.stack[-1][1].get("class", "").split():
+            self.dot_groups[-1] += 1
         if tag == "script" and not values.get("src"):
             self.inline_scripts += 1
         if "style" in values or tag == "style":
@@ -323,7 +329,9 @@ def expected_numbers() -> dict[str, tuple[float, str]]:
         key = f"from_ar.{names.index(name)}"  # a block of facts per curve, by its place in the CSV
         d = curves[name]
         last = d[-1]
-        start = [p for p in d if p["epochs"] <= last["epochs"] - 10][-1]
+        earlier = [p for p in d if p["epochs"] <= last["epochs"] - 10]
+        # a stage-ends curve's "recent" change is its last stage; a logged curve's, the last ten epochs or so
+        start = d[-2] if name.endswith("(stage ends)") else (earlier[-1] if earlier else d[0])
         put(f"{key}.last.epochs", last["epochs"])
         put(f"{key}.last.heldout_loss", last["held"])
         put(f"{key}.last.train_loss", last["train"])
@@ -414,6 +422,10 @@ def test_page_structure(client: TestClient) -> None:
         assert len(solid) == 1 and len(dashed) == 1, name
         assert solid[0]["data-kind"] == "heldout" and dashed[0]["data-kind"] == "train"
     assert len(plotted) == 2 * len(names)
+    with DATA.open(newline="") as f:
+        curve_of_row = [r["curve"] for r in csv.DictReader(f)]
+    stage_points = [curve_of_row.count(n) for n in names if n.endswith("(stage ends)")]
+    assert page.dot_groups == stage_points  # a dot for each point of each stage-ends curve
     assert page.in_details_table >= 1  # the text alternative
     text = " ".join("".join(page.text).split())
     assert "source: docs/data-efficiency.csv" in text
@@ -434,3 +446,38 @@ def test_page_renders_without_the_data(
     assert "The plot is unavailable" in response.text
     assert page.h1 == 1 and len(page.iframes) == 2
     assert not [s for s in page.svgs if "curves" in s.get("class", "")] and not page.numbers
+
+
+def page_for(client: TestClient, monkeypatch: pytest.MonkeyPatch, path: Path) -> Page:
+    monkeypatch.setattr(why, "DATA_CSV", path)
+    response = client.get("/why")
+    assert response.status_code == 200 and "The plot is unavailable" not in response.text
+    return parse(response.text)
+
+
+def test_the_page_dots_a_stage_ends_curve_and_explains_a_dip_only_where_its_cause_is_known(
+    client: TestClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = [
+        "autoregressive,100,1,5.0,4.0",
+        "autoregressive,200,2,3.9,4.0",
+        '"diffusion, from AR step 100 (stage ends)",10,5,4.0,4.4',  # below held-out: a dip of unknown cause
+        '"diffusion, from AR step 100 (stage ends)",20,9,4.5,4.3',
+        '"diffusion, from AR step 100 (stage ends)",30,14,4.4,4.2',
+        '"diffusion, from scratch",100,40,5.0,4.9',  # trained longest
+    ]
+    html_text = "\n".join(rows)
+    page = page_for(client, monkeypatch, write(tmp_path, HEADER + html_text + "\n"))
+    assert page.dot_groups == [3]  # one group, a dot per stage
+    text = " ".join("".join(page.text).split())
+    assert "attributes this to" not in text and "between epochs 5.0 and 5.0 (1 points)." in text
+    assert "diffusion runs that reached at most epoch 40.0" in text
+    assert "Over its last stage, 5.0 epochs (from epoch 9.0" in text
+
+
+def test_the_page_renders_with_no_curve_from_the_twin(
+    client: TestClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    page = page_for(client, monkeypatch, write(tmp_path, HEADER + "autoregressive,100,1,5.0,4.0\nautoregressive,200,2,3.9,4.0\n"))
+    text = " ".join("".join(page.text).split())
+    assert page.dot_groups == [] and "initialised from the twin" not in text and "diffusion runs that reached further" in text
