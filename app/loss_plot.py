@@ -145,6 +145,18 @@ def _d(points: Sequence[tuple[float, float]]) -> str:
     return "M" + " L".join(f"{x:g},{y:g}" for x, y in points)
 
 
+BADGE_OFFSETS = (-40, 40, -80, 80, -120, 120)  # above the point first, then below, then further out
+BADGE_CLEARANCE = 38  # centre to centre: two badges (r=17) and their outlines do not touch
+
+
+def badge_height(x: float, y: float, scale: Scale, taken: Sequence[tuple[float, float]]) -> float:
+    """Where a mark's badge goes: the first offset inside the plot that clears the badges already placed
+    (marks at nearby points, e.g. two runs ending close together); above the point if none does."""
+    inside = [y + o for o in BADGE_OFFSETS if scale.top + 16 <= y + o <= scale.bottom - 16] or [y - 40]
+    clear = [b for b in inside if all(math.hypot(x - tx, b - ty) >= BADGE_CLEARANCE for tx, ty in taken)]
+    return (clear or inside)[0]
+
+
 def plot_view(curves: Curves, marks: Sequence[Mark] = (), aria_label: str = "", dotted: Collection[str] = ()) -> PlotView:
     """SVG coordinates: one solid held-out line and one dashed training line per curve, axes, ticks, marks.
     The held-out lines of the curves named in `dotted` also get a dot at each point."""
@@ -154,10 +166,10 @@ def plot_view(curves: Curves, marks: Sequence[Mark] = (), aria_label: str = "", 
         for kind in ("heldout", "train"):
             xy = tuple((scale.x(p.epochs), scale.y(p.heldout_loss if kind == "heldout" else p.train_loss)) for p in points)
             lines.append(Line(name, index, kind, xy, _d(xy), dotted=kind == "heldout" and name in dotted))
-    placed = []
+    placed: list[PlacedMark] = []
     for mark in marks:
         x, y = scale.x(mark.epochs), scale.y(mark.loss)
-        badge_y = y - 40 if y - 40 >= scale.top + 16 else y + 40  # above the point when there is room
+        badge_y = badge_height(x, y, scale, [(m.badge_x, m.badge_y) for m in placed])
         placed.append(PlacedMark(x, y, x, badge_y, mark.label, mark.parts))
     return PlotView(
         width=PLOT_W,

@@ -125,6 +125,18 @@ def test_plot_maps_points_to_coordinates(tmp_path: Path) -> None:
     assert view.aria_label == "summary"
 
 
+def test_marks_at_nearby_points_get_badges_that_do_not_overlap(tmp_path: Path) -> None:
+    curves = why_data.read_curves(write(tmp_path, TINY))
+    close = [loss_plot.Mark(9.0, 3.5, "1", ()), loss_plot.Mark(10.0, 3.5, "2", ()), loss_plot.Mark(9.5, 3.52, "3", ())]
+    view = loss_plot.plot_view(curves, close)
+    badges = [(m.badge_x, m.badge_y) for m in view.marks]
+    for i, (ax, ay) in enumerate(badges):
+        assert view.top + 16 <= ay <= view.bottom - 16
+        for bx, by in badges[i + 1 :]:
+            assert math.hypot(ax - bx, ay - by) >= 38, badges  # two badges of radius 17 with their outlines
+    assert view.marks[0].badge_y == view.marks[0].y - 40  # the first still sits just above its point
+
+
 def test_facts_on_a_tiny_csv(tmp_path: Path) -> None:
     text = (
         HEADER
