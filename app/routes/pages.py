@@ -88,7 +88,7 @@ TEXT_OPTIONS = {
         ("confidence", "most confident first (LLaDA): fluent, repetitive"),
         ("random", "random order (MDLM): true samples, varied"),
         ("margin", "top-2 margin: varied"),
-        ("entropy", "lowest entropy first: as varied as the twin"),
+        ("entropy", "lowest entropy first: fluent, varied"),
     ],
     "remask": [
         ("none", "no remasking"),

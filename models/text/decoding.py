@@ -57,9 +57,9 @@ class Decoding:
 
 # Chosen with `python -m models.text.evaluate --sweep --seeds 16` (gen-ppl and distinct-2 of each decoding over
 # 128 samples; see the text-diffusion model card): the default everywhere a request does not say otherwise.
-# Lowest entropy first, in 16-token blocks, commits whatever it drew: as varied as the twin within 2x its
-# gen-ppl, where most-confident-first (the default before) read fluently but repeated itself (distinct-2 about
-# a third of the twin's).
+# Lowest entropy first, in 16-token blocks, commits whatever it drew: within 2x the twin's gen-ppl at 0.95 of its
+# distinct-2 (docs/text-recipes.md), where most-confident-first (the default before) read fluently but repeated
+# itself (distinct-2 about 0.4 of the twin's).
 DEFAULT_DECODING = Decoding(strategy="entropy", temperature=1.0, block_length=16)
 
 
