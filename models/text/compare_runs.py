@@ -24,13 +24,12 @@ from pathlib import Path
 import torch
 
 from models.checkpoints import read_json
+from models.text.curves import CUMULATIVE
 from models.text.data import encode_stream, fixed_windows, read_stories
 from models.text.evaluate import heldout_loss
 from models.text.model import load_text_network
 from models.text.tokenizer import load_tokenizer
 from models.text.train import CSV_FIELDS, selection_windows
-
-RUNNING_ON = ("step", "tokens_seen", "epochs", "wall_seconds")  # counters a later stage continues from
 
 
 def head_and_tail(stream: torch.Tensor, context: int, count: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -56,9 +55,9 @@ def best_row(folder: Path) -> dict[str, str]:
 def lineage_rows(rows: list[dict[str, str]], head_losses: list[float]) -> list[list[object]]:
     """Stage rows as one log: each stage's counters run on from the previous stage's best row."""
     out: list[list[object]] = []
-    offsets = dict.fromkeys(RUNNING_ON, 0.0)
+    offsets = dict.fromkeys(CUMULATIVE, 0.0)  # the counters a later stage continues
     for row, head in zip(rows, head_losses, strict=True):
-        at = {k: float(row[k]) + offsets[k] for k in RUNNING_ON}
+        at = {k: float(row[k]) + offsets[k] for k in CUMULATIVE}
         out.append(
             [
                 int(at["step"]),

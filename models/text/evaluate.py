@@ -217,12 +217,9 @@ def evaluation_section(result: dict) -> str:
     """Markdown for the model cards: the documented targets beside the measured values."""
     r = result
     seeds = r.get("seeds", r["samples_per_model"] // len(PROMPTS))  # results recorded before "seeds" existed
-    flags = " --quick" if r.get("quick") else (f" --seeds {seeds}" if seeds != 4 else "")  # --quick fixes the seeds
-    flags = (
-        (" --sweep" if "decoding_sweep" in r else "")
-        + flags
-        + (f" --first-seed {r['first_seed']}" if r.get("first_seed") else "")
-    )
+    flags = " --sweep" if "decoding_sweep" in r else ""
+    flags += " --quick" if r.get("quick") else (f" --seeds {seeds}" if seeds != 4 else "")  # --quick fixes the seeds
+    flags += f" --first-seed {r['first_seed']}" if r.get("first_seed") else ""
     lines = [
         EVALUATION_HEADING,
         "",
