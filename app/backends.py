@@ -26,7 +26,7 @@ from app.settings import Settings
 from models.frames import ImageFrame, TextFrame
 from models.image.race_frames import ImageRaceFrame
 from models.text.decoding import SamplingError, context_problem
-from models.text.race import RaceFrame, race_problem, sample_race
+from models.text.race import AUTOREGRESSIVE, DIFFUSION, RaceFrame, race_problem, sample_race
 
 log = logging.getLogger("theater.models")
 
@@ -124,8 +124,11 @@ class Backends:
 
 
 class RealText:
-    def __init__(self, model: Any) -> None:
+    """`judge`: the independent judge (`models.text.judge`); None (said on /readyz) leaves runs unjudged."""
+
+    def __init__(self, model: Any, judge: Any = None) -> None:
         self.model = model
+        self.judge = judge
         self.name = str(getattr(model, "name", "text-diffusion"))
         self.trained = bool(getattr(model, "trained", False))
         card = getattr(model, "card", {}) or {}
@@ -138,12 +141,32 @@ class RealText:
         return count_tokens(self.model, text)  # as the sampler counts its canvas
 
     def sample(self, request: TextRequest, should_stop: ShouldStop | None = None) -> Iterator[TextFrame]:
+        from models.text.judge import judged
         from models.text.sample import sample_diffusion
 
         try:
-            yield from sample_diffusion(self.model, request, should_stop=should_stop)
+            frames = sample_diffusion(self.model, request, should_stop=should_stop)
+            if self.judge is None:
+                yield from frames
+                return
+            yield from judged(frames, self.judge, self.model, self._without_remasking(request))
         except SamplingError as error:  # the sampler's refusal is the client's error, not a fault
             raise Refused(str(error)) from error
+
+    def _without_remasking(self, request: TextRequest) -> Callable[[], TextFrame] | None:
+        """With remasking: the same request and seed without it, one token a pass (more steps than tokens commit
+        one a step either way), whose judged text the done summary sets before this run's (before -> after)."""
+        if request.remask == "none":
+            return None
+        from models.text.sample import sample_diffusion
+
+        plain = request.model_copy(update={"remask": "none", "steps": min(request.steps, sum(request.gap_sizes))})
+
+        def draw() -> TextFrame:
+            *_, last = sample_diffusion(self.model, plain)
+            return last
+
+        return draw
 
 
 class RealImage:
@@ -170,16 +193,24 @@ class RealImage:
 
 
 class RealRace:
-    def __init__(self, diffusion: Any, autoregressive: Any) -> None:
+    def __init__(self, diffusion: Any, autoregressive: Any, judge: Any = None) -> None:
         self.diffusion, self.autoregressive = diffusion, autoregressive
+        self.judge = judge
         self.name = f"{diffusion.name} vs {autoregressive.name}"
         self.untrained = [str(m.name) for m in (diffusion, autoregressive) if not m.trained]
         self.trained = not self.untrained
         self.facts = _shared_facts(diffusion, autoregressive)
 
     def sample(self, request: RaceRequest, should_stop: ShouldStop | None = None) -> Iterator[RaceFrame]:
+        from models.text.judge import judged_race
+
         try:
-            yield from sample_race(self.diffusion, self.autoregressive, request, should_stop=should_stop)
+            races = sample_race(self.diffusion, self.autoregressive, request, should_stop=should_stop)
+            if self.judge is None:
+                yield from races
+                return
+            models = {DIFFUSION: self.diffusion, AUTOREGRESSIVE: self.autoregressive}
+            yield from judged_race(races, self.judge, models)
         except SamplingError as error:
             raise Refused(str(error)) from error
 
@@ -250,10 +281,24 @@ def _load_text_model(settings: Settings, name: str, causal: bool, problems: dict
         return untrained_text_model(causal=causal)
 
 
+def _load_judge(settings: Settings, problems: dict[str, str]) -> Any:
+    """The text judge, or None (loudly: log and `problems`): runs then finish without the judge's figures."""
+    from models.text.judge import JUDGE_NAME, load_judge
+
+    folder = settings.checkpoint_dir / JUDGE_NAME
+    try:
+        return load_judge(folder)
+    except Exception as error:  # missing folder, checksum mismatch: say so, judge nothing
+        log.warning("no text judge at %s (%s): text runs finish without quality figures", folder, error)
+        problems[JUDGE_NAME] = f"{str(error)[:240]}: text runs finish without the judge's quality figures"
+        return None
+
+
 def _load_text(settings: Settings, problems: dict[str, str]) -> tuple[TextBackend, RaceBackend]:
     diffusion = _load_text_model(settings, "text-diffusion", causal=False, problems=problems)
     autoregressive = _load_text_model(settings, "text-ar", causal=True, problems=problems)
-    return RealText(diffusion), RealRace(diffusion, autoregressive)
+    judge = _load_judge(settings, problems)
+    return RealText(diffusion, judge), RealRace(diffusion, autoregressive, judge)
 
 
 def _load_image(settings: Settings, problems: dict[str, str]) -> RealImage:

@@ -7,7 +7,7 @@ the plot's geometry from `app.loss_plot`; this module assembles them into the pa
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -25,13 +25,52 @@ from app.why_data import (
     tokens_per_epoch,
     why_facts,
 )
+from models.text import frontier
 
 DATA_CSV = REPO_ROOT / "docs" / "data-efficiency.csv"  # the route reads these at request time: tests monkeypatch
 AR_LOG_CSV = REPO_ROOT / "models" / "checkpoints" / "text-ar" / "training.csv"
 
-# The live demos (iframes). The remask query is tuned with the text page's run summary.
-RACE_DEMO_QUERY = "length=32&steps=8&autoplay=1&result=1"
-REMASK_DEMO_QUERY = "prompt=Once+upon+a+time&length=32&steps=32&remask=loop&seed=1&autoplay=1&result=1"
+FRONTIER_CSV = frontier.FRONTIER_CSV
+
+# The live demos (iframes). Without a frontier file: one token a pass (never the setting that flatters).
+RACE_DEMO_LENGTH = 32
+RACE_DEMO_QUERY = f"length={RACE_DEMO_LENGTH}&steps={RACE_DEMO_LENGTH}&autoplay=1&result=1"
+REMASK_DEMO_QUERY = "prompt=Once+upon+a+time&length=64&steps=256&remask=loop&seed=1&autoplay=1&result=1"
+
+
+def race_demo_query(rows: list[frontier.Row]) -> str:
+    """The race demo at the race's default tokens a pass (from the frontier), over a shorter canvas."""
+    per_pass = frontier.LENGTH / frontier.default_race_steps(rows)
+    steps = max(1, round(RACE_DEMO_LENGTH / per_pass))
+    return f"length={RACE_DEMO_LENGTH}&steps={steps}&autoplay=1&result=1"
+
+
+def remask_demo_row(rows: list[frontier.Row]) -> frontier.Row | None:
+    """The remasking setting that reads best by the judge in the frontier (None without remasking rows)."""
+    remasks = [r for r in rows if r.remask != "none"]
+    return min(remasks, key=lambda r: r.judge_ppl) if remasks else None
+
+
+def remask_demo_query(row: frontier.Row) -> str:
+    """The demo runs the measured setting, at the measured length; its done summary sets the same seed without
+    remasking before it (app.render.quality.text_summary)."""
+    return (
+        f"prompt=Once+upon+a+time&length={frontier.LENGTH}&steps={row.steps}&strategy={row.strategy}"
+        f"&block_length={row.block_length}&remask={row.remask}&seed=1&autoplay=1&result=1"
+    )
+
+
+def with_demos(view: WhyView, rows: list[frontier.Row] | None) -> WhyView:
+    """The page's demo links chosen from the committed frontier (where remasking measurably helps, the race at its
+    default), or the fallbacks above without one."""
+    if not rows:
+        return view
+    row = remask_demo_row(rows)
+    return replace(
+        view,
+        race_query=race_demo_query(rows),
+        remask_query=remask_demo_query(row) if row is not None else view.remask_query,
+    )
 
 
 @dataclass(frozen=True)

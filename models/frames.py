@@ -38,6 +38,20 @@ class TextToken:
 
 
 @dataclass(frozen=True)
+class TextQuality:
+    """What the independent judge (`models.text.judge`) made of a finished text: per-word perplexity (lower
+    reads better) and the share of real words; None where the text had no words to score."""
+
+    judge_ppl: float | None
+    real_words: float | None
+    words: int
+    judge: str = "text-judge"
+
+    def as_json(self) -> dict[str, float | int | str | None]:
+        return {"judge_ppl": self.judge_ppl, "real_words": self.real_words, "words": self.words, "judge": self.judge}
+
+
+@dataclass(frozen=True)
 class TextFrame:
     step: int  # 0 = initial canvas, total = final
     total: int
@@ -46,6 +60,8 @@ class TextFrame:
     committed: tuple[int, ...] = ()  # positions decided in this step
     remasked: tuple[int, ...] = ()  # positions sent back to blank in this step
     model: str = "diffusion"  # "diffusion" or "ar"
+    quality: TextQuality | None = None  # the judge's figures: set on a finished run's last frame only
+    baseline: TextQuality | None = None  # with remasking: the same request and seed without it (before -> after)
 
     @property
     def masked(self) -> int:

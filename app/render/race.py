@@ -10,6 +10,7 @@ from markupsafe import Markup
 
 from app.decision_map import decision_map
 from app.messages import Rendered, dump_json, pack, with_content
+from app.render.quality import comparison, explanation, figures
 from app.render.text import TextMemo, change_lines, decisions_json, visible, with_tokens
 from app.templating import stream_macros
 from models.frames import COMMITTED, NEW, TextFrame
@@ -105,7 +106,7 @@ class RaceRun:
                         canvas=Markup(chips),
                         unseen=visible(lane.unseen).strip(),
                         finished=lane.finished,
-                        finish=(f"finished: {frame.forward_passes} passes, {lane.wall_ms / 1000:.2f} s" if lane.finished else ""),
+                        finish=(finish_badge(frame, lane) if lane.finished else ""),
                         counters=[
                             (frame.forward_passes, "forward passes"),
                             (f"{v.decided}/{v.generated}", "tokens decided"),
@@ -132,14 +133,17 @@ class RaceRun:
                     "ms_per_pass": round(lane.ms_per_pass, 2),
                     "unseen": lane.unseen,
                     "decisions": decisions_json(log),
+                    "quality": lane.frame.quality.as_json() if lane.frame.quality else None,
                 }
             )
         data = {"type": "done", "steps": race.total, "lanes": lanes}
         summary = "Done. " + " ".join(
             f"{LANE_TITLES[lane.name]}: {lane.frame.forward_passes} passes, {lane.wall_ms / 1000:.2f} s "
-            f"({lane.ms_per_pass:.1f} ms a pass)."
+            f"({lane.ms_per_pass:.1f} ms a pass){'; ' + figures(lane.frame.quality) if lane.frame.quality else ''}."
             for lane in race.lanes
         )
+        judged = any(lane.frame.quality for lane in race.lanes)
+        twin = next((lane.frame.quality for lane in race.lanes if lane.name == AUTOREGRESSIVE), None)
 
         def content() -> str:
             maps = [decision_map(self.logs[lane.name], LANE_TITLES[lane.name], rows=race.total) for lane in race.lanes]
@@ -153,14 +157,23 @@ class RaceRun:
                 changes=changes,
                 changes_title=f"Changes of mind ({remasks})" if remasks else "",
                 verdict=race_verdict(race),
+                quality="",
+                quality_note=explanation(twin) if judged else "",
             )
             return stream_macros().run_done(view)
 
         return pack(data, content, target="#notice", swap="outerHTML")
 
 
+def finish_badge(frame: TextFrame, lane: Lane) -> str:
+    """A finished lane's badge: its passes and time, and (at the race's last tick, once judged) its quality."""
+    badge = f"finished: {frame.forward_passes} passes, {lane.wall_ms / 1000:.2f} s"
+    return f"{badge}; {figures(frame.quality)}" if frame.quality else badge
+
+
 def race_verdict(race: RaceFrame) -> str:
-    """Both counts, measured, in one line: fewer passes and, separately, what that cost in time here."""
+    """Passes, wall time and quality, measured, for both lanes: fewer passes, what that cost in time here, and
+    what each lane wrote by the judge (speed means nothing without it)."""
     by_name = {lane.name: lane for lane in race.lanes}
     diffusion, ar = by_name.get(DIFFUSION), by_name.get(AUTOREGRESSIVE)
     if diffusion is None or ar is None or not diffusion.frame.forward_passes or not diffusion.wall_ms:
@@ -175,4 +188,7 @@ def race_verdict(race: RaceFrame) -> str:
         by_time = f"and finished {time:.1f}x sooner in wall time on this server"
     else:
         by_time = f"but took {1 / time:.1f}x as long in wall time on this server"
-    return f"{by_passes} {by_time}. {WHY_COUNTS_DIFFER}"
+    quality = comparison(diffusion.frame.quality, ar.frame.quality)
+    if not quality:
+        return f"{by_passes} {by_time}; no judge scored either text, so this says nothing of how they read. {WHY_COUNTS_DIFFER}"
+    return f"{by_passes} {by_time}; {quality}. {WHY_COUNTS_DIFFER}"

@@ -16,6 +16,7 @@ from markupsafe import Markup
 
 from app.decision_map import decision_map
 from app.messages import Rendered, done_summary, dump_json, pack, with_content
+from app.render.quality import explanation, text_summary
 from app.templating import stream_macros
 from models.frames import BLANK, FIXED, NEW, REMASKED, TextFrame, TextToken
 from models.text.decisions import REMASK, DecisionLog
@@ -257,12 +258,17 @@ def render_text_done(frame: TextFrame, ms_total: float, log: DecisionLog | None 
     }
     if log is not None:
         data["decisions"] = decisions_json(log)
+    if frame.quality is not None:
+        data["quality"] = frame.quality.as_json()
+    if frame.baseline is not None:
+        data["without_remasking"] = frame.baseline.as_json()
     summary = done_summary(frame.total, frame.forward_passes, ms_total)
+    quality = text_summary(frame.quality, frame.baseline)
 
     def content() -> str:
         macros = stream_macros()
         if log is None:
-            return macros.notice(summary, "done")
+            return macros.notice(f"{summary} {quality}".strip(), "done")
         changes = change_lines(log)
         remasks = sum(1 for e in log.events if e.kind == REMASK)
         view = SimpleNamespace(
@@ -276,6 +282,8 @@ def render_text_done(frame: TextFrame, ms_total: float, log: DecisionLog | None 
                 else ""
             ),
             verdict="",
+            quality=quality,
+            quality_note=explanation() if quality else "",
         )
         return macros.run_done(view)
 

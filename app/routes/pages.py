@@ -18,9 +18,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from markupsafe import Markup
 
+from app import frontier_view
 from app.backends import NO_IMAGE_RACE, Backends, ImageBackend, ImageRaceBackend, RaceBackend, TextBackend
 from app.deps import BackendsDep, SettingsDep
 from app.export import KINDS as EXPORT_KINDS
+from app.frontier_view import FrontierView
 from app.protocol import ImageRaceRequest, ImageRequest, ImageSamplersRequest, TextRequest, from_query, to_query
 from app.render import image_race
 from app.render.grid import placeholder_sheets
@@ -31,7 +33,8 @@ from app.render.text import confidence_legend
 from app.settings import Settings
 from app.templating import render_block, templates
 from models.image.request import LAB_FIELDS, lab_problem
-from models.text.decoding import canvas_gaps
+from models.text.decoding import RACE_DEFAULT_STEPS, canvas_gaps
+from models.text.frontier import race_rows
 
 router = APIRouter(tags=["pages"])
 
@@ -120,9 +123,18 @@ IMAGE_RACE_LANES = [
 # Starting points for the race, as links (every setting lives in the URL): the second shows what the
 # autoregressive lane cannot do, fill a gap using the text on its right.
 RACE_PRESETS = [
-    ("Continue a story", {"prompt": "Once upon a time", "length": "64", "steps": "16"}),
+    ("Continue a story", {"prompt": "Once upon a time", "length": "64", "steps": str(RACE_DEFAULT_STEPS)}),
     ("Fill a gap", {"prompt": "Tom had a red ball. ___ He was sad.", "length": "16", "steps": "8"}),
 ]
+
+
+def step_labels(frontier: FrontierView) -> dict[int, str]:
+    """The race's steps menu with each option's measured quality (the committed frontier, at 64 tokens)."""
+    twin = frontier.twin.judge_ppl
+    return {
+        steps: f"{steps}: judge perplexity {row.judge_ppl:.0f} (twin {twin:.0f})"
+        for steps, row in race_rows(frontier.rows).items()
+    }
 
 
 @dataclass(frozen=True)
@@ -184,6 +196,7 @@ def page_context(request: Request, kind: str, embed: bool, settings: Settings, b
         step_choices = sorted({*RACE_STEPS, run_request.steps})
     else:
         step_choices = []
+    frontier = frontier_view.page_view() if kind == "race" else None  # read at request time, like /why's plot
     # the boxes of a run before its first frame (no layout jump): each lane, or each sheet, empty
     if image_race_page:
         lanes: Any = IMAGE_RACE_LANES
@@ -212,6 +225,8 @@ def page_context(request: Request, kind: str, embed: bool, settings: Settings, b
         "race_lanes": lanes,
         "race_note": image_race.WHY_COUNTS_DIFFER if image_race_page else WHY_COUNTS_DIFFER,
         "step_choices": step_choices,
+        "step_labels": step_labels(frontier) if frontier else {},
+        "frontier": frontier,
         "presets": [(label, urlencode(values)) for label, values in RACE_PRESETS] if kind == "race" else [],
         "untrained": backends.untrained,
         "confidence_legend": confidence_legend() if kind in ("text", "race") else [],

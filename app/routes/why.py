@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from app import why
+from app import frontier_view, why
 from app.deps import BackendsDep
 from app.templating import templates
 
@@ -16,5 +16,7 @@ router = APIRouter(tags=["pages"])
 async def why_page(request: Request, backends: BackendsDep) -> HTMLResponse:
     # Reads why.DATA_CSV / why.AR_LOG_CSV now (tests monkeypatch them); rebuilt only when a file changes.
     view = why.page_view(why.DATA_CSV, why.AR_LOG_CSV)
-    context = {"embed": False, "kind": "why", "untrained": backends.untrained, "page": view}
+    measured = frontier_view.page_view(why.FRONTIER_CSV)  # read at request time too
+    view = why.with_demos(view, list(measured.rows) if measured else None)
+    context = {"embed": False, "kind": "why", "untrained": backends.untrained, "page": view, "frontier": measured}
     return templates.TemplateResponse(request, "why.html", context)

@@ -20,6 +20,8 @@ from typing import Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
+from models.text.frontier import race_default_steps
+
 # The order is the one validation messages list them in ("strategy should be 'confidence', 'random', ...").
 Strategy = Literal["confidence", "random", "margin", "entropy"]
 RemaskSchedule = Literal["none", "cap", "conf", "loop"]
@@ -63,6 +65,11 @@ class Decoding:
 DEFAULT_DECODING = Decoding(strategy="entropy", temperature=1.0, block_length=16)
 
 
+# The race's default diffusion steps: chosen from the committed frontier (`models.text.frontier`), never to
+# flatter: the fewest steps whose judge perplexity is within 1.5x of the twin's, else the best-reading steps.
+RACE_DEFAULT_STEPS = race_default_steps()
+
+
 # No docstrings on the request classes but the race's: pydantic would put them in the published JSON schema.
 class StrictRequest(BaseModel):
     # Frozen: a request is a value (its canonical JSON keys the replay cache); no unknown fields, finite numbers.
@@ -104,7 +111,9 @@ class RaceRequest(TextRequest):
     """The race: the diffusion lane runs these settings; the autoregressive lane the same prompt (the text before
     the gap, with one `___`), length (a sized gap's, `___{8}`), temperature and seed, one token per forward pass."""
 
-    steps: int = Field(16, ge=1, description="diffusion steps; the autoregressive lane takes one pass per token it writes")
+    steps: int = Field(
+        RACE_DEFAULT_STEPS, ge=1, description="diffusion steps; the autoregressive lane takes one pass per token it writes"
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -240,9 +240,18 @@ def _remask_count(
 
 
 def sample_diffusion(
-    model: TextModel, request: TextRequest, should_stop: Callable[[], bool] | None = None, remask_rate: float = REMASK_RATE
+    model: TextModel,
+    request: TextRequest,
+    should_stop: Callable[[], bool] | None = None,
+    remask_rate: float = REMASK_RATE,
+    commit_threshold: float | None = None,
 ) -> Iterator[TextFrame]:
     """`remask_rate`: the share of committed tokens a remasking step (`request.remask`) may send back.
+
+    `commit_threshold` (Fast-dLLM's confidence-threshold decoding, measured by `models.text.frontier`): each step
+    commits every blank of the block whose drawn token has at least this probability (at least one), and a block
+    ends as soon as it is full; `request.steps` is then only the most passes a block may take, and the frames'
+    `total` an upper bound.
 
     A step is one pass of the network's trunk over the canvas, its head over the blanks' rows only, and, over every
     blank at once, one softmax and one top-k (the blanks' guesses and alternatives, and the alternatives of the
@@ -251,6 +260,10 @@ def sample_diffusion(
         raise SamplingError("sample_diffusion needs the bidirectional (diffusion) model")
     if not 0.0 <= remask_rate <= 1.0:  # also refuses NaN
         raise SamplingError("remask_rate must be between 0 and 1")
+    if commit_threshold is not None and not 0.0 < commit_threshold <= 1.0:
+        raise SamplingError("commit_threshold must be above 0 and at most 1")
+    if commit_threshold is not None and request.remask != "none":
+        raise SamplingError("confidence-threshold decoding does not remask")
     slots = build_canvas(model, request)
     generator = torch.Generator().manual_seed(request.seed)
     generate = [i for i, s in enumerate(slots) if not s.fixed]
@@ -265,6 +278,8 @@ def sample_diffusion(
         for step_in_block in range(block_steps):
             if should_stop and should_stop():
                 return
+            if commit_threshold is not None and all(slots[p].token_id is not None for p in block):
+                break  # threshold decoding: the block filled early
             with torch.inference_mode():
                 # (T, C); logits only for the blanks (and for tokens sent back below): the head's rows for
                 # fixed and committed tokens would never be read
@@ -293,6 +308,8 @@ def sample_diffusion(
                     scores = _scores(request.strategy, probs, drawn, generator)
                     if steps_left == 1:  # the block's last step fills every blank left
                         quota = len(blanks)
+                    elif commit_threshold is not None:  # every draw at least this likely, and at least one
+                        quota = max(1, int((_picked(probs, drawn) >= commit_threshold).sum()))
                     else:  # a loop step redecides as many as it remasks; otherwise keep on schedule
                         quota = min(len(blanks), remask_n if looping else math.ceil(len(blanks) / steps_left))
                     chosen = scores.topk(quota).indices.tolist()

@@ -1,0 +1,178 @@
+"""The frontier (`docs/text-frontier.csv`, written by `models.text.frontier`) as a page reads it: a scatter of
+tokens per pass against judge perplexity, the table, and the sentences that say where each claim holds.
+
+Read at request time, like the data-efficiency plot: a new measurement changes the pages without a code change.
+Everything measured comes from the file; the only numbers written here are the literature's, marked as such.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.loss_plot import Tick, log_ticks
+from models.text import frontier
+from models.text.frontier import Row
+
+PLOT_W, PLOT_H = 720, 440
+LEFT, RIGHT, TOP, BOTTOM = 92, 40, 22, 74
+X_TICKS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)  # tokens per pass, log 2 axis: remasking takes passes that commit nothing
+LITERATURE = (
+    "Literature, not our measurement: large diffusion language models are reported to commit about 2-3 tokens a "
+    "pass at near-equal accuracy with confidence-threshold decoding (Fast-dLLM on LLaDA-8B; Wu et al. 2025, "
+    "arXiv:2505.22618; LLaDA: Nie et al. 2025, arXiv:2502.09992)."
+)
+
+
+def kind_of(row: Row) -> str:
+    if row.model == "ar":
+        return "twin"
+    if row.threshold:
+        return "threshold"
+    if row.remask != "none":
+        return "remask"
+    return "steps"
+
+
+@dataclass(frozen=True)
+class Point:
+    x: float
+    y: float
+    kind: str
+    label: str
+    row: Row
+
+
+@dataclass(frozen=True)
+class FrontierView:
+    rows: tuple[Row, ...]
+    points: tuple[Point, ...]
+    x_ticks: tuple[Tick, ...]
+    y_ticks: tuple[Tick, ...]
+    twin: Row
+    default_steps: int
+    sentences: tuple[str, ...]
+    aria_label: str
+    source: str
+    width: int = PLOT_W
+    height: int = PLOT_H
+    left: int = LEFT
+    right: int = PLOT_W - RIGHT
+    top: int = TOP
+    bottom: int = PLOT_H - BOTTOM
+    x_label: str = "tokens committed per forward pass (log scale)"
+    y_label: str = "judge perplexity per word (log; lower reads better)"
+    literature: str = LITERATURE
+
+
+def _x(tokens_per_pass: float) -> float:
+    lo, hi = math.log2(X_TICKS[0]), math.log2(X_TICKS[-1])
+    share = (math.log2(max(X_TICKS[0], min(X_TICKS[-1], tokens_per_pass))) - lo) / (hi - lo)
+    return round(LEFT + share * (PLOT_W - LEFT - RIGHT), 1)
+
+
+def _y_scale(lo: float, hi: float) -> tuple[list[float], object]:
+    ticks = log_ticks(lo, hi)
+    top, bottom = math.log10(ticks[-1]), math.log10(ticks[0])
+
+    def y(value: float) -> float:
+        share = (math.log10(value) - bottom) / (top - bottom)
+        return round(PLOT_H - BOTTOM - share * (PLOT_H - BOTTOM - TOP), 1)
+
+    return ticks, y
+
+
+def _label(row: Row) -> str:
+    kind = kind_of(row)
+    if kind == "twin":
+        return "twin"
+    if kind == "threshold":
+        return f"tau {row.threshold:g}"
+    if kind == "remask":
+        return f"{row.remask} x{row.steps // frontier.LENGTH}"
+    return f"{row.steps} steps"
+
+
+def sentences(rows: list[Row]) -> tuple[str, ...]:
+    """What the file says about each claim, in words (every number from `rows`)."""
+    twin, plain = frontier.twin_row(rows), frontier.race_rows(rows)
+    default = frontier.default_race_steps(rows)
+    chosen = plain[default]
+    steps_part = "; ".join(
+        f"{r.tokens_per_pass:g} a pass ({s} steps): {r.judge_ppl:.1f}, {r.real_words:.0%} real words"
+        for s, r in sorted(plain.items(), reverse=True)
+    )
+    out = [
+        f"Judge perplexity of the diffusion model's text by tokens committed per pass, {frontier.LENGTH} tokens, "
+        f"{chosen.samples} samples each: {steps_part}. The twin's: {twin.judge_ppl:.1f}, {twin.real_words:.0%} real words.",
+    ]
+    within = chosen.judge_ppl <= frontier.WITHIN_TWIN * twin.judge_ppl
+    out.append(
+        f"So the race's default is {default} steps for {frontier.LENGTH} tokens ({chosen.tokens_per_pass:g} tokens a "
+        + (
+            f"pass): the fewest whose judge perplexity is within {frontier.WITHIN_TWIN:g}x the twin's."
+            if within
+            else f"pass): no setting is within {frontier.WITHIN_TWIN:g}x the twin's judge perplexity, so the one that "
+            "reads best. This small model needs about one pass per token to write text that reads."
+        )
+    )
+    thresholds = [r for r in rows if r.threshold]
+    if thresholds:
+        most = max(thresholds, key=lambda r: r.tokens_per_pass)
+        out.append(
+            f"Confidence-threshold decoding (commit every blank whose draw is at least tau likely) reached at most "
+            f"{most.tokens_per_pass:g} tokens a pass (tau {most.threshold:g}, judge perplexity {most.judge_ppl:.1f}, "
+            f"distinct word pairs {most.distinct2:.2f} against the twin's {twin.distinct2:.2f}): the model is rarely "
+            "sure of two blanks at once."
+        )
+    remasks = [r for r in rows if r.remask != "none"]
+    one_a_pass = plain.get(frontier.LENGTH)
+    if remasks and one_a_pass is not None:
+        parts = [
+            f"{r.remask} with {r.steps // frontier.LENGTH}x the passes {r.judge_ppl:.1f}"
+            + (" (better)" if r.judge_ppl < one_a_pass.judge_ppl else " (worse)")
+            for r in sorted(remasks, key=lambda r: (r.remask, r.steps))
+        ]
+        helped = [r for r in remasks if r.judge_ppl < one_a_pass.judge_ppl]
+        verdict = (
+            "remasking helped only with at least "
+            f"{min(r.steps for r in helped) // frontier.LENGTH}x the passes."
+            if helped
+            else "remasking did not help in any measured setting."
+        )
+        out.append(
+            f"Going back to correct (ReMDM remasking), judge perplexity against {one_a_pass.judge_ppl:.1f} without "
+            f"it at one token a pass: {'; '.join(parts)}. Here {verdict}"
+        )
+    return tuple(out)
+
+
+def build_view(path: Path) -> FrontierView:
+    rows = frontier.read_frontier(path)
+    ppl = [r.judge_ppl for r in rows]
+    ticks, y = _y_scale(min(ppl), max(ppl))
+    points = tuple(Point(_x(r.tokens_per_pass), y(r.judge_ppl), kind_of(r), _label(r), r) for r in rows)  # type: ignore[operator]
+    x_ticks = tuple(Tick(t, _x(t), f"{t:g}") for t in X_TICKS)
+    y_ticks = tuple(Tick(t, y(t), f"{t:g}") for t in ticks)  # type: ignore[operator]
+    twin = frontier.twin_row(rows)
+    aria = "Tokens per pass against judge perplexity: " + "; ".join(
+        f"{p.label}, {p.row.tokens_per_pass:g} tokens a pass, perplexity {p.row.judge_ppl:.1f}" for p in points
+    )
+    return FrontierView(
+        rows=tuple(rows),
+        points=points,
+        x_ticks=x_ticks,
+        y_ticks=y_ticks,
+        twin=twin,
+        default_steps=frontier.default_race_steps(rows),
+        sentences=sentences(rows),
+        aria_label=aria,
+        source=f"docs/{path.name}",
+    )
+
+
+def page_view(path: Path | None = None) -> FrontierView | None:
+    """The view of the committed file (or `path`); None when there is none to read."""
+    path = path or frontier.FRONTIER_CSV
+    return build_view(path) if path.exists() else None
