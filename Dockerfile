@@ -32,8 +32,8 @@ RUN pip install --no-deps -e .
 
 COPY static ./static
 COPY templates ./templates
-# /why draws its plot from this file at request time.
-COPY docs/data-efficiency.csv ./docs/
+# /why draws its plots from these files at request time; the race's default steps come from the frontier.
+COPY docs/data-efficiency.csv docs/text-frontier.csv ./docs/
 
 USER 10001
 ENV THEATER_HOST=0.0.0.0 THEATER_PORT=8000

@@ -18,6 +18,7 @@ from app import fakes, loss_plot, why, why_data
 from app.backends import Backends
 from app.main import create_app
 from app.settings import REPO_ROOT, Settings
+from models.text import frontier
 
 DATA = REPO_ROOT / "docs" / "data-efficiency.csv"
 AR_LOG = REPO_ROOT / "models" / "checkpoints" / "text-ar" / "training.csv"
@@ -419,7 +420,17 @@ def test_page_structure(client: TestClient) -> None:
     assert re.search(r'<link rel="stylesheet" href="/static/why.css\?v=[0-9a-f]{12}">', html)
 
     frames = {f["src"]: f for f in page.iframes}
-    assert set(frames) == {f"/embed/race?{why.RACE_DEMO_QUERY}", f"/embed/text?{why.REMASK_DEMO_QUERY}"}
+    rows = frontier.read_frontier()  # the demos run the settings the committed frontier supports
+    remask = why.remask_demo_row(rows)
+    assert remask is not None and remask.judge_ppl == min(r.judge_ppl for r in rows if r.remask != "none")
+    race_steps = round(why.RACE_DEMO_LENGTH * frontier.default_race_steps(rows) / frontier.LENGTH)
+    assert set(frames) == {
+        f"/embed/race?length={why.RACE_DEMO_LENGTH}&steps={race_steps}&autoplay=1&result=1",
+        f"/embed/text?{why.remask_demo_query(remask)}",
+    }
+    assert f"remask={remask.remask}" in why.remask_demo_query(remask) and f"steps={remask.steps}&" in why.remask_demo_query(
+        remask
+    )
     assert all(f.get("title") and f.get("loading") == "lazy" for f in frames.values())
     assert "/race" in page.links
 
