@@ -10,7 +10,8 @@ The judge is a larger network than the twin (8 layers against 6), trained on the
 seed and chosen on held-out text (its card says so); it never shares weights with the twin it judges.
 Its cost is one forward pass over the finished text per judged run.
 
-    python -m models.text.judge words --data train.txt --out models/checkpoints/text-judge
+    python -m models.text.publish --run runs/text_judge --name text-judge
+    python -m models.text.judge publish --data train.txt   # words.json, the card's judge section, manifest
     python -m models.text.judge score "Once upon a time" ", there was a dog."
 """
 
@@ -20,6 +21,7 @@ import argparse
 import json
 import math
 import re
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -201,19 +203,71 @@ def write_words(data: Path, out: Path) -> int:
     return len(words)
 
 
+JUDGE_HEADING = "## As the judge"
+
+
+def judge_section(judge: Judge, twin: TextModel, valid: Path) -> str:
+    """The card's judge section: held-out NLL beside the twin's (same windows), and the measured cost of a run."""
+    from models.text.data import encode_stream, fixed_windows
+    from models.text.evaluate import heldout_nll
+
+    windows = fixed_windows(encode_stream(judge.model.tokenizer, read_stories(valid)), judge.model.context)
+    judge_nll, twin_nll = heldout_nll(judge.model.network, windows), heldout_nll(twin.network, windows)
+    sample = [Segment("Once upon a time", False), Segment(", there was a little girl named Lily. " * 4, True)]
+    times = []
+    for _ in range(21):
+        started = time.perf_counter()
+        judge.score(sample)
+        times.append((time.perf_counter() - started) * 1000)
+    params = judge.model.network.parameter_count()
+    return "\n".join(
+        [
+            JUDGE_HEADING,
+            "",
+            "This model scores what the product's two text models write (`models.text.judge`): the perplexity per word "
+            "of the decoded text given its prompt, and the share of real words (words of the training text, "
+            f"`{WORDS_FILE}`, {len(judge.words):,} words). It is trained apart from both: its own seed, "
+            f"{judge.model.network.config.depth} layers against the twin's {twin.network.config.depth} "
+            f"({params:,} parameters against {twin.network.parameter_count():,}), the same stories and tokenizer, "
+            "chosen on held-out text.",
+            "",
+            f"- held-out NLL on {len(windows)} windows ({windows.numel():,} tokens) of the shipped validation excerpt: "
+            f"**{judge_nll:.4f}** nats/token; the twin on the same windows: {twin_nll:.4f}",
+            f"- cost: one forward pass over the finished text per judged run; median {sorted(times)[10]:.1f} ms for a "
+            "64-token sample with its prompt (one thread of this CPU, 21 runs)",
+        ]
+    )
+
+
+def publish(data: Path, out: Path, twin_folder: Path, valid: Path) -> None:
+    """Make a published AR checkpoint (`models.text.publish`) the judge: words, card section, manifest."""
+    count = write_words(data, out)
+    judge = load_judge(out)
+    card = out / "MODEL_CARD.md"
+    kept = card.read_text().split(JUDGE_HEADING)[0].rstrip()
+    card.write_text(kept + "\n\n" + judge_section(judge, load_text_model(twin_folder), valid) + "\n")
+    write_manifest(out)
+    print(f"{count} words written to {out / WORDS_FILE}; card section written")
+
+
 def main(argv: list[str] | None = None) -> None:
+    from models.text.evaluate import HELDOUT_TEXT
+
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
-    w = sub.add_parser("words", help="write words.json (the training text's words) into a judge checkpoint folder")
+    w = sub.add_parser("publish", help="make a published AR checkpoint the judge: words.json, card section, manifest")
     w.add_argument("--data", type=Path, required=True, help="the judge's training text")
     w.add_argument("--out", type=Path, default=CHECKPOINT_ROOT / JUDGE_NAME)
+    w.add_argument("--twin", type=Path, default=CHECKPOINT_ROOT / "text-ar")
+    w.add_argument("--valid", type=Path, default=HELDOUT_TEXT, help="held-out text (never the training text)")
     s = sub.add_parser("score", help="score a continuation given its prompt; prints one JSON object")
     s.add_argument("prompt")
     s.add_argument("text")
     s.add_argument("--judge", type=Path, default=CHECKPOINT_ROOT / JUDGE_NAME)
     args = p.parse_args(argv)
-    if args.command == "words":
-        print(f"{write_words(args.data, args.out)} words written to {args.out / WORDS_FILE}")
+    torch.set_num_threads(1)  # as the server's workers run it (and the card's cost line says)
+    if args.command == "publish":
+        publish(args.data, args.out, args.twin, args.valid)
         return
     quality = load_judge(args.judge).score([Segment(args.prompt, False), Segment(args.text, True)])
     print(json.dumps(quality.as_json()))
