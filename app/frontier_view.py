@@ -114,7 +114,9 @@ def sentences(rows: list[Row]) -> tuple[str, ...]:
             f"pass): the fewest whose judge perplexity is within {frontier.WITHIN_TWIN:g}x the twin's."
             if within
             else f"pass): no setting is within {frontier.WITHIN_TWIN:g}x the twin's judge perplexity, so the one that "
-            "reads best. This small model needs about one pass per token to write text that reads."
+            "reads best. Why: the blanks committed in one pass are drawn independently of each other, so two "
+            "neighbours can each be likely alone and wrong together; a model this small is rarely sure enough of "
+            "several blanks at once, so it needs about one pass per token to write text that reads."
         )
     )
     thresholds = [r for r in rows if r.threshold]

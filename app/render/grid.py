@@ -133,11 +133,16 @@ class GridRun:
 
 
 def reading(found: Sequence[tuple[int, float]], digit: int | None, tiles: int) -> str:
-    """The done sentence: how many tiles the classifier reads as the digit asked for (or what it reads)."""
+    """The done sentence: how many tiles the classifier reads as the digit asked for (or what it reads), and how sure
+    it is of them: the run's quality beside its time."""
     if not found:
         return "No digit classifier is loaded, so nothing reads the tiles."
     if digit is not None:
-        return f"The classifier reads {matches(found, digit)} of the {tiles} as the {digit} asked for."
+        sure = [probability for read, probability in found if read == digit]
+        confidence = (
+            f", with a mean confidence of {sum(sure) / len(sure) * 100:.0f}% (lowest {min(sure) * 100:.0f}%)" if sure else ""
+        )
+        return f"The classifier reads {matches(found, digit)} of the {tiles} as the {digit} asked for{confidence}."
     counts = Counter(read for read, _ in found)
     return (
         "No digit was asked for; the classifier reads "

@@ -1,13 +1,17 @@
 """Image race frames -> messages: both lanes of a frame in one message (the autoregressive canvas with its cursor,
 the DDPM's x_t and predicted x0), each lane's passes, wall time and the classifier's verdict, a finish badge;
-the done message with both lanes measured and, with the forced mistake, whether each lane still drew the digit.
+the done message with both lanes measured and, with the forced mistake, whether each lane still drew the digit,
+next to how often it does over the committed measurement (`models.image.race_recovery`, read at request time);
+and the page's table of that measurement, per timing of the stroke in the DDPM (`page_view`).
 
 The images are PNGs inside inline SVGs (the CSP forbids style attributes, so positions are SVG coordinates):
 one SVG unit is one pixel, the cursor is a `<rect>` at its pixel and the forced stroke an outline path."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -18,7 +22,9 @@ from app.messages import Rendered, dump_json, pack, with_content
 from app.protocol import ImageRaceRequest
 from app.render.image import png_base64
 from app.templating import stream_macros
-from models.image.race_frames import AUTOREGRESSIVE, DIFFUSION, IMAGE_SIZE, ImageLane, ImageRaceFrame
+from models.image.race_frames import AUTOREGRESSIVE, DIFFUSION, IMAGE_SIZE, ImageLane, ImageRaceFrame, mistake_step
+from models.image.race_recovery import RECOVERY_FILE, Outcome, Recovery, TimingRow, load_recovery
+from models.image.request import MISTAKE_TIMINGS, MistakeTiming
 
 SIZE = IMAGE_SIZE  # pixels a side
 LANE_TITLES = {AUTOREGRESSIVE: "Autoregressive (PixelCNN)", DIFFUSION: "Diffusion (DDPM)"}
@@ -31,6 +37,10 @@ WHY_COUNTS_DIFFER = (
     "above its pixel, a DDPM pass runs the whole UNet over the image (both guidance halves in one batch), so a pass "
     "costs the two models different times; the numbers are this run's, on this server."
 )
+
+
+# The timing menu: when the stroke enters the DDPM (the PixelCNN's stays at its rows).
+TIMING_CHOICES = [(timing, f"{timing}: after {share:.0%} of its steps") for timing, share in MISTAKE_TIMINGS.items()]
 
 
 def ms_per_pass(lane: ImageLane) -> float:
@@ -93,8 +103,9 @@ def _picture(png: str, label: str, caption: Markup, forced: str, cursor: tuple[i
 class ImageRaceRun:
     """One image race's rendering state: the PNG memo and the request (the done message judges the digit)."""
 
-    def __init__(self, request: ImageRaceRequest) -> None:
+    def __init__(self, request: ImageRaceRequest, recovery_file: Path = RECOVERY_FILE) -> None:
         self.request = request
+        self.recovery_file = recovery_file
         self.png = _PngMemo()
 
     def _lane(self, lane: ImageLane) -> tuple[dict[str, Any], SimpleNamespace]:
@@ -177,6 +188,7 @@ class ImageRaceRun:
     def done(self, race: ImageRaceFrame, _ms_total: float) -> Rendered:
         lanes = []
         outcomes: list[str] = []
+        recovery = load_recovery(self.recovery_file) if self.request.mistake else None
         for lane in race.lanes:
             found = verdict(lane.digit_probabilities)
             lanes.append(
@@ -191,7 +203,7 @@ class ImageRaceRun:
                 }
             )
             if self.request.mistake:
-                outcomes.append(mistake_outcome(lane, self.request.digit, found))
+                outcomes.append(mistake_outcome(lane, self.request, found, recovery))
         if self.request.mistake:
             for entry, sentence in zip(lanes, outcomes):
                 entry["mistake"] = sentence
@@ -203,32 +215,190 @@ class ImageRaceRun:
         )
 
         def content() -> str:
-            view = SimpleNamespace(summary=summary, verdict=image_race_verdict(race), outcomes=outcomes)
+            view = SimpleNamespace(summary=summary, verdict=image_race_verdict(race, self.request.digit), outcomes=outcomes)
             return stream_macros().image_race_done(view)
 
         return pack(data, content, target="#notice", swap="outerHTML")
 
 
-def mistake_outcome(lane: ImageLane, digit: int, found: tuple[int, float] | None) -> str:
-    """One sentence: did the lane still end as the requested digit after the forced stroke, and how much of the
-    stroke's ink is left in its final image."""
-    title = lane_title(lane.name)
+def _percent(share: float) -> str:
+    return f"{share * 100:.0f}%"
+
+
+def _article(digit: int) -> str:
+    return "an" if digit == 8 else "a"
+
+
+def stroke_left(lane: ImageLane) -> float | None:
+    """The mean share of full ink in the stroke's pixels of the lane's image (None without the stroke)."""
     pixels = list(lane.forced)
-    ink = ""
-    if pixels:
-        left = float(np.asarray(lane.image, dtype=np.float64).reshape(-1)[pixels].mean()) / 255
-        ink = f", with {left * 100:.0f}% of the stroke's ink left"
+    if not pixels:
+        return None
+    return float(np.asarray(lane.image, dtype=np.float64).reshape(-1)[pixels].mean()) / 255
+
+
+def mistake_outcome(
+    lane: ImageLane, request: ImageRaceRequest, found: tuple[int, float] | None, recovery: Recovery | None
+) -> str:
+    """What the forced stroke did to this run's lane (which digit it ends as, how much of the stroke's ink is left),
+    then how often that lane's model ends as the digit asked for over the committed measurement: one run is one
+    draw, and the sentence says so rather than let one draw stand for the model."""
+    title, digit = lane_title(lane.name), request.digit
+    left = stroke_left(lane)
+    ink = f"{_percent(left)} of the stroke's ink" if left is not None else "none of the stroke's ink"
+    if lane.name == DIFFUSION:
+        at = mistake_step(request.steps, request.mistake_at)
+        when = f"got the stroke after step {at} of {request.steps} ({request.mistake_at}) and "
+    else:
+        when = "painted the stroke when its raster reached it and "
     if found is None:
-        return f"{title}: no classifier is loaded, so nothing says which digit it ended as{ink}."
-    sure = f"{found[1] * 100:.0f}%"
-    if found[0] == digit:
-        return f"{title} recovered: the classifier reads the {digit} asked for ({sure}){ink}."
-    article = "an" if found[0] == 8 else "a"
-    return f"{title} built on the mistake: the classifier reads {article} {found[0]} ({sure}), not the {digit} asked for{ink}."
+        run = f"{title} {when}ends with {ink} left; no classifier is loaded, so nothing says which digit it is."
+    elif found[0] == digit:
+        kept = " (a painted pixel is final)" if lane.name == AUTOREGRESSIVE else ""
+        run = f"{title} {when}still ends as the {digit} asked for ({_percent(found[1])}), with {ink} left{kept}."
+    else:
+        run = (
+            f"{title} {when}built on it: the classifier reads {_article(found[0])} {found[0]} ({_percent(found[1])}), "
+            f"not the {digit} asked for, with {ink} left."
+        )
+    return f"{run} {committed_rate(lane.name, request, recovery)}"
 
 
-def image_race_verdict(race: ImageRaceFrame) -> str:
-    """Both counts, measured, in one line: passes and, separately, what they cost in time here."""
+def committed_rate(name: str, request: ImageRaceRequest, recovery: Recovery | None) -> str:
+    """The committed rate for this lane's model at this run's timing, with its interval and the no-stroke rate."""
+    if recovery is None:
+        return "No committed measurement of how often it does is on this server."
+    row = recovery.row(request.mistake_at)
+    if row is None:
+        return f"The committed measurement has no row for the {request.mistake_at} timing."
+    with_stroke = row.ddpm if name == DIFFUSION else row.pixel_ar
+    without = recovery.baseline.get("ddpm" if name == DIFFUSION else "pixel_ar")
+    where = f"with the stroke at the {request.mistake_at} timing" if name == DIFFUSION else "with the stroke (at any timing)"
+    sentence = f"Over {with_stroke.samples} committed samples {where} it ends as the digit asked for in {rate_text(with_stroke)}"
+    if without is not None:
+        sentence += f", against {_percent(without.rate)} without the stroke"
+    if name == DIFFUSION and (request.steps, request.guidance) != (recovery.steps, recovery.guidance):
+        measured = f"{recovery.steps} steps, guidance {recovery.guidance:g}"
+        sentence += f" (measured at {measured}; this run: {request.steps} steps, guidance {request.guidance:g})"
+    return sentence + "."
+
+
+def rate_text(outcome: Outcome) -> str:
+    """'35% (27-45%, 95% interval)': the rate and its Wilson interval, as the page's table prints them."""
+    return f"{_percent(outcome.rate)} ({interval_text(outcome)}, 95% interval)"
+
+
+def interval_text(outcome: Outcome) -> str:
+    return f"{outcome.low * 100:.0f}-{outcome.high * 100:.0f}%"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The page: the timing menu and the committed measurement, read at request time
+
+
+def page_view(request: ImageRaceRequest, path: Path = RECOVERY_FILE) -> SimpleNamespace:
+    """What the image race page shows besides the run: the timing menu, and the committed recovery table (None
+    when the file is missing), the row of this request's timing marked."""
+    recovery = load_recovery(path)
+    return SimpleNamespace(
+        timings=TIMING_CHOICES,
+        recovery=recovery_table(recovery, request.mistake_at) if recovery is not None else None,
+    )
+
+
+def outcome_cell(outcome: Outcome, stroke: bool = True) -> str:
+    """'75 of 100 (75%, 66-83%); 86% of the stroke's ink left': one model's cell of the page's table (without the
+    stroke, the ink the model puts in its pixels of its own accord)."""
+    ink = "of the stroke's ink left" if stroke else "ink in the stroke's pixels, unforced"
+    counts = f"{outcome.matches} of {outcome.samples} ({_percent(outcome.rate)}, {interval_text(outcome)})"
+    return f"{counts}; {_percent(outcome.ink_left)} {ink}"
+
+
+def _stroke_in_ddpm(row: TimingRow, steps: int) -> str:
+    noise = math.sqrt(max(0.0, 1 - row.signal**2))
+    return f"after step {row.step} of {steps}, t = {row.timestep}: x_t = {row.signal:.2f} x0 + {noise:.2f} noise"
+
+
+def recovery_table(recovery: Recovery, current: MistakeTiming) -> SimpleNamespace:
+    rows = [
+        SimpleNamespace(
+            label=row.timing,
+            when=_stroke_in_ddpm(row, recovery.steps),
+            ddpm=outcome_cell(row.ddpm),
+            pixel_ar=outcome_cell(row.pixel_ar),
+            current=row.timing == current,
+        )
+        for row in recovery.timings
+    ]
+    ddpm, pixel = recovery.baseline.get("ddpm"), recovery.baseline.get("pixel_ar")
+    if ddpm is not None and pixel is not None:
+        cells = {"ddpm": outcome_cell(ddpm, stroke=False), "pixel_ar": outcome_cell(pixel, stroke=False)}
+        rows.insert(0, SimpleNamespace(label="no stroke", when="the same seeds without it", current=False, **cells))
+    return SimpleNamespace(
+        rows=rows,
+        summary=recovery_summary(recovery),
+        region=region_sentence(recovery),
+        conditions=(
+            f"{recovery.per_digit * 10} samples a model and row ({recovery.per_digit} of each digit), DDIM "
+            f"{recovery.steps} steps, guidance {recovery.guidance:g}, seed {recovery.seed}; the final image read by the "
+            "held-out digit classifier, trained apart from both models; intervals: Wilson, 95%."
+        ),
+        command=recovery.command,
+    )
+
+
+def recovery_summary(recovery: Recovery) -> str:
+    """Where global refinement fixes the stroke and where it no longer can, read off the measured numbers: a timing
+    whose interval overlaps the DDPM's interval without the stroke keeps its rate (no loss the measurement can
+    tell apart); one wholly below it falls below it."""
+    baseline = recovery.baseline.get("ddpm")
+    if not recovery.timings or baseline is None:
+        return ""
+    fixed = [row for row in recovery.timings if row.ddpm.high >= baseline.low]
+    lost = [row for row in recovery.timings if row.ddpm.high < baseline.low]
+
+    def listed(rows: list[TimingRow]) -> str:
+        return " or ".join(
+            f"{row.timing} ({_percent(row.ddpm.rate)}, {interval_text(row.ddpm)}; {_percent(row.ddpm.ink_left)} of its ink left)"
+            for row in rows
+        )
+
+    against = f"Without the stroke the DDPM ends as the digit asked for in {rate_text(baseline)}; its refinement keeps that rate"
+    if fixed and lost:
+        sentence = f"{against} when the stroke comes {listed(fixed)}, and falls below it when it comes {listed(lost)}."
+    elif fixed:
+        sentence = f"{against} at every timing measured: {listed(fixed)}."
+    else:
+        sentence = f"{against} at no timing measured: {listed(lost)}."
+    first = recovery.timings[0].pixel_ar
+    if all(row.pixel_ar == first for row in recovery.timings):
+        without = recovery.baseline.get("pixel_ar")
+        ar_against = f" (against {_percent(without.rate)} without it)" if without is not None else ""
+        sentence += (
+            " The PixelCNN, which cannot revise a painted pixel, keeps the whole stroke and ends as the digit in "
+            f"{rate_text(first)}{ar_against}, whatever the DDPM's timing."
+        )
+    return sentence
+
+
+def region_sentence(recovery: Recovery) -> str:
+    """What real digits put where the stroke goes: the measured fact instead of a claim that none do."""
+    ink = recovery.region_ink
+    if len(ink) != 10:
+        return ""
+    low, high = int(np.argmin(ink)), int(np.argmax(ink))
+    classes = ", ".join(f"{digit}: {_percent(share)}" for digit, share in enumerate(ink))
+    return (
+        f"Real digits do put ink where the stroke goes: on {recovery.region_split} the stroke's 16 pixels hold "
+        f"{_percent(ink[low])} of full ink on average for the {low}s up to {_percent(ink[high])} for the {high}s "
+        f"({_percent(recovery.region_ink_all)} over all digits; per digit {classes}). The stroke paints all 16 at full "
+        f"ink: heavier there than any digit's average ({_percent(ink[high])}), not ink where no digit reaches."
+    )
+
+
+def image_race_verdict(race: ImageRaceFrame, digit: int) -> str:
+    """Both counts, measured, in one line: passes and, separately, what they cost in time here; then both lanes'
+    quality on this run, so the speed never stands without it."""
     by_name = {lane.name: lane for lane in race.lanes}
     diffusion, ar = by_name.get(DIFFUSION), by_name.get(AUTOREGRESSIVE)
     if diffusion is None or ar is None or not diffusion.passes or not diffusion.wall_ms or not ar.wall_ms:
@@ -244,4 +414,16 @@ def image_race_verdict(race: ImageRaceFrame) -> str:
         if time >= 1
         else f"but took {1 / time:.1f}x as long in wall time on this server"
     )
-    return f"{by_passes} {by_time}."
+    return f"{by_passes} {by_time}. {race_quality(diffusion, ar, digit)}"
+
+
+def race_quality(diffusion: ImageLane, ar: ImageLane, digit: int) -> str:
+    """What the classifier reads in each lane's final image on this run, and whether it is the digit asked for."""
+    parts = []
+    for lane, whose in ((diffusion, "the DDPM's image"), (ar, "the PixelCNN's")):
+        found = verdict(lane.digit_probabilities)
+        if found is None:
+            return "No digit classifier is loaded, so this run measures no quality to set beside the speed."
+        asked = "the digit asked for" if found[0] == digit else f"not the {digit} asked for"
+        parts.append(f"{whose} as {_article(found[0])} {found[0]} ({_percent(found[1])}, {asked})")
+    return f"Quality, measured on this run: the classifier reads {parts[0]} and {parts[1]}."

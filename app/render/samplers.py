@@ -1,7 +1,8 @@
 """Samplers side by side -> messages: each frame of the shared clock (`models.image.samplers_race`) with every
 lane's x_t and predicted x0, its own step "n of N", forward passes, measured wall time and the classifier's verdict
 on its x0; the done message with each lane's passes, wall time, final class and the step it was decided at
-(`app.render.decided`, on the lane's own steps)."""
+(`app.render.decided`, on the lane's own steps), and the fewest-steps lane against the most-steps one: its speed
+and, in the next sentence, both lanes' quality on this run (the classifier's digit and confidence)."""
 
 from __future__ import annotations
 
@@ -153,7 +154,7 @@ class SamplersRun:
         summary += " (each lane's own sampler time, measured in this run)."
 
         def content() -> str:
-            view = SimpleNamespace(summary=summary, lines=lines, comparison=comparison(frame.lanes))
+            view = SimpleNamespace(summary=summary, lines=lines, comparison=comparison(frame.lanes, self.request.digit))
             return stream_macros().samplers_done(view)
 
         return pack(data, content, target="#notice", swap="outerHTML")
@@ -164,23 +165,50 @@ def lane_outcome(lane: SamplerLane, found: tuple[int, float] | None, decided: in
     title = LANE_TITLES[lane.name]
     if found is None:
         return f"{title}: no digit classifier is loaded, so nothing reads its image."
-    reads = f"{title}: the classifier reads {'an' if found[0] == 8 else 'a'} {found[0]} ({found[1] * 100:.0f}%)"
+    reads = f"{title}: the classifier reads {_article(found[0])} {found[0]} ({found[1] * 100:.0f}%)"
     if decided is None:
         return f"{reads}, never over 50% before the end."
     share = decided / max(lane.total, 1)
     return f"{reads}, decided at step {decided} of {lane.total} ({share:.0%} of its run)."
 
 
-def comparison(lanes: Sequence[SamplerLane]) -> str:
-    """The fewest-steps lane against the most-steps one, both counts measured: passes, and what they cost here."""
+def comparison(lanes: Sequence[SamplerLane], digit: int | None) -> str:
+    """The fewest-steps lane against the most-steps one, both counts measured: passes, and what they cost here; then
+    what each drew, measured on this run, so the speed never stands without the quality of both."""
     ordered = sorted((lane for lane in lanes if lane.passes and lane.wall_ms), key=lambda lane: lane.passes)
     if len(ordered) < 2 or ordered[0].passes == ordered[-1].passes:
         return ""
     fast, slow = ordered[0], ordered[-1]
-    return (
+    time = slow.wall_ms / fast.wall_ms
+    cost = f"{_times(time)} less wall time" if time >= 1 else f"{_times(1 / time)} more wall time"
+    speed = (
         f"{LANE_TITLES[fast.name]} used {_times(slow.passes / fast.passes)} fewer forward passes than "
-        f"{LANE_TITLES[slow.name]} and {_times(slow.wall_ms / fast.wall_ms)} less wall time on this server."
+        f"{LANE_TITLES[slow.name]} and {cost} on this server."
     )
+    return f"{speed} {quality(fast, slow, digit)}"
+
+
+def quality(fast: SamplerLane, slow: SamplerLane, digit: int | None) -> str:
+    """Both lanes' final images as the classifier reads them on this run: digit, confidence, and whether it is the
+    digit asked for."""
+    parts = []
+    for lane in (fast, slow):
+        found = verdict(lane.digit_probabilities)
+        if found is None:
+            return "No digit classifier is loaded, so this run measures no quality to set beside the speed."
+        if digit is None:
+            asked = ""
+        elif found[0] == digit:
+            asked = ", the digit asked for"
+        else:
+            asked = f", not the {digit} asked for"
+        image = "final image " if not parts else ""
+        parts.append(f"{LANE_TITLES[lane.name]}'s {image}as {_article(found[0])} {found[0]} ({found[1] * 100:.0f}%{asked})")
+    return f"Quality, measured on this run: the classifier reads {parts[0]} and {parts[1]}."
+
+
+def _article(digit: int) -> str:
+    return "an" if digit == 8 else "a"
 
 
 def _times(ratio: float) -> str:

@@ -5,10 +5,12 @@ A frame is emitted at every DDPM pass while it runs and at the end of every AR r
 the diffusion lane's refinement and the painter's rows both show. Each lane's wall time is measured around its
 own work, so the lanes do not slow each other's count.
 
-The forced mistake (`mistake`): the same wrong stroke (`MISTAKE_PIXELS`, ink where no digit class puts it
-first) is painted as given by the AR lane when its raster reaches it, and written into the DDPM's state at
-`MISTAKE_SHARE` of its steps as if the model's own clean-image guess had it. The AR model can only build on
-it; the DDPM can wash it out."""
+The forced mistake (`mistake`): the same wrong stroke (`MISTAKE_PIXELS`: 16 pixels at full ink in the upper
+left, where real digits put 2-32% of full ink on average, depending on the class) is painted as given by the AR
+lane when its raster reaches it, and written into the DDPM's state after the share of its steps that
+`mistake_at` names (`MISTAKE_TIMINGS`) as if the model's own clean-image guess had it. The AR model can only
+build on it; the DDPM can wash it out, the less the later it comes (docs/image-race-recovery.json measures how
+often each still ends as the digit asked for, per timing)."""
 
 from __future__ import annotations
 
@@ -27,7 +29,6 @@ from models.image.race_frames import (
     DIFFUSION,
     IMAGE_SIZE,
     MISTAKE_PIXELS,
-    MISTAKE_SHARE,
     ImageLane,
     ImageRaceFrame,
     mistake_step,
@@ -40,36 +41,52 @@ __all__ = [
     "DIFFUSION",
     "IMAGE_SIZE",
     "MISTAKE_PIXELS",
-    "MISTAKE_SHARE",
     "ImageLane",
     "ImageRaceFrame",
     "mistake_step",
     "sample_image_race",
     "ticks",
 ]
-from models.image.request import ImageRaceRequest, ImageRequest
+from models.image.request import DEFAULT_MISTAKE_TIMING, ImageRaceRequest, ImageRequest, MistakeTiming
 from models.image.sample import Meter, make_scheduler, sample_image
 
 T = TypeVar("T")
+Hook = Callable[[int, torch.Tensor, torch.Tensor, int], torch.Tensor]
 
 
-def mistake_hook(model: ImageModel, steps: int) -> Callable[[int, torch.Tensor, torch.Tensor, int], torch.Tensor]:
-    """Writes the stroke into x_t after step round(MISTAKE_SHARE * steps): x_t = sqrt(ab) x0 + sqrt(1 - ab) eps
+def mistake_hook(model: ImageModel, steps: int, timing: MistakeTiming = DEFAULT_MISTAKE_TIMING) -> Hook:
+    """Writes the stroke into x_t after step `mistake_step(steps, timing)`: x_t = sqrt(ab) x0 + sqrt(1 - ab) eps
     with the stroke's pixels at full ink in x0 and the model's own noise estimate, so the state reads as if the
-    model's clean guess had drawn it."""
-    at = mistake_step(steps)
+    model's clean guess had drawn it. After the last step (t = -1, a one-step run) the state is the image: the
+    stroke goes in at full ink."""
+    at = mistake_step(steps, timing)
     alphas_cumprod = make_scheduler(model, "ddim").alphas_cumprod
     rows, columns = np.divmod(np.array(MISTAKE_PIXELS), IMAGE_SIZE)
 
     def hook(step: int, x: torch.Tensor, eps: torch.Tensor, t: int) -> torch.Tensor:
-        if step != at or t < 0:
+        if step != at:
+            return x
+        x = x.clone()
+        if t < 0:
+            x[:, 0, rows, columns] = 1.0
             return x
         ab = alphas_cumprod[t]
-        x = x.clone()
         x[:, 0, rows, columns] = ab.sqrt() * 1.0 + (1 - ab).sqrt() * eps[:, 0, rows, columns]
         return x
 
     return hook
+
+
+def signal_at(model: ImageModel, steps: int, timing: MistakeTiming) -> tuple[int, float]:
+    """(t, sqrt(alpha_bar_t)) of the state the stroke is written into: the timestep after `mistake_step` and the
+    share of the clean image that state keeps (1.0 after the last step)."""
+    scheduler = make_scheduler(model, "ddim")
+    scheduler.set_timesteps(steps)
+    at = mistake_step(steps, timing)
+    if at >= steps:
+        return -1, 1.0
+    t = int(scheduler.timesteps[at])
+    return t, float(scheduler.alphas_cumprod[t].sqrt())
 
 
 def sample_image_race(
@@ -85,8 +102,9 @@ def sample_image_race(
     ddpm_request = ImageRequest(
         digit=request.digit, guidance=request.guidance, sampler="ddim", steps=request.steps, seed=request.seed
     )
-    hook = mistake_hook(image_model, request.steps) if request.mistake else None
+    hook = mistake_hook(image_model, request.steps, request.mistake_at) if request.mistake else None
     denoiser = sample_image(image_model, ddpm_request, should_stop, intervene=hook)
+    stroke_step = mistake_step(request.steps, request.mistake_at)
     total_ar = IMAGE_SIZE * IMAGE_SIZE - (len(MISTAKE_PIXELS) if request.mistake else 0)
     clock = ticks(request.steps, total_ar)
     wall = {AUTOREGRESSIVE: 0.0, DIFFUSION: 0.0}
@@ -108,7 +126,7 @@ def sample_image_race(
 
     def frame(index: int, now: int) -> ImageRaceFrame:
         ar_forced = painted.forced
-        ddpm_forced = MISTAKE_PIXELS if request.mistake and state.step >= mistake_step(request.steps) else ()
+        ddpm_forced = MISTAKE_PIXELS if request.mistake and state.step >= stroke_step else ()
         return ImageRaceFrame(
             step=index,
             total=len(clock),

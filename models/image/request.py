@@ -16,6 +16,18 @@ from models.text.decoding import SEED_MAX, StrictRequest
 Sampler = Literal["ddim", "ddpm", "dpm"]  # dpm: DPM-Solver++
 SAMPLERS: tuple[Sampler, ...] = get_args(Sampler)
 
+# When the image race's forced stroke enters the DDPM: after this share of its steps (`race_frames.mistake_step`).
+# The PixelCNN's stroke stays at its rows whatever the timing (its raster reaches them about a quarter of the way).
+# With DDIM's cosine schedule the state then keeps sqrt(alpha_bar) of the clean image: early 0.31 (t near 800: a
+# faint hint under the noise), middle 0.71 (t near 500: as loud as the noise), late 0.95 (t near 200: nearly final).
+MistakeTiming = Literal["early", "middle", "late"]
+MISTAKE_TIMINGS: dict[MistakeTiming, float] = {"early": 0.2, "middle": 0.5, "late": 0.8}
+# The default is "middle": at "early" the DDPM gets a third of the ink the PixelCNN paints at full (a hint under the
+# noise, not a mistake; the race showed it washed out every time), at "late" it gets the stroke nearly final, after
+# its digit is long decided; "middle" is the first of the three where the stroke is as strong as the noise, so the
+# default run neither flatters diffusion nor rules recovery out. docs/image-race-recovery.json measures all three.
+DEFAULT_MISTAKE_TIMING: MistakeTiming = "middle"
+
 
 class ImageRequest(StrictRequest):
     digit: int | None = Field(3, ge=0, le=9, description="class to draw, or null for unconditional")
@@ -73,6 +85,11 @@ class ImageRaceRequest(StrictRequest):
     guidance: float = Field(1.0, ge=0.0, le=10.0)
     seed: int = Field(0, ge=0, le=SEED_MAX)
     mistake: bool = Field(False, description="force the same wrong stroke early in both lanes")
+    mistake_at: MistakeTiming = Field(
+        DEFAULT_MISTAKE_TIMING,
+        description="with mistake: when the stroke enters the DDPM (early, middle, late: after 20%, 50%, 80% of its "
+        "steps); the PixelCNN's stroke stays at its rows",
+    )
 
 
 class ImageSamplersRequest(StrictRequest):

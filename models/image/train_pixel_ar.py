@@ -2,8 +2,10 @@
 
     python -m models.image.train_pixel_ar --data MNIST_DIR --out DIR [--split train10k]
 
-The same training digits as the DDPM, minus the last `--valid` of them, held out to choose the best weights
-(never trained on); the model card reports bits per pixel on the t10k test digits, which no choice saw.
+The same training digits as the DDPM, minus `--valid` of them drawn at random (seeded: `selection_split`), held
+out to choose the best weights (never trained on); the model card reports bits per pixel on the t10k test digits,
+which no choice saw. The split is drawn, not cut from the end: train10k is sorted by class, so its last digits
+are all 9s.
 Resumable (re-run the same command), seeded, `--max-minutes` for a shared machine; the log goes to
 DIR/training.csv, the best weights to DIR/model.safetensors with DIR/config.json.
 """
@@ -33,7 +35,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data", type=Path, required=True, help="folder with MNIST IDX files")
     p.add_argument("--split", default="train10k", help="training split name (never t10k)")
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--valid", type=int, default=500, help="digits at the end of the split held out to choose weights")
+    p.add_argument("--valid", type=int, default=500, help="digits held out (drawn at random, seeded) to choose weights")
     p.add_argument("--levels", type=int, default=4)
     p.add_argument("--channels", type=int, default=32)
     p.add_argument("--layers", type=int, default=6)
@@ -48,6 +50,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--seed", type=int, default=0)
     return p.parse_args(argv)
+
+
+def selection_split(count: int, valid: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices (train, selection) of a split of `count` digits: `valid` of them drawn at random with `seed`, so the
+    selection digits hold every class whatever order the file has (train10k is sorted by class). Its own generator:
+    the training batches draw the same stream whatever the split."""
+    if not 0 < valid < count:
+        raise ValueError(f"the selection split must hold between 1 and {count - 1} digits, got {valid}")
+    order = torch.randperm(count, generator=torch.Generator().manual_seed(seed))
+    return order[valid:], order[:valid]
 
 
 def learning_rate(step: float, args: argparse.Namespace) -> float:
@@ -72,8 +84,12 @@ def main(argv: list[str] | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     images, labels = load_split(args.data, args.split)
     pixels, targets = quantise(torch.from_numpy(images.copy()), args.levels), torch.from_numpy(labels)
-    train_pixels, train_labels = pixels[: -args.valid], targets[: -args.valid]
-    valid_pixels, valid_labels = pixels[-args.valid :], targets[-args.valid :]
+    try:
+        train_index, valid_index = selection_split(len(pixels), args.valid, args.seed)
+    except ValueError as error:
+        raise SystemExit(str(error)) from error
+    train_pixels, train_labels = pixels[train_index], targets[train_index]
+    valid_pixels, valid_labels = pixels[valid_index], targets[valid_index]
     config = PixelARConfig(levels=args.levels, channels=args.channels, layers=args.layers, kernel=args.kernel)
     write_json(out / "config.json", config.to_dict())
     torch.manual_seed(args.seed)
@@ -128,6 +144,8 @@ def main(argv: list[str] | None = None) -> None:
                         "epochs": round(now * args.batch / len(train_pixels), 3),
                         "train_digits": len(train_pixels),
                         "selection_digits": args.valid,
+                        "selection_split": f"drawn at random, seed {args.seed}",
+                        "selection_digits_per_class": torch.bincount(valid_labels, minlength=10).tolist(),
                         "data_sha256": sha256_of(find_split(args.data, args.split)[0]),
                         "wall_seconds": round(counters["wall_seconds"], 1),
                         "hardware": f"{platform.machine()} {torch.get_num_threads()} threads",

@@ -20,6 +20,7 @@ from app.backends import Backends, load_backends
 from app.fakes import FakeImage
 from app.messages import Rendered
 from app.protocol import REQUESTS, ImageRequest, RequestError, canonical_key, parse_request
+from app.render.grid import reading
 from app.render.producers import make_producer
 from app.settings import Settings
 from models.image.grid import TILES, tile
@@ -119,7 +120,22 @@ def test_the_html_grid_draws_two_sheets_of_16_windows_and_a_label_under_each_x0_
     assert "<b>12/16</b> read as 4" not in middle and "<b>14/16</b> read as 4" in middle
     assert result.frames[-1]["content"].count("<b>6/6</b> step") == 1
     done = result.last["content"]
-    assert "The classifier reads 14 of the 16 as the 4 asked for." in done and "16 images in each pass" in done
+    assert "The classifier reads 14 of the 16 as the 4 asked for, with a mean confidence of " in done
+    assert "16 images in each pass" in done
+    # the quality beside the time: the mean and the lowest confidence of the tiles read as the digit, at the last step
+    final = re.findall(r'<text class="tile-label( miss)?" [^>]*>(\d) (\d+)%</text>', result.frames[-1]["content"])
+    sure = [int(percent) for miss, _, percent in final if not miss]
+    quality = re.search(r"mean confidence of (\d+)% \(lowest (\d+)%\)", done)
+    assert quality is not None and int(quality[2]) == min(sure) and abs(int(quality[1]) - sum(sure) / len(sure)) <= 1
+
+
+def test_the_grid_reading_gives_the_confidence_of_the_tiles_read_as_the_digit() -> None:
+    found = [(4, 0.9), (4, 0.7), (5, 0.99)]
+    assert (
+        reading(found, 4, 3) == "The classifier reads 2 of the 3 as the 4 asked for, with a mean confidence of 80% (lowest 70%)."
+    )
+    assert reading([(5, 0.99)], 4, 1) == "The classifier reads 0 of the 1 as the 4 asked for."  # none: no confidence to give
+    assert reading([], 4, 16) == "No digit classifier is loaded, so nothing reads the tiles."
 
 
 def test_no_digit_asked_for_counts_what_the_classifier_reads(live: Live) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -20,7 +21,11 @@ from app.backends import Backends, RealImageRace, load_backends
 from app.fakes import FakeImage, FakeImageRace, FakeRace, FakeText
 from app.main import create_app
 from app.protocol import ImageRaceRequest, RequestError, canonical_key, from_query, parse_request, to_query
+from app.render.image_race import ImageRaceRun, rate_text, recovery_summary
 from app.settings import Settings
+from models.image.race_frames import AUTOREGRESSIVE, DIFFUSION, MISTAKE_PIXELS, ImageLane, ImageRaceFrame
+from models.image.race_recovery import Outcome, Recovery, TimingRow, load_recovery, recovery_to_dict
+from models.image.request import MISTAKE_TIMINGS
 from tests.app.live import Live, exchange, live_server, run
 
 CHECKPOINTS = Path(__file__).resolve().parents[2] / "models" / "checkpoints"
@@ -128,9 +133,23 @@ def test_with_the_mistake_both_lanes_report_the_stroke_after_the_ddpms_mistake_s
     # the DDPM gets the stroke written in at its mistake step, the painter when its raster reaches row 7
     assert any(lanes(f)["diffusion"]["forced"] and not lanes(f)["ar"]["forced"] for f in result.frames)
     done = lanes(result.last)
-    assert done["diffusion"]["mistake"].startswith("Diffusion (DDPM) recovered: the classifier reads the 7 asked for")
-    assert done["ar"]["mistake"].startswith("Autoregressive (PixelCNN) built on the mistake: the classifier reads an 8")
-    assert "100% of the stroke's ink left" in done["ar"]["mistake"]
+    assert done["diffusion"]["mistake"].startswith(
+        f"Diffusion (DDPM) got the stroke after step {at} of {steps} (middle) and still ends as the 7 asked for"
+    )
+    assert done["ar"]["mistake"].startswith(
+        "Autoregressive (PixelCNN) painted the stroke when its raster reached it and built on it: the classifier reads an 8"
+    )
+    assert "with 100% of the stroke's ink left." in done["ar"]["mistake"]
+    # one run is one draw: each sentence goes on with its model's committed rate at this timing
+    committed = load_recovery()
+    assert committed is not None
+    row = committed.row("middle")
+    assert row is not None
+    assert (
+        f"Over {row.ddpm.samples} committed samples with the stroke at the middle timing it ends as the digit asked for in "
+        in (done["diffusion"]["mistake"])
+    )
+    assert rate_text(row.ddpm) in done["diffusion"]["mistake"] and rate_text(row.pixel_ar) in done["ar"]["mistake"]
     drawn = run(exchange(live.ws("race/image", fmt="html"), {"digit": 7, "steps": steps, "mistake": True}))
     assert drawn.frames[-1]["content"].count('<path class="forced" d="M5,7h1') == 3  # the canvas, x_t and x0
     assert "The forced mistake" in drawn.last["content"] and drawn.last["content"].count("<li>") == 2
@@ -144,6 +163,10 @@ def test_with_the_mistake_both_lanes_report_the_stroke_after_the_ddpms_mistake_s
         ({"steps": 0}, "invalid request: steps should be greater than or equal to 1"),
         ({"colour": "red"}, "invalid request: unknown field 'colour'"),
         ({"mistake": "yes"}, "invalid request: mistake should be a valid boolean"),
+        ({"mistake_at": "soon"}, "invalid request: mistake_at should be 'early', 'middle' or 'late'"),
+        ({"mistake_at": 0.5}, "invalid request: mistake_at should be 'early', 'middle' or 'late'"),  # names, not shares
+        ({"mistake_at": "Late"}, "invalid request: mistake_at should be 'early', 'middle' or 'late'"),
+        ({"mistake_at": None}, "invalid request: mistake_at should be 'early', 'middle' or 'late'"),
         ({"digit": None}, "invalid request: digit should be a valid integer"),
     ],
 )
@@ -155,15 +178,20 @@ def test_invalid_requests_get_a_clear_error_and_1008(live: Live, request_: dict[
 
 def test_the_request_round_trips_through_the_url_and_keys_its_own_trajectory() -> None:
     settings = Settings(models="fake")
-    request = ImageRaceRequest(digit=7, steps=20, guidance=2.5, seed=9, mistake=True)
+    request = ImageRaceRequest(digit=7, steps=20, guidance=2.5, seed=9, mistake=True, mistake_at="late")
     query = to_query(request)
-    assert query == {"digit": "7", "steps": "20", "guidance": "2.5", "seed": "9", "mistake": "true"}
+    assert query == {"digit": "7", "steps": "20", "guidance": "2.5", "seed": "9", "mistake": "true", "mistake_at": "late"}
     assert from_query("race/image", query, settings) == (request, [])
+    assert ImageRaceRequest().mistake_at == "middle"  # the default, and why, in models/image/request.py
+    dropped_timing, timing_notes = from_query("race/image", {"mistake": "true", "mistake_at": "never"}, settings)
+    assert dropped_timing.mistake and dropped_timing.mistake_at == "middle"
+    assert timing_notes == ["ignored mistake_at='never': mistake_at should be 'early', 'middle' or 'late'"]
     assert from_query("race/image", {"mistake": "on"}, settings)[0].mistake is True  # what a ticked checkbox sends
     assert parse_request("race/image", json.dumps(request.model_dump()), settings) == request
     # a trajectory of its own: the kind is in the key, and so is the mistake
     key = canonical_key("race/image", request)
     assert key.startswith("race/image:") and key != canonical_key("race/image", request.model_copy(update={"mistake": False}))
+    assert key != canonical_key("race/image", request.model_copy(update={"mistake_at": "early"}))  # and its timing
     with pytest.raises(RequestError, match="steps 2000 is over the limit of 1000"):
         parse_request("race/image", '{"steps": 2000}', settings)
     dropped, notes = from_query("race/image", {"digit": "12", "steps": "5000"}, settings)
@@ -179,18 +207,112 @@ def test_the_lane_names_are_the_models(live: Live) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------
+# The done message's sentences, from frames made here
+
+
+def _lane(name: str, digit: int, stroke_ink: int, passes: int) -> ImageLane:
+    image = np.zeros((SIZE, SIZE), np.uint8)
+    image.reshape(-1)[list(MISTAKE_PIXELS)] = stroke_ink
+    probabilities = tuple(0.91 if d == digit else 0.01 for d in range(10))
+    return ImageLane(
+        name, image, image if name == DIFFUSION else None, passes, passes, 100.0, None, probabilities, MISTAKE_PIXELS
+    )
+
+
+def _done(request: ImageRaceRequest, ar_digit: int, recovery_file: Path) -> tuple[dict[str, Any], str]:
+    frame = ImageRaceFrame(
+        1, 1, 768, (_lane(AUTOREGRESSIVE, ar_digit, 255, 768), _lane(DIFFUSION, request.digit, 51, request.steps))
+    )
+    rendered = ImageRaceRun(request, recovery_file).done(frame, 0.0)
+    return json.loads(rendered.json), rendered.html
+
+
+def test_a_lane_that_keeps_the_stroke_and_still_draws_the_digit_is_not_said_to_recover(tmp_path: Path) -> None:
+    committed = load_recovery()
+    assert committed is not None
+    file = tmp_path / "recovery.json"
+    file.write_text(json.dumps(recovery_to_dict(committed)))
+    request = ImageRaceRequest(digit=3, steps=20, seed=0, mistake=True, mistake_at="late")
+    data, html_ = _done(request, 3, file)
+    ar, diffusion = data["lanes"][0]["mistake"], data["lanes"][1]["mistake"]
+    assert ar.startswith(
+        "Autoregressive (PixelCNN) painted the stroke when its raster reached it and still ends as the 3 asked for (91%), "
+        "with 100% of the stroke's ink left (a painted pixel is final)."
+    )
+    assert "recovered" not in ar and "recovered" not in diffusion
+    late = committed.row("late")
+    assert late is not None and committed.baseline["pixel_ar"] is not None
+    assert f"Over {late.pixel_ar.samples} committed samples with the stroke (at any timing) it ends as the digit" in ar
+    assert f"in {rate_text(late.pixel_ar)}, against " in ar
+    assert diffusion.startswith(
+        "Diffusion (DDPM) got the stroke after step 16 of 20 (late) and still ends as the 3 asked for (91%), "
+        "with 20% of the stroke's ink left."
+    )
+    assert f"in {rate_text(late.ddpm)}" in diffusion
+    assert "(measured at 50 steps, guidance 1; this run: 20 steps, guidance 1)" in diffusion  # not this run's settings
+    assert "Quality, measured on this run: the classifier reads the DDPM&#39;s image as a 3 (91%, the digit asked for)" in html_
+
+
+def test_a_lane_that_built_on_the_stroke_says_so_and_without_a_committed_file_says_that(tmp_path: Path) -> None:
+    request = ImageRaceRequest(digit=3, steps=50, seed=0, mistake=True, mistake_at="early")
+    data, html_ = _done(request, 8, tmp_path / "missing.json")
+    ar = data["lanes"][0]["mistake"]
+    assert ar.startswith("Autoregressive (PixelCNN) painted the stroke when its raster reached it and built on it: ")
+    assert "the classifier reads an 8 (91%), not the 3 asked for, with 100% of the stroke's ink left." in ar
+    assert ar.endswith("No committed measurement of how often it does is on this server.")
+    assert "the PixelCNN&#39;s as an 8 (91%, not the 3 asked for)" in html_
+    assert "measured at" not in data["lanes"][1]["mistake"]
+
+
+def test_without_the_mistake_the_done_message_reads_no_committed_file(tmp_path: Path) -> None:
+    request = ImageRaceRequest(digit=3, steps=50, seed=0)
+    data, html_ = _done(request, 3, tmp_path / "missing.json")
+    assert all("mistake" not in lane for lane in data["lanes"]) and "The forced mistake" not in html_
+
+
+def _recovery(ddpm_matches: tuple[int, int, int], baseline: int = 100) -> Recovery:
+    ar = Outcome.measured(40, 100, 1.0)
+    rows = tuple(
+        TimingRow(
+            timing, share, round(share * 50), 999 - round(share * 1000), 0.3 + share / 2, Outcome.measured(m, 100, share), ar
+        )
+        for (timing, share), m in zip(MISTAKE_TIMINGS.items(), ddpm_matches)
+    )
+    baselines = {"ddpm": Outcome.measured(baseline, 100, 0.2), "pixel_ar": Outcome.measured(90, 100, 0.2)}
+    return Recovery(
+        50, 1.0, 10, 0, {}, baselines, rows, "train10k", tuple([0.2] * 10), 0.2, "python -m models.image.evaluate_race"
+    )
+
+
+def test_the_summary_says_where_refinement_keeps_its_rate_and_where_it_falls_below_it() -> None:
+    mixed = recovery_summary(_recovery((99, 75, 60)))
+    assert mixed.startswith(
+        "Without the stroke the DDPM ends as the digit asked for in 100% (96-100%, 95% interval); its refinement"
+    )
+    assert "keeps that rate when the stroke comes early (99%, 95-100%; 20% of its ink left), and falls below it" in mixed
+    assert "when it comes middle (75%, 66-82%; 50% of its ink left) or late (60%, 50-69%; 80% of its ink left)." in mixed
+    assert mixed.endswith("ends as the digit in 40% (31-50%, 95% interval) (against 90% without it), whatever the DDPM's timing.")
+    assert "at every timing measured: early" in recovery_summary(_recovery((100, 99, 98)))
+    assert "at no timing measured: early (80%" in recovery_summary(_recovery((80, 70, 60)))
+
+
+# ---------------------------------------------------------------------------------------------------------
 # Pages
 
 
 def test_the_page_renders_its_knobs_from_the_url(client: TestClient) -> None:
-    page = client.get("/race/image?digit=7&steps=37&guidance=2.5&seed=9&mistake=true").text
+    page = client.get("/race/image?digit=7&steps=37&guidance=2.5&seed=9&mistake=true&mistake_at=late").text
     assert '<option value="7" selected>7</option>' in page
     assert re.search(r'<select name="steps">.*<option value="37" selected>37</option>', page, re.S)
     assert all(f'<option value="{n}">{n}</option>' in page for n in (20, 50, 100))
     assert 'name="guidance" min="0" max="10" step="0.5" value="2.5"' in page and 'name="seed"' in page and 'value="9"' in page
     assert '<input type="checkbox" name="mistake" value="true" checked>' in page
+    timing = re.search(r'<select name="mistake_at">(.*?)</select>', page, re.S)
+    assert timing is not None and re.findall(r'<option value="(\w+)"', timing[1]) == ["early", "middle", "late"]
+    assert '<option value="late" selected>late: after 80% of its steps</option>' in timing[1]
     assert 'action="/race/image"' in page and 'hx-get="/race/image/run"' in page and 'data-page="/race/image"' in page
-    assert 'href="/embed/race/image?digit=7&amp;steps=37&amp;guidance=2.5&amp;seed=9&amp;mistake=true&amp;autoplay=1"' in page
+    embed_link = "/embed/race/image?digit=7&amp;steps=37&amp;guidance=2.5&amp;seed=9&amp;mistake=true&amp;mistake_at=late"
+    assert f'href="{embed_link}&amp;autoplay=1"' in page
     assert 'aria-current="page">Image race</a>' in page and "/export/" not in page  # no export of this demo yet
     assert page.count('class="lane lane-') == 2 and "Fake lanes for tests" in page  # the backend's facts
     assert "paints each pixel" in page and "refines" in page and "measured as the race runs, never picked" in page
@@ -199,12 +321,40 @@ def test_the_page_renders_its_knobs_from_the_url(client: TestClient) -> None:
     assert '<option value="3" selected>3</option>' in unticked and '<option value="50" selected>50</option>' in unticked
 
 
+def test_the_page_shows_the_committed_recovery_rates_per_timing_as_the_file_has_them(client: TestClient) -> None:
+    data = json.loads((Path(__file__).resolve().parents[2] / "docs" / "image-race-recovery.json").read_text())
+    page = client.get("/race/image?mistake=true&mistake_at=early").text
+    table = re.search(r'<table class="recovery-table">(.*?)</table>', page, re.S)
+    assert table is not None
+    rows = re.findall(
+        r"<tr(?: class=\"current\" aria-current=\"true\")?><th scope=\"row\">(.*?)</th><td>(.*?)</td><td>(.*?)</td></tr>",
+        table[1],
+    )
+    expected = [("no stroke", data["baseline"])] + [(row["timing"], row) for row in data["timings"]]
+    assert [label.split(":")[0].split(" (")[0] for label, _, _ in rows] == [name for name, _ in expected]
+    for (label, ddpm, pixel), (name, source) in zip(rows, expected):
+        for cell, measured in ((ddpm, source["ddpm"]), (pixel, source["pixel_ar"])):
+            numbers = (
+                f"{measured['matches']} of {measured['samples']} ({measured['matches'] / measured['samples'] * 100:.0f}%, "
+                f"{measured['low'] * 100:.0f}-{measured['high'] * 100:.0f}%); {measured['ink_left'] * 100:.0f}% "
+            )
+            assert cell.startswith(numbers), (cell, numbers)
+        if name != "no stroke":
+            assert f"after step {source['step']} of {data['ddim_steps']}, t = {source['timestep']}" in label
+    assert '<tr class="current" aria-current="true"><th scope="row">early (this setting)' in table[1]  # the URL's timing
+    ink = data["region_ink"]["per_class"]
+    assert f"{min(ink) * 100:.0f}% of full ink on average for the {ink.index(min(ink))}s" in page
+    assert f"up to {max(ink) * 100:.0f}% for the {ink.index(max(ink))}s" in page
+    assert f"written by <code>{html.escape(data['command'])}</code>" in page
+
+
 def test_the_run_fragment_and_the_embed(client: TestClient) -> None:
     run_block = client.get("/race/image/run?digit=5&steps=20&mistake=true").text
     assert 'hx-ws:connect="/ws/race/image"' in run_block and '<section id="run"' in run_block
     sent = re.search(r"hx-vals='([^']*)'", run_block)
     assert sent is not None
-    assert json.loads(html.unescape(sent[1])) == {"digit": 5, "steps": 20, "guidance": 1.0, "seed": 0, "mistake": True}
+    sent_request = {"digit": 5, "steps": 20, "guidance": 1.0, "seed": 0, "mistake": True, "mistake_at": "middle"}
+    assert json.loads(html.unescape(sent[1])) == sent_request
     embed = client.get("/embed/race/image?autoplay=1").text
     assert '<header class="top">' not in embed and 'hx-ws:connect="/ws/race/image"' in embed
 

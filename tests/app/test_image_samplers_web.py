@@ -4,17 +4,21 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
 from app.backends import load_backends
 from app.fakes import FakeImage
 from app.protocol import ImageSamplersRequest, RequestError, from_query, parse_request, to_query
+from app.render.samplers import comparison
 from app.settings import Settings
-from models.image.samplers_race import LANES, lane_step, race_samplers
+from models.image.request import Sampler
+from models.image.samplers_race import LANES, SamplerLane, lane_step, race_samplers
 from tests.app.live import Live, exchange, live_server, run
 
 STEPS = ("ddpm_steps", "ddim_steps", "dpm_steps")
@@ -137,6 +141,11 @@ def test_the_html_run_shows_three_lanes_with_their_own_step_and_the_verdict_at_t
     assert result.frames[-1]["content"].count('<p class="finish">finished in ') == 3
     done = result.last["content"]
     assert "DPM-Solver++ used 6.7x fewer forward passes than DDPM" in done
+    # the next sentence gives the quality of both, measured on this run
+    verdict = re.search(r'<p class="verdict">([^<]*fewer forward passes[^<]*?\.) (Quality[^<]*)</p>', done)
+    assert verdict is not None and verdict[1].endswith("on this server.")
+    assert verdict[2].startswith("Quality, measured on this run: the classifier reads DPM-Solver++&#39;s final image as a 4 (")
+    assert "DDPM&#39;s as a 4 (" in verdict[2] and verdict[2].count("the digit asked for") == 2
     assert done.count("decided at step") == 3 and "each lane&#39;s own sampler time" in done
 
 
@@ -151,6 +160,28 @@ def test_the_page_says_what_it_shows_and_keeps_three_lanes_of_boxes(client: Test
     embed = client.get("/embed/image/samplers?autoplay=1")
     assert embed.status_code == 200 and 'hx-ws:connect="/ws/image/samplers"' in embed.text
     assert 'href="/image/samplers"' in client.get("/image").text and 'href="/image/samplers"' in client.get("/").text
+
+
+def _sampler_lane(name: Sampler, steps: int, wall_ms: float, digit: int | None, sure: float = 0.9) -> SamplerLane:
+    probabilities = tuple(sure if d == digit else (1 - sure) / 9 for d in range(10)) if digit is not None else ()
+    image = np.zeros((28, 28), np.uint8)
+    return SamplerLane(name, steps, steps, image, image, steps, wall_ms, probabilities)
+
+
+def test_the_speed_sentence_is_followed_by_both_lanes_quality() -> None:
+    fast, slow = _sampler_lane("dpm", 20, 100.0, 8, 0.62), _sampler_lane("ddpm", 1000, 4000.0, 3, 0.99)
+    text = comparison([slow, _sampler_lane("ddim", 50, 250.0, 3), fast], digit=3)
+    assert text == (
+        "DPM-Solver++ used 50x fewer forward passes than DDPM and 40x less wall time on this server. "
+        "Quality, measured on this run: the classifier reads DPM-Solver++'s final image as an 8 (62%, not the 3 asked "
+        "for) and DDPM's as a 3 (99%, the digit asked for)."
+    )
+    unconditional = comparison([_sampler_lane("dpm", 20, 100.0, 1), _sampler_lane("ddpm", 1000, 90.0, 7)], digit=None)
+    assert "and 1.1x more wall time on this server." in unconditional  # fewer passes, yet slower: said as measured
+    assert unconditional.endswith("DPM-Solver++'s final image as a 1 (90%) and DDPM's as a 7 (90%).")
+    blind = comparison([_sampler_lane("dpm", 20, 100.0, None), _sampler_lane("ddpm", 1000, 900.0, None)], digit=3)
+    assert blind.endswith("No digit classifier is loaded, so this run measures no quality to set beside the speed.")
+    assert comparison([_sampler_lane("dpm", 20, 1.0, 3), _sampler_lane("ddim", 20, 2.0, 3)], digit=3) == ""  # no faster
 
 
 # ---------------------------------------------------------------------------------------------------------

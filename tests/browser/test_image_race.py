@@ -97,15 +97,17 @@ def test_the_forced_mistake_is_outlined_in_both_lanes_and_judged_at_the_end(page
     page.keyboard.press("End")
     assert page.locator(f"{VISIBLE} path.forced").count() == 3  # the canvas, x_t and x0
     assert counter(page, "ar") == "768/768"  # the stroke's 16 pixels take no pass
-    scrub_to(page, 2)  # before the DDPM's mistake step (4 of 20): no stroke anywhere
+    scrub_to(page, 2)  # before the DDPM's mistake step (10 of 20: the default timing, middle): no stroke anywhere
     assert page.locator(f"{VISIBLE} path.forced").count() == 0
     scrub_to(page, 10)  # the DDPM has it, the painter has not reached row 7
     assert page.locator(f"{VISIBLE} .lane-diffusion path.forced").count() == 2
     assert page.locator(f"{VISIBLE} .lane-ar path.forced").count() == 0
     outcomes = page.locator("#result .mistake-outcomes li")
     expect(outcomes).to_have_count(2)
-    assert "built on the mistake" in outcomes.nth(0).text_content() and "recovered" in outcomes.nth(1).text_content()
+    assert "built on it" in outcomes.nth(0).text_content() and "still ends as the 2" in outcomes.nth(1).text_content()
+    assert "committed samples" in outcomes.nth(0).text_content()  # one run is one draw: the measured rate beside it
     assert page.locator("input[name=mistake]").is_checked()
+    assert page.locator("select[name=mistake_at]").input_value() == "middle"
     assert page.console_errors == []
 
 

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from models.checkpoints import CHECKPOINT_ROOT, save_weights, write_json, write_manifest
+from models.image.data import EVALUATION_MNIST, load_split
 from models.image.pixel_ar import (
     IMAGE_SIZE,
     PixelARConfig,
@@ -19,8 +20,10 @@ from models.image.pixel_ar import (
     sample_pixels,
     untrained_pixel_ar,
 )
-from models.image.race import AUTOREGRESSIVE, DIFFUSION, MISTAKE_PIXELS, mistake_step, sample_image_race
-from models.image.request import ImageRaceRequest
+from models.image.race import AUTOREGRESSIVE, DIFFUSION, MISTAKE_PIXELS, mistake_step, sample_image_race, signal_at
+from models.image.request import DEFAULT_MISTAKE_TIMING, MISTAKE_TIMINGS, ImageRaceRequest, MistakeTiming
+from models.image.train_pixel_ar import main as train_main
+from models.image.train_pixel_ar import selection_split
 
 SMALL = PixelARConfig(levels=4, channels=8, layers=3, kernel=5)
 
@@ -133,3 +136,87 @@ def test_the_forced_mistake_is_in_both_lanes_from_the_step_it_is_applied(ddpm) -
     last = frames[-1].lanes[0]
     assert last.forced == MISTAKE_PIXELS and (last.image.reshape(-1)[stroke] == 255).all()
     assert last.passes == IMAGE_SIZE * IMAGE_SIZE - len(MISTAKE_PIXELS)
+
+
+def diffusion_lanes(ddpm, timing: MistakeTiming | None, steps: int = 10) -> list:
+    request = ImageRaceRequest(digit=4, steps=steps, seed=3, mistake=timing is not None, mistake_at=timing or "middle")
+    frames = sample_image_race(pixel_model(), ddpm, request)
+    lanes, seen = [], set()
+    for frame in frames:  # one lane a DDPM pass (later frames only move the AR lane)
+        lane = frame.lanes[1]
+        if lane.passes not in seen:
+            seen.add(lane.passes)
+            lanes.append(lane)
+    return lanes
+
+
+def test_the_timing_knob_moves_the_step_the_stroke_enters_the_ddpm(ddpm) -> None:
+    steps = 10
+    clean = diffusion_lanes(ddpm, None, steps)
+    stroke = list(MISTAKE_PIXELS)
+    entered = {}
+    for timing in MISTAKE_TIMINGS:
+        lanes = diffusion_lanes(ddpm, timing, steps)
+        at = mistake_step(steps, timing)
+        # the DDPM's state is the clean run's up to the step, and carries the stroke's ink from it on
+        for lane, same in zip(lanes, clean):
+            if lane.passes < at:
+                assert np.array_equal(lane.image, same.image) and not lane.forced
+            else:
+                assert lane.forced == MISTAKE_PIXELS
+        first = next(lane for lane in lanes if lane.passes == at)
+        assert first.image.reshape(-1)[stroke].mean() > clean[at].image.reshape(-1)[stroke].mean() + 30
+        entered[timing] = at
+    assert entered == {"early": 2, "middle": 5, "late": 8}
+
+
+def test_mistake_steps_at_the_edges_leave_a_step_after_the_stroke_when_there_is_one() -> None:
+    assert [mistake_step(50, timing) for timing in MISTAKE_TIMINGS] == [10, 25, 40]
+    assert mistake_step(50) == mistake_step(50, DEFAULT_MISTAKE_TIMING) == 25
+    assert [mistake_step(2, timing) for timing in MISTAKE_TIMINGS] == [1, 1, 1]
+    assert [mistake_step(3, timing) for timing in MISTAKE_TIMINGS] == [1, 2, 2]
+    assert [mistake_step(1, timing) for timing in MISTAKE_TIMINGS] == [1, 1, 1]
+    with pytest.raises(ValueError, match="at least 1 step"):
+        mistake_step(0)
+
+
+def test_the_later_the_timing_the_more_of_the_stroke_the_state_keeps(ddpm) -> None:
+    found = [signal_at(ddpm, 50, timing) for timing in MISTAKE_TIMINGS]
+    assert [t for t, _ in found] == sorted((t for t, _ in found), reverse=True)
+    assert [signal for _, signal in found] == sorted(signal for _, signal in found)
+    (t_early, early), (t_middle, middle), (t_late, late) = found
+    assert 790 <= t_early <= 810 and 0.25 < early < 0.35  # a hint under the noise
+    assert 490 <= t_middle <= 510 and 0.65 < middle < 0.75  # as loud as the noise
+    assert 190 <= t_late <= 210 and late > 0.9
+    assert signal_at(ddpm, 1, "middle") == (-1, 1.0)  # a one-step run: after its only step, the final image
+
+
+def test_a_one_step_race_gets_the_stroke_at_full_ink_in_its_final_image(ddpm) -> None:
+    frames = list(sample_image_race(pixel_model(), ddpm, ImageRaceRequest(digit=0, steps=1, seed=0, mistake=True)))
+    last = frames[-1].lanes[1]
+    assert last.forced == MISTAKE_PIXELS and (last.image.reshape(-1)[list(MISTAKE_PIXELS)] == 255).all()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The training's selection split
+
+
+def test_the_selection_split_holds_every_digit_of_the_class_sorted_train10k() -> None:
+    _, labels = load_split(EVALUATION_MNIST, "train10k")
+    assert (np.diff(labels) >= 0).all()  # sorted by class: the last 500 are all 9s, the split this replaces
+    train, valid = selection_split(len(labels), 500, seed=0)
+    held = np.bincount(labels[valid.numpy()], minlength=10)
+    assert len(valid) == 500 and (held > 0).all() and held.max() < 100  # every digit, none dominating
+    assert len(train) == len(labels) - 500 and len(set(train.tolist()) | set(valid.tolist())) == len(labels)
+    again, _ = selection_split(len(labels), 500, seed=0)
+    assert torch.equal(again, train)  # seeded
+    assert not torch.equal(selection_split(len(labels), 500, seed=1)[1], valid)
+
+
+def test_the_selection_split_refuses_sizes_that_leave_either_side_empty(tmp_path: Path) -> None:
+    assert len(selection_split(10, 1, 0)[1]) == 1 and len(selection_split(10, 9, 0)[0]) == 1  # the edges that work
+    for valid in (0, 10, -1):
+        with pytest.raises(ValueError, match="between 1 and 9 digits"):
+            selection_split(10, valid, 0)
+    with pytest.raises(SystemExit, match="between 1 and 9999 digits, got 10000"):
+        train_main(["--data", str(EVALUATION_MNIST), "--out", str(tmp_path), "--valid", "10000", "--steps", "1"])
