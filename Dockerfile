@@ -32,8 +32,9 @@ RUN pip install --no-deps -e .
 
 COPY static ./static
 COPY templates ./templates
-# /why draws its plots from these files at request time; the race's default steps come from the frontier.
-COPY docs/data-efficiency.csv docs/text-frontier.csv ./docs/
+# /why and the races read these at request time: the text race's default steps come from the frontier, the
+# image race's recovery rates from its committed evaluation.
+COPY docs/data-efficiency.csv docs/text-frontier.csv docs/image-race-recovery.json ./docs/
 
 USER 10001
 ENV THEATER_HOST=0.0.0.0 THEATER_PORT=8000

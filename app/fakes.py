@@ -333,7 +333,7 @@ class FakeImageRace:
             painted_final[list(forced)] = 255
         total_ar = size * size - len(forced)
         steps = request.steps
-        at = image_race.mistake_step(steps)
+        at = image_race.mistake_step(steps, request.mistake_at)
         clock = image_race.ticks(steps, total_ar)
         wrong = (request.digit + 1) % 10
 

@@ -373,7 +373,7 @@ def recovery_summary(recovery: Recovery) -> str:
     first = recovery.timings[0].pixel_ar
     if all(row.pixel_ar == first for row in recovery.timings):
         without = recovery.baseline.get("pixel_ar")
-        ar_against = f" (against {_percent(without.rate)} without it)" if without is not None else ""
+        ar_against = f", against {_percent(without.rate)} without it" if without is not None else ""
         sentence += (
             " The PixelCNN, which cannot revise a painted pixel, keeps the whole stroke and ends as the digit in "
             f"{rate_text(first)}{ar_against}, whatever the DDPM's timing."
@@ -419,7 +419,7 @@ def image_race_verdict(race: ImageRaceFrame, digit: int) -> str:
 
 def race_quality(diffusion: ImageLane, ar: ImageLane, digit: int) -> str:
     """What the classifier reads in each lane's final image on this run, and whether it is the digit asked for."""
-    parts = []
+    parts: list[str] = []
     for lane, whose in ((diffusion, "the DDPM's image"), (ar, "the PixelCNN's")):
         found = verdict(lane.digit_probabilities)
         if found is None:

@@ -191,7 +191,7 @@ def comparison(lanes: Sequence[SamplerLane], digit: int | None) -> str:
 def quality(fast: SamplerLane, slow: SamplerLane, digit: int | None) -> str:
     """Both lanes' final images as the classifier reads them on this run: digit, confidence, and whether it is the
     digit asked for."""
-    parts = []
+    parts: list[str] = []
     for lane in (fast, slow):
         found = verdict(lane.digit_probabilities)
         if found is None:

@@ -224,6 +224,7 @@ def page_context(request: Request, kind: str, embed: bool, settings: Settings, b
         "race_facts": getattr(backend, "facts", "") if image_race_page else backends.race.facts,
         "race_lanes": lanes,
         "race_note": image_race.WHY_COUNTS_DIFFER if image_race_page else WHY_COUNTS_DIFFER,
+        "image_race": image_race.page_view(run_request) if isinstance(run_request, ImageRaceRequest) else None,
         "step_choices": step_choices,
         "step_labels": step_labels(frontier) if frontier else {},
         "frontier": frontier,

@@ -291,7 +291,7 @@ def test_the_summary_says_where_refinement_keeps_its_rate_and_where_it_falls_bel
     )
     assert "keeps that rate when the stroke comes early (99%, 95-100%; 20% of its ink left), and falls below it" in mixed
     assert "when it comes middle (75%, 66-82%; 50% of its ink left) or late (60%, 50-69%; 80% of its ink left)." in mixed
-    assert mixed.endswith("ends as the digit in 40% (31-50%, 95% interval) (against 90% without it), whatever the DDPM's timing.")
+    assert mixed.endswith("ends as the digit in 40% (31-50%, 95% interval), against 90% without it, whatever the DDPM's timing.")
     assert "at every timing measured: early" in recovery_summary(_recovery((100, 99, 98)))
     assert "at no timing measured: early (80%" in recovery_summary(_recovery((80, 70, 60)))
 
