@@ -108,25 +108,27 @@ def sentences(rows: list[Row]) -> tuple[str, ...]:
         f"{chosen.samples} samples each: {steps_part}. The twin's: {twin.judge_ppl:.1f}, {twin.real_words:.0%} real words.",
     ]
     within = chosen.judge_ppl <= frontier.WITHIN_TWIN * twin.judge_ppl
-    out.append(
-        f"So the race's default is {default} steps for {frontier.LENGTH} tokens ({chosen.tokens_per_pass:g} tokens a "
-        + (
-            f"pass): the fewest whose judge perplexity is within {frontier.WITHIN_TWIN:g}x the twin's."
-            if within
-            else f"pass): no setting is within {frontier.WITHIN_TWIN:g}x the twin's judge perplexity, so the one that "
-            "reads best. Why: the blanks committed in one pass are drawn independently of each other, so two "
-            "neighbours can each be likely alone and wrong together; a model this small is rarely sure enough of "
-            "several blanks at once, so it needs about one pass per token to write text that reads."
-        )
+    per_pass = f"{chosen.tokens_per_pass:g} token{'s' if chosen.tokens_per_pass != 1 else ''} a pass"
+    rule = (
+        f"the fewest whose judge perplexity is within {frontier.WITHIN_TWIN:g}x the twin's."
+        if within
+        else f"no setting is within {frontier.WITHIN_TWIN:g}x the twin's judge perplexity, so the one that reads best."
     )
+    out.append(f"So the race's default is {default} steps for {frontier.LENGTH} tokens ({per_pass}): {rule}")
+    if chosen.tokens_per_pass <= 1:
+        out.append(
+            "Why this small model needs about one pass per token: the blanks committed in one pass are drawn "
+            "independently of each other, so two neighbours can each be likely alone and wrong together, and a model "
+            "this small is rarely sure enough of several blanks at once."
+        )
     thresholds = [r for r in rows if r.threshold]
     if thresholds:
         most = max(thresholds, key=lambda r: r.tokens_per_pass)
         out.append(
             f"Confidence-threshold decoding (commit every blank whose draw is at least tau likely) reached at most "
             f"{most.tokens_per_pass:g} tokens a pass (tau {most.threshold:g}, judge perplexity {most.judge_ppl:.1f}, "
-            f"distinct word pairs {most.distinct2:.2f} against the twin's {twin.distinct2:.2f}): the model is rarely "
-            "sure of two blanks at once."
+            f"distinct word pairs {most.distinct2:.2f} against the twin's {twin.distinct2:.2f}: fluent because it "
+            "repeats itself): the model is rarely sure of two blanks at once."
         )
     remasks = [r for r in rows if r.remask != "none"]
     one_a_pass = plain.get(frontier.LENGTH)
@@ -137,12 +139,15 @@ def sentences(rows: list[Row]) -> tuple[str, ...]:
             for r in sorted(remasks, key=lambda r: (r.remask, r.steps))
         ]
         helped = [r for r in remasks if r.judge_ppl < one_a_pass.judge_ppl]
-        verdict = (
-            "remasking helped only with at least "
-            f"{min(r.steps for r in helped) // frontier.LENGTH}x the passes."
-            if helped
-            else "remasking did not help in any measured setting."
-        )
+        if helped:
+            best = min(helped, key=lambda r: r.judge_ppl)
+            verdict = (
+                f"{len(helped)} of {len(remasks)} remasking settings read better than without it; the best, "
+                f"{best.remask} with {best.steps // frontier.LENGTH}x the passes, at {best.judge_ppl:.1f}, but its text "
+                f"is less varied (distinct word pairs {best.distinct2:.2f} against {one_a_pass.distinct2:.2f} without)."
+            )
+        else:
+            verdict = "remasking did not help in any measured setting."
         out.append(
             f"Going back to correct (ReMDM remasking), judge perplexity against {one_a_pass.judge_ppl:.1f} without "
             f"it at one token a pass: {'; '.join(parts)}. Here {verdict}"
