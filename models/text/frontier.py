@@ -160,10 +160,10 @@ def draw(setting: Setting, model: TextModel, prompt: str, seed: int) -> Drawn:
         length=LENGTH,
         steps=setting.steps,
         seed=seed,
-        strategy=setting.strategy or "entropy",  # type: ignore[arg-type]
+        strategy=setting.strategy or "entropy",
         temperature=setting.temperature,
         block_length=setting.block_length,
-        remask=setting.remask,  # type: ignore[arg-type]
+        remask=setting.remask,
     )
     log = DecisionLog()
     started = time.perf_counter()
