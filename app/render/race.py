@@ -180,7 +180,9 @@ def race_verdict(race: RaceFrame) -> str:
         return ""
     passes = ar.frame.forward_passes / diffusion.frame.forward_passes
     time = ar.wall_ms / diffusion.wall_ms
-    if passes >= 1:
+    if diffusion.frame.forward_passes == ar.frame.forward_passes:
+        by_passes = f"Both lanes used {ar.frame.forward_passes} forward passes (one token a pass)"
+    elif passes >= 1:
         by_passes = f"Diffusion used {passes:.1f}x fewer forward passes"
     else:
         by_passes = f"Diffusion used {1 / passes:.1f}x more forward passes"

@@ -47,6 +47,11 @@ def test_the_verdict_names_passes_time_and_both_lanes_quality() -> None:
     changed = race_verdict(_race(fluent, twin))
     assert changed != verdict and "about as well" in changed and "14.9" in changed
     assert "a little worse" in race_verdict(_race(replace(gibberish, judge_ppl=20.0), twin))
+    equal = _race(fluent, twin)
+    equal = replace(
+        equal, lanes=(replace(equal.lanes[0], frame=replace(equal.lanes[0].frame, forward_passes=64)), equal.lanes[1])
+    )
+    assert race_verdict(equal).startswith("Both lanes used 64 forward passes (one token a pass) and finished 1.3x sooner")
     unjudged = race_verdict(_race(None, None))
     assert "no judge scored either text" in unjudged and "fewer forward passes" in unjudged
 
