@@ -8,6 +8,7 @@ Everything measured comes from the file; the only numbers written here are the l
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from models.text import frontier
 from models.text.frontier import Row
 
 PLOT_W, PLOT_H = 720, 440
-LEFT, RIGHT, TOP, BOTTOM = 92, 40, 22, 74
+LEFT, RIGHT, TOP, BOTTOM = 100, 130, 22, 74
 X_TICKS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)  # tokens per pass, log 2 axis: remasking takes passes that commit nothing
 LITERATURE = (
     "Literature, not our measurement: large diffusion language models are reported to commit about 2-3 tokens a "
@@ -31,8 +32,18 @@ def kind_of(row: Row) -> str:
     if row.threshold:
         return "threshold"
     if row.remask != "none":
-        return "remask"
+        return f"remask-{row.remask}"
     return "steps"
+
+
+# Each kind of point is one series (joined by a line in order of tokens per pass), named in the legend.
+SERIES = {
+    "steps": "diffusion, 8 to 64 steps (labelled)",
+    "threshold": "confidence-threshold decoding, tau 0.9 to 0.5",
+    "remask-conf": "remasking (conf), 1x, 2x and 4x the passes",
+    "remask-loop": "remasking (loop), 1x, 2x and 4x the passes",
+    "twin": "the autoregressive twin (one token a pass)",
+}
 
 
 @dataclass(frozen=True)
@@ -45,9 +56,26 @@ class Point:
 
 
 @dataclass(frozen=True)
+class Series:
+    kind: str
+    name: str
+    d: str  # the SVG path through its points, in order of tokens per pass
+
+
+def series_of(points: Sequence[Point]) -> tuple[Series, ...]:
+    out = []
+    for kind, name in SERIES.items():
+        mine = sorted((p for p in points if p.kind == kind), key=lambda p: p.x)
+        if mine:
+            out.append(Series(kind, name, "M" + " L".join(f"{p.x} {p.y}" for p in mine)))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
 class FrontierView:
     rows: tuple[Row, ...]
     points: tuple[Point, ...]
+    series: tuple[Series, ...]
     x_ticks: tuple[Tick, ...]
     y_ticks: tuple[Tick, ...]
     twin: Row
@@ -62,7 +90,7 @@ class FrontierView:
     top: int = TOP
     bottom: int = PLOT_H - BOTTOM
     x_label: str = "tokens committed per forward pass (log scale)"
-    y_label: str = "judge perplexity per word (log; lower reads better)"
+    y_label: str = "judge perplexity (log; lower is better)"
     literature: str = LITERATURE
 
 
@@ -72,7 +100,7 @@ def _x(tokens_per_pass: float) -> float:
     return round(LEFT + share * (PLOT_W - LEFT - RIGHT), 1)
 
 
-def _y_scale(lo: float, hi: float) -> tuple[list[float], object]:
+def _y_scale(lo: float, hi: float) -> tuple[list[float], Callable[[float], float]]:
     ticks = log_ticks(lo, hi)
     top, bottom = math.log10(ticks[-1]), math.log10(ticks[0])
 
@@ -89,7 +117,7 @@ def _label(row: Row) -> str:
         return "twin"
     if kind == "threshold":
         return f"tau {row.threshold:g}"
-    if kind == "remask":
+    if kind.startswith("remask"):
         return f"{row.remask} x{row.steps // frontier.LENGTH}"
     return f"{row.steps} steps"
 
@@ -159,16 +187,20 @@ def build_view(path: Path) -> FrontierView:
     rows = frontier.read_frontier(path)
     ppl = [r.judge_ppl for r in rows]
     ticks, y = _y_scale(min(ppl), max(ppl))
-    points = tuple(Point(_x(r.tokens_per_pass), y(r.judge_ppl), kind_of(r), _label(r), r) for r in rows)  # type: ignore[operator]
+    # the twin last: its square is drawn over any point that shares its place
+    points = sorted(
+        (Point(_x(r.tokens_per_pass), y(r.judge_ppl), kind_of(r), _label(r), r) for r in rows), key=lambda p: p.kind == "twin"
+    )
     x_ticks = tuple(Tick(t, _x(t), f"{t:g}") for t in X_TICKS)
-    y_ticks = tuple(Tick(t, y(t), f"{t:g}") for t in ticks)  # type: ignore[operator]
+    y_ticks = tuple(Tick(t, y(t), f"{t:g}") for t in ticks)
     twin = frontier.twin_row(rows)
     aria = "Tokens per pass against judge perplexity: " + "; ".join(
         f"{p.label}, {p.row.tokens_per_pass:g} tokens a pass, perplexity {p.row.judge_ppl:.1f}" for p in points
     )
     return FrontierView(
         rows=tuple(rows),
-        points=points,
+        points=tuple(points),
+        series=series_of(points),
         x_ticks=x_ticks,
         y_ticks=y_ticks,
         twin=twin,
