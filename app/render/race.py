@@ -190,7 +190,10 @@ def race_verdict(race: RaceFrame) -> str:
         by_time = f"and finished {time:.1f}x sooner in wall time on this server"
     else:
         by_time = f"but took {1 / time:.1f}x as long in wall time on this server"
+    if diffusion.frame.forward_passes == ar.frame.forward_passes:  # the subject of the time clause is diffusion
+        by_time = "; diffusion " + by_time.split(" ", 1)[1]
     quality = comparison(diffusion.frame.quality, ar.frame.quality)
     if not quality:
-        return f"{by_passes} {by_time}; no judge scored either text, so this says nothing of how they read. {WHY_COUNTS_DIFFER}"
-    return f"{by_passes} {by_time}; {quality}. {WHY_COUNTS_DIFFER}"
+        quality = "no judge scored either text, so this says nothing of how they read"
+    speed = f"{by_passes}{'' if by_time.startswith(';') else ' '}{by_time}"
+    return f"{speed}; {quality}. {WHY_COUNTS_DIFFER}"

@@ -51,7 +51,9 @@ def test_the_verdict_names_passes_time_and_both_lanes_quality() -> None:
     equal = replace(
         equal, lanes=(replace(equal.lanes[0], frame=replace(equal.lanes[0].frame, forward_passes=64)), equal.lanes[1])
     )
-    assert race_verdict(equal).startswith("Both lanes used 64 forward passes (one token a pass) and finished 1.3x sooner")
+    assert race_verdict(equal).startswith(
+        "Both lanes used 64 forward passes (one token a pass); diffusion finished 1.3x sooner in wall time"
+    )
     unjudged = race_verdict(_race(None, None))
     assert "no judge scored either text" in unjudged and "fewer forward passes" in unjudged
 

@@ -45,7 +45,9 @@ def test_the_grid_shows_16_tiles_a_sheet_with_a_label_under_each(page: Any, live
     assert sheets.nth(1).locator("text.tile-label.miss").count() == 2  # the fake reads every eighth as a 5
     assert labels.nth(0).text_content().startswith("4 ") and labels.nth(7).text_content().startswith("5 ")
     assert sheets.nth(0).evaluate("(el) => getComputedStyle(el).imageRendering") == "pixelated"
-    expect(page.locator("#notice")).to_contain_text("The classifier reads 14 of the 16 as the 4 asked for, with a mean confidence of")
+    expect(page.locator("#notice")).to_contain_text(
+        "The classifier reads 14 of the 16 as the 4 asked for, with a mean confidence of"
+    )
     page.screenshot(path=str(artifacts / "image-grid.png"), full_page=True)
     x0 = frame_attributes(page, ".grid-px:nth-of-type(1) image", "href")
     assert len(set(x0)) == 7  # one sheet a step
