@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from app.loss_plot import Tick, log_ticks
@@ -212,6 +213,11 @@ def build_view(path: Path) -> FrontierView:
 
 
 def page_view(path: Path | None = None) -> FrontierView | None:
-    """The view of the committed file (or `path`); None when there is none to read."""
+    """The view of the committed file (or `path`), built once per version of it; None when there is none."""
     path = path or frontier.FRONTIER_CSV
-    return build_view(path) if path.exists() else None
+    return _cached_view(path, path.stat().st_mtime_ns) if path.exists() else None
+
+
+@lru_cache(maxsize=8)
+def _cached_view(path: Path, _mtime_ns: int) -> FrontierView:
+    return build_view(path)

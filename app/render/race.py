@@ -180,20 +180,14 @@ def race_verdict(race: RaceFrame) -> str:
         return ""
     passes = ar.frame.forward_passes / diffusion.frame.forward_passes
     time = ar.wall_ms / diffusion.wall_ms
+    took = f"finished {time:.1f}x sooner" if time >= 1 else f"took {1 / time:.1f}x as long"
     if diffusion.frame.forward_passes == ar.frame.forward_passes:
-        by_passes = f"Both lanes used {ar.frame.forward_passes} forward passes (one token a pass)"
-    elif passes >= 1:
-        by_passes = f"Diffusion used {passes:.1f}x fewer forward passes"
+        speed = f"Both lanes used {ar.frame.forward_passes} forward passes (one token a pass); diffusion {took}"
     else:
-        by_passes = f"Diffusion used {1 / passes:.1f}x more forward passes"
-    if time >= 1:
-        by_time = f"and finished {time:.1f}x sooner in wall time on this server"
-    else:
-        by_time = f"but took {1 / time:.1f}x as long in wall time on this server"
-    if diffusion.frame.forward_passes == ar.frame.forward_passes:  # the subject of the time clause is diffusion
-        by_time = "; diffusion " + by_time.split(" ", 1)[1]
+        fewer = f"{passes:.1f}x fewer" if passes >= 1 else f"{1 / passes:.1f}x more"
+        speed = f"Diffusion used {fewer} forward passes {'and' if time >= 1 else 'but'} {took}"
+    speed += " in wall time on this server"
     quality = comparison(diffusion.frame.quality, ar.frame.quality)
     if not quality:
         quality = "no judge scored either text, so this says nothing of how they read"
-    speed = f"{by_passes}{'' if by_time.startswith(';') else ' '}{by_time}"
     return f"{speed}; {quality}. {WHY_COUNTS_DIFFER}"

@@ -23,6 +23,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -92,10 +93,16 @@ SETTINGS: tuple[Setting, ...] = (
 
 
 def read_frontier(path: Path = FRONTIER_CSV) -> list[Row]:
+    """The file's rows, parsed once per version of it (the pages read it on every request and every done message)."""
+    return list(_parsed(path, path.stat().st_mtime_ns))
+
+
+@lru_cache(maxsize=8)
+def _parsed(path: Path, _mtime_ns: int) -> tuple[Row, ...]:
     types = {f.name: f.type for f in fields(Row)}
     casts = {"int": int, "float": float, "str": str}
     with path.open(newline="") as f:
-        return [Row(**{k: casts[str(types[k])](v) for k, v in record.items()}) for record in csv.DictReader(f)]
+        return tuple(Row(**{k: casts[str(types[k])](v) for k, v in record.items()}) for record in csv.DictReader(f))
 
 
 def twin_row(rows: Sequence[Row]) -> Row:
@@ -175,7 +182,7 @@ def draw(setting: Setting, model: TextModel, prompt: str, seed: int) -> Drawn:
     for frame in frames:
         log.record(frame)
     ms = (time.perf_counter() - started) * 1000
-    segments = segments_of(frame, lambda ids: model.tokenizer.decode(ids, skip_special_tokens=False))
+    segments = segments_of(frame, model)
     return Drawn(
         setting.name,
         prompt,
@@ -196,15 +203,14 @@ def read_draws(path: Path) -> dict[tuple[str, str, int], Drawn]:
 
 
 def measure(setting: Setting, draws: Sequence[Drawn], judge: Judge) -> Row:
-    from models.text.judge import Segment, judge_segments, words_of
+    from models.text.judge import Segment
 
-    nll = counted = real = words = 0.0
+    nll = real = words = 0.0
     texts = []
     for d in draws:
-        detail = judge_segments(judge, [Segment(text, generated) for text, generated in d.segments])
-        nll, counted, real, words = nll + detail.nll, counted + detail.counted, real + detail.real, words + detail.words
+        detail = judge.measure([Segment(text, generated) for text, generated in d.segments])
+        nll, real, words = nll + detail.nll, real + detail.real, words + detail.words
         texts.append(" ".join(text for text, generated in d.segments if generated))
-    assert words == sum(len(words_of(t)) for t in texts)
     times = sorted(d.ms for d in draws)
     return Row(
         name=setting.name,
@@ -216,7 +222,7 @@ def measure(setting: Setting, draws: Sequence[Drawn], judge: Judge) -> Row:
         threshold=setting.threshold,
         samples=len(draws),
         tokens_per_pass=round(sum(d.generated for d in draws) / sum(d.passes for d in draws), 3),
-        judge_ppl=round(math.exp(nll / max(1.0, counted)), 2),
+        judge_ppl=round(math.exp(nll / max(1.0, words)), 2),
         real_words=round(real / max(1.0, words), 4),
         distinct2=round(word_bigrams(texts), 4),
         ms_per_sample=round(times[len(times) // 2], 1),

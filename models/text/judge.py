@@ -64,9 +64,13 @@ class Segment:
 @dataclass(frozen=True)
 class JudgeDetail:
     nll: float  # summed over the scored tokens, nats
-    counted: int  # words the perplexity divides by (`words_of`: punctuation and end marks are not words)
-    words: int  # words the real-word share counts (the same words)
+    words: int  # the generated words (`words_of`: punctuation and end marks are not words)
     real: int  # of those, in the training text
+
+    @property
+    def counted(self) -> int:
+        """The words the perplexity divides by: the same words the real-word share counts."""
+        return self.words
 
     def quality(self, judge: str) -> TextQuality:
         ppl = math.exp(self.nll / self.counted) if self.counted else None
@@ -111,7 +115,6 @@ class Judge:
         scored = [any(a <= offsets[i][0] < b for a, b in spans) for i in range(len(ids))]
         return JudgeDetail(
             nll=self._nll(ids, scored),
-            counted=len(words),
             words=len(words),
             real=sum(w in self.words for w in words),
         )
@@ -133,9 +136,9 @@ class Judge:
         return total
 
 
-def segments_of(frame: TextFrame, decode: Callable[[list[int]], str]) -> list[Segment]:
-    """A finished frame as runs of given and generated text, each run decoded at once from its token ids (so a
-    multi-byte character split across pieces comes out whole)."""
+def segments_of(frame: TextFrame, model: TextModel) -> list[Segment]:
+    """A finished frame of `model` as runs of given and generated text, each run decoded at once from its token ids
+    (as `models.text.sample.final_text` decodes, so a multi-byte character split across pieces comes out whole)."""
     runs: list[tuple[bool, list[int]]] = []
     for token in frame.tokens:
         if token.token_id is None:
@@ -145,20 +148,12 @@ def segments_of(frame: TextFrame, decode: Callable[[list[int]], str]) -> list[Se
             runs[-1][1].append(token.token_id)
         else:
             runs.append((generated, [token.token_id]))
-    return [Segment(decode(ids), generated) for generated, ids in runs]
-
-
-def judge_segments(judge: Judge, segments: Sequence[Segment]) -> JudgeDetail:
-    return judge.measure(segments)
+    return [Segment(model.tokenizer.decode(ids, skip_special_tokens=False), generated) for generated, ids in runs]
 
 
 def judge_frame(judge: Judge, model: TextModel, frame: TextFrame) -> TextQuality:
     """The judge's figures for a finished frame written by `model` (its tokenizer decodes the frame)."""
-
-    def decode(ids: list[int]) -> str:
-        return model.tokenizer.decode(ids, skip_special_tokens=False)
-
-    return judge.score(segments_of(frame, decode))
+    return judge.score(segments_of(frame, model))
 
 
 def judged(
