@@ -37,14 +37,22 @@ def kind_of(row: Row) -> str:
     return "steps"
 
 
-# Each kind of point is one series (joined by a line in order of tokens per pass), named in the legend.
-SERIES = {
-    "steps": "diffusion, 8 to 64 steps (labelled)",
-    "threshold": "confidence-threshold decoding, tau 0.9 to 0.5",
-    "remask-conf": "remasking (conf), 1x, 2x and 4x the passes",
-    "remask-loop": "remasking (loop), 1x, 2x and 4x the passes",
-    "twin": "the autoregressive twin (one token a pass)",
-}
+# The order of the series in the legend; each kind of point is one series, joined in order of tokens per pass.
+SERIES_ORDER = ("steps", "threshold", "remask-conf", "remask-loop", "twin")
+
+
+def series_name(kind: str, rows: Sequence[Row]) -> str:
+    """The legend's words for a series, from the settings the file measured (not written by hand)."""
+    if kind == "twin":
+        return "the autoregressive twin (one token a pass)"
+    if kind == "steps":
+        steps = sorted(r.steps for r in rows)
+        return f"diffusion, {steps[0]} to {steps[-1]} steps (labelled)"
+    if kind == "threshold":
+        taus = sorted(r.threshold for r in rows)
+        return f"confidence-threshold decoding, tau {taus[-1]:g} to {taus[0]:g}"
+    times = ", ".join(f"{r.steps // frontier.LENGTH}x" for r in sorted(rows, key=lambda r: r.steps))
+    return f"remasking ({rows[0].remask}), {times} the passes"
 
 
 @dataclass(frozen=True)
@@ -65,10 +73,10 @@ class Series:
 
 def series_of(points: Sequence[Point]) -> tuple[Series, ...]:
     out = []
-    for kind, name in SERIES.items():
+    for kind in sorted({p.kind for p in points}, key=SERIES_ORDER.index):
         mine = sorted((p for p in points if p.kind == kind), key=lambda p: p.x)
-        if mine:
-            out.append(Series(kind, name, "M" + " L".join(f"{p.x} {p.y}" for p in mine)))
+        name = series_name(kind, [p.row for p in mine])
+        out.append(Series(kind, name, "M" + " L".join(f"{p.x} {p.y}" for p in mine)))
     return tuple(out)
 
 
@@ -93,6 +101,7 @@ class FrontierView:
     x_label: str = "tokens committed per forward pass (log scale)"
     y_label: str = "judge perplexity (log; lower is better)"
     literature: str = LITERATURE
+    length: int = frontier.LENGTH  # tokens a sample
 
 
 def _x(tokens_per_pass: float) -> float:
