@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from app.loss_plot import Tick, log_ticks
+from app.loss_plot import Tick
 from models.text import frontier
 from models.text.frontier import Row
 
 PLOT_W, PLOT_H = 720, 440
-LEFT, RIGHT, TOP, BOTTOM = 100, 130, 22, 74
+LEFT, RIGHT, TOP, BOTTOM = 130, 130, 22, 74
 X_TICKS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)  # tokens per pass, log 2 axis: remasking takes passes that commit nothing
 LITERATURE = (
     "Literature, not our measurement: large diffusion language models are reported to commit about 2-3 tokens a "
@@ -99,7 +99,7 @@ class FrontierView:
     top: int = TOP
     bottom: int = PLOT_H - BOTTOM
     x_label: str = "tokens committed per forward pass (log scale)"
-    y_label: str = "judge perplexity (log; lower is better)"
+    y_label: str = "judge perplexity (log scale)"
     literature: str = LITERATURE
     length: int = frontier.LENGTH  # tokens a sample
 
@@ -111,7 +111,8 @@ def _x(tokens_per_pass: float) -> float:
 
 
 def _y_scale(lo: float, hi: float) -> tuple[list[float], Callable[[float], float]]:
-    ticks = log_ticks(lo, hi)
+    # whole decades only: the points span several, and 1-2-5 ticks crowd the axis when a phone enlarges its labels
+    ticks = [10.0**e for e in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)]
     top, bottom = math.log10(ticks[-1]), math.log10(ticks[0])
 
     def y(value: float) -> float:
@@ -202,7 +203,7 @@ def build_view(path: Path) -> FrontierView:
         (Point(_x(r.tokens_per_pass), y(r.judge_ppl), kind_of(r), _label(r), r) for r in rows), key=lambda p: p.kind == "twin"
     )
     x_ticks = tuple(Tick(t, _x(t), f"{t:g}") for t in X_TICKS)
-    y_ticks = tuple(Tick(t, y(t), f"{t:g}") for t in ticks)
+    y_ticks = tuple(Tick(t, y(t), f"{t:,.0f}") for t in ticks)
     twin = frontier.twin_row(rows)
     aria = "Tokens per pass against judge perplexity: " + "; ".join(
         f"{p.label}, {p.row.tokens_per_pass:g} tokens a pass, perplexity {p.row.judge_ppl:.1f}" for p in points
