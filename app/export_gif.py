@@ -18,13 +18,14 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 from PIL import GifImagePlugin, Image, ImageDraw, ImageFont
 
 from app.render.race import LANE_TITLES
-from app.render.text import confidence_class, visible
+from app.render.text import confidence_class, is_line_break, joins_previous, shown_text, visible
 from app.static_files import STATIC_ROOT
 
 BASE_FPS = 8  # static/player.js: frames a second at speed 1
@@ -141,26 +142,38 @@ class Chip:
     color: str
     gap: int  # space before it on a row
     width: int
+    joined: tuple[bool, bool] = (False, False)  # continues the word before it / is continued by the next piece
+    breaks: bool = False  # a line break or the end of a story: the next chip starts a new row
+
+
+def _token_chip(index: int, token: dict[str, Any], joined: tuple[bool, bool]) -> Chip:
+    state, raw = token["state"], token["text"]
+    spaced = index == 0 or raw[:1].isspace()
+    breaks = state not in ("blank", "remasked") and is_line_break(raw)
+    if state == "fixed":
+        shown = drawable(shown_text(raw))
+        gap = text_width(" ", CHIP_SIZE) if spaced else 0
+        return Chip("fixed", shown, FG, gap, text_width(shown, CHIP_SIZE), joined, breaks)
+    if state in ("blank", "remasked"):
+        color = BAD if state == "remasked" else BLANK_TEXT
+        return Chip(state, "[MASK]", color, GAP_SPACE, text_width("[MASK]", MASK_SIZE) + 2 * CHIP_PAD_X)
+    shown = drawable(shown_text(raw))
+    color = MUTED if breaks else CONFIDENCE[confidence_class(float(token.get("confidence", 0.0)))]
+    kind = "new" if state == "new" else "committed"
+    pads = (0 if joined[0] else CHIP_PAD_X) + (0 if joined[1] else CHIP_PAD_X)
+    gap = 0 if joined[0] else GAP_SPACE if spaced else GAP_TIGHT
+    return Chip(kind, shown, color, gap, text_width(shown, CHIP_SIZE) + pads, joined, breaks)
 
 
 def chips(tokens: Sequence[dict[str, Any]], unseen: str = "") -> list[Chip]:
-    out: list[Chip] = []
-    for index, token in enumerate(tokens):
-        state, raw = token["state"], token["text"]
-        spaced = index == 0 or raw[:1].isspace()
-        if state == "fixed":
-            shown = drawable(visible(raw).strip() or ("\u2423" if raw else ""))
-            out.append(Chip("fixed", shown, FG, text_width(" ", CHIP_SIZE) if spaced else 0, text_width(shown, CHIP_SIZE)))
-        elif state in ("blank", "remasked"):
-            color = BAD if state == "remasked" else BLANK_TEXT
-            out.append(Chip(state, "[MASK]", color, GAP_SPACE, text_width("[MASK]", MASK_SIZE) + 2 * CHIP_PAD_X))
-        else:
-            shown = drawable(visible(raw).strip() or "\u2423")
-            color = CONFIDENCE[confidence_class(float(token.get("confidence", 0.0)))]
-            kind = "new" if state == "new" else "committed"
-            out.append(
-                Chip(kind, shown, color, GAP_SPACE if spaced else GAP_TIGHT, text_width(shown, CHIP_SIZE) + 2 * CHIP_PAD_X)
-            )
+    """The chips of a canvas, drawn as the page draws them (app/render/text.py): the pieces of one word joined,
+    special tokens and line breaks as what they mean."""
+    views = [SimpleNamespace(state=t["state"], text=t["text"]) for t in tokens]
+    joins = [k > 0 and joins_previous(v, views[k - 1]) for k, v in enumerate(views)]
+    out = [
+        _token_chip(index, token, (joins[index], index + 1 < len(joins) and joins[index + 1]))
+        for index, token in enumerate(tokens)
+    ]
     for word in visible(unseen).split():  # the race's infill: text after the gap the AR lane never read
         shown = drawable(word)
         out.append(Chip("unseen", shown, MUTED, GAP_SPACE, text_width(shown, CHIP_SIZE) + 2 * CHIP_PAD_X))
@@ -168,16 +181,29 @@ def chips(tokens: Sequence[dict[str, Any]], unseen: str = "") -> list[Chip]:
 
 
 def layout(row: Sequence[Chip], left: int, right: int) -> list[tuple[int, int, Chip]]:
-    """(x, row index, chip) for each chip, wrapped to the width between `left` and `right`."""
+    """(x, row index, chip) for each chip, wrapped to the width between `left` and `right` between words (the
+    pieces of one word stay on one row), with a new row after a line break."""
     placed: list[tuple[int, int, Chip]] = []
     x, line = left, 0
-    for chip in row:
-        start = x + chip.gap if x > left else left
-        if start + chip.width > right and x > left:
+    index = 0
+    while index < len(row):
+        end = index + 1
+        while end < len(row) and row[end].joined[0]:
+            end += 1
+        word = row[index:end]
+        start = x + word[0].gap if x > left else left
+        if start + sum(c.width + (c.gap if k else 0) for k, c in enumerate(word)) > right and x > left:
             line += 1
             start = left
-        placed.append((start, line, chip))
-        x = start + chip.width
+        for k, chip in enumerate(word):
+            if k:
+                start += chip.gap
+            placed.append((start, line, chip))
+            start += chip.width
+        x = start
+        if word[-1].breaks:
+            line, x = line + 1, left
+        index = end
     return placed
 
 
@@ -219,11 +245,17 @@ def _draw_chip(draw: ImageDraw.ImageDraw, chip: Chip, x: int, y: int) -> None:
         middle = y + CHIP_H // 2
         draw.line((x + CHIP_PAD_X, middle, x + chip.width - CHIP_PAD_X, middle), fill=MUTED, width=2)
     else:
-        draw.rounded_rectangle(box, radius=6, fill=NEW_BG if chip.kind == "new" else None, outline=LINE, width=2)
-        draw.text((x + CHIP_PAD_X, y + CHIP_PAD_Y), chip.text, fill=chip.color, font=big)
+        # A word of several pieces is one shape: no outline between its pieces (a new piece keeps its fill).
+        whole = not any(chip.joined)
+        draw.rounded_rectangle(
+            box, radius=6 if whole else 0, fill=NEW_BG if chip.kind == "new" else None, outline=LINE if whole else None, width=2
+        )
+        pad_left = 0 if chip.joined[0] else CHIP_PAD_X
+        pad_right = 0 if chip.joined[1] else CHIP_PAD_X
+        draw.text((x + pad_left, y + CHIP_PAD_Y), chip.text, fill=chip.color, font=big)
         if chip.kind == "new":
             underline = y + CHIP_H - 6
-            draw.line((x + CHIP_PAD_X, underline, x + chip.width - CHIP_PAD_X, underline), fill=ACCENT, width=3)
+            draw.line((x + pad_left, underline, x + chip.width - pad_right, underline), fill=ACCENT, width=3)
 
 
 Sprites = dict[tuple[Chip, str], Image.Image]

@@ -14,8 +14,13 @@
   const player = () => window.theaterPlayer;
   const liveFrame = () => document.querySelector("#frames .frame:not(.placeholder):not([hidden])");
   const percent = (p) => (p >= 0.995 ? "100%" : p < 0.005 && p > 0 ? "<1%" : Math.round(p * 100) + "%");
-  const shown = (text) => {  // a piece as a person reads it: a newline as a return sign, a bare space as ␣
-    const t = String(text || "").replace(/\n/g, "\u23ce").trim();
+  // A piece as a person reads it, as its chip draws it (app/render/text.py shown_text): the end-of-story token
+  // by name, a line break as a return arrow, a bare space as ␣.
+  const shown = (text) => {
+    const raw = String(text || "");
+    if (raw === "<|endoftext|>") return "end of story";
+    if (raw.includes("\n") && !raw.trim()) return "\u21b5";
+    const t = raw.replace(/\n/g, "\u21b5").trim();
     return t || (text ? "\u2423" : "");
   };
 
@@ -25,7 +30,7 @@
     const lanes = frame.querySelectorAll(".lane .canvas");
     return lanes.length ? Array.from(lanes) : Array.from(frame.querySelectorAll(".canvas"));
   }
-  const chipsOf = (canvas) => (canvas ? canvas.querySelectorAll(":scope > .tok") : []);
+  const chipsOf = (canvas) => (canvas ? canvas.querySelectorAll(".tok") : []);
 
   function locate(chip) {
     const frame = chip.closest(".frame");
@@ -246,13 +251,13 @@
 
   let lastFocusWasChip = false;
   document.addEventListener("focusin", (event) => {
-    const chip = event.target.closest && event.target.closest(".canvas > .tok");
+    const chip = event.target.closest && event.target.closest(".canvas .tok");
     lastFocusWasChip = !!chip;
     if (chip && chip.closest("#frames")) select(chip);
   });
 
   document.addEventListener("click", (event) => {
-    const chip = event.target.closest && event.target.closest("#frames .canvas > .tok");
+    const chip = event.target.closest && event.target.closest("#frames .canvas .tok");
     if (!chip) return;
     if (!chip.hasAttribute("tabindex")) chip.setAttribute("tabindex", "-1");
     chip.focus({ preventScroll: true });
@@ -263,7 +268,7 @@
   document.addEventListener("keydown", (event) => {
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     const target = event.target;
-    const onChip = target.closest && target.closest("#frames .canvas > .tok");
+    const onChip = target.closest && target.closest("#frames .canvas .tok");
     const inPanel = panel && panel.contains(target);
     if (!onChip && !inPanel) return;
     if (event.key === "Escape" && selected.open) {

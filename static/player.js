@@ -26,6 +26,7 @@
     finished: false,
     timer: null,
     speed: 1,
+    computedMs: null,  // the run's compute time, from its done message (the status says it while playback lags)
   };
 
   // Frames htmx appended since the last look (every .frame child but the live one and the placeholder) leave
@@ -38,6 +39,7 @@
       state.live = null;
       state.index = -1;
       state.finished = false;
+      state.computedMs = null;
     }
     if (!container) return;
     const arrived = [];
@@ -106,6 +108,7 @@
     const scrub = $("scrub");
     if (scrub) scrub.value = String(i);
     markMaps(state.frames[i].step);
+    if (state.finished && i === n - 1) revealResult();
     announce();
     document.dispatchEvent(new CustomEvent("theater:show", { detail: { index: i, element: state.live } }));
   }
@@ -127,8 +130,44 @@
     const frame = state.frames[state.index];
     if (!status || !frame) return;
     let text = frame.status;
-    if (!state.finished && state.index === state.frames.length - 1 && state.playing) text += " (computing)";
+    const last = state.index === state.frames.length - 1;
+    if (!state.finished && last && state.playing) text += " (computing)";
+    else if (state.finished && !last && state.computedMs !== null) {
+      text = "Computed in " + (state.computedMs / 1000).toFixed(1) + " s; " + (state.playing ? "playing " : "showing ") + text;
+    }
     status.textContent = text;
+  }
+
+  // The run's compute time as the done message states it: steps x the mean ms a step, or the slowest lane's
+  // wall time (races). The same figures the result sentence gives, so the page states each quantity once.
+  function computedMs(data) {
+    if (typeof data.ms_per_step === "number" && typeof data.steps === "number") return data.ms_per_step * data.steps;
+    if (Array.isArray(data.lanes)) {
+      const walls = data.lanes.map((lane) => lane.wall_ms).filter((ms) => typeof ms === "number");
+      if (walls.length) return Math.max(...walls);
+    }
+    return null;
+  }
+
+  // The result (the done notice, the run's summary, its exports) waits for the playback to reach the last frame:
+  // a sentence about the end of a run must not sit beside its step 5. #run[data-pending] hides it (theater.css).
+  function holdResult() {
+    const run = $("run");
+    if (run && state.index < state.frames.length - 1) run.dataset.pending = "1";
+    else speakResult();
+  }
+
+  function speakResult() {
+    const notice = $("notice");
+    if (notice && notice.classList.contains("done")) speak(notice.textContent);
+  }
+
+  function revealResult() {
+    const run = $("run");
+    if (!run || run.dataset.pending !== "1") return;
+    delete run.dataset.pending;
+    speakResult();
+    postHeight();
   }
 
   // The live region speaks when the viewer acts (pause, step, scrub, first/last) and when the run ends, never at
@@ -264,12 +303,15 @@
       if (reducedMotion.matches && !state.playing) show(state.frames.length - 1);
     } else if (data.type === "done" || data.type === "error") {
       state.finished = true;
+      if (data.type === "done") {
+        state.computedMs = computedMs(data);
+        holdResult();  // errors show at once (and speak through their role="alert")
+      }
       const frame = state.frames[state.index];
       if (frame) markMaps(frame.step);
       if (reducedMotion.matches && !state.playing) show(state.frames.length - 1);
+      if (state.index === state.frames.length - 1) revealResult();
       announce();
-      const notice = $("notice");
-      if (data.type === "done" && notice) speak(notice.textContent);  // errors speak through their role="alert"
       syncExportSpeed();
     }
   });
@@ -298,8 +340,24 @@
   });
 
   // ---- controls
+  // Generate brings the stage (the player and the run's canvas) into view when the run starts low in the
+  // viewport or the player is above its top: the run must play where the viewer looks. Smooth unless motion is reduced.
+  function bringStageIntoView() {
+    const stage = $("stage");
+    const frames = $("frames");
+    if (!stage || !frames) return;
+    const top = stage.getBoundingClientRect().top;
+    const canvasTop = frames.getBoundingClientRect().top;
+    // in view: the player below the top edge and the run starting in the upper part of the viewport, so the
+    // canvas (under the counters) shows most of itself
+    if (top >= 0 && canvasTop <= window.innerHeight * 0.4) return;
+    const margin = 8;
+    window.scrollTo({ top: Math.max(0, window.scrollY + top - margin), behavior: reducedMotion.matches ? "auto" : "smooth" });
+  }
+
   document.addEventListener("submit", (event) => {
     if (event.target && event.target.id === "controls") {
+      bringStageIntoView();
       syncUrl();
       state.playing = !reducedMotion.matches;
       setPlayLabel();

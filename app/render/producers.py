@@ -40,7 +40,7 @@ def _producer(
     frames: Callable[[Callable[[], bool]], Iterator[Any]], new_run: Callable[[], RunRenderer]
 ) -> Callable[..., Iterator[Deferred]]:
     """Yields one deferred render per frame, then the done message if the run finished;
-    `ms_per_step` is the sampler's own time for that step (rendering happens later, elsewhere). The render
+    `ms_per_step` is the sampler's mean time a step so far (rendering happens later, elsewhere). The render
     thread runs the deferred renders in order, so a run renderer sees its frames in order, then `done`."""
 
     def produce(should_stop: Callable[[], bool]) -> Iterator[Deferred]:
@@ -51,7 +51,8 @@ def _producer(
         for frame in frames(should_stop):
             elapsed = (perf_counter() - started) * 1000
             total_ms += elapsed if frame.step > 0 else 0.0
-            yield partial(run.frame, frame, elapsed)
+            # the mean so far: the last frame's counter then states the same figure as the done message
+            yield partial(run.frame, frame, total_ms / frame.step if frame.step > 0 else elapsed)
             last = frame
             started = perf_counter()
         if last is not None and last.step == last.total and not should_stop():

@@ -6,12 +6,10 @@ from __future__ import annotations
 from dataclasses import replace
 from types import SimpleNamespace
 
-from markupsafe import Markup
-
 from app.decision_map import decision_map
 from app.messages import Rendered, dump_json, pack, with_content
 from app.render.quality import comparison, explanation, figures
-from app.render.text import TextMemo, change_lines, decisions_json, visible, with_tokens
+from app.render.text import TextMemo, change_lines, decisions_json, visible, with_tokens, words_html
 from app.templating import stream_macros
 from models.frames import COMMITTED, NEW, TextFrame
 from models.text.decisions import DecisionLog
@@ -98,13 +96,15 @@ class RaceRun:
             lanes = []
             for v in views:
                 lane, frame = v.lane, v.frame
-                chips = "".join([v.memo.chip(macros.chip, i, t, e) for (i, t), e in zip(enumerate(frame.tokens), v.entries)])
+                chips = words_html(
+                    [v.memo.chip(macros.chip, i, t, e) for (i, t), e in zip(enumerate(frame.tokens), v.entries)], frame.tokens
+                )
                 lanes.append(
                     SimpleNamespace(
                         name=lane.name,
                         title=LANE_TITLES[lane.name],
                         note=LANE_NOTES[lane.name],
-                        canvas=Markup(chips),
+                        canvas=chips,
                         unseen=visible(lane.unseen).strip(),
                         finished=lane.finished,
                         finish=(finish_badge(frame, lane) if lane.finished else ""),

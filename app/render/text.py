@@ -8,9 +8,10 @@ token, and from one step to the next most tokens do not change, so each distinct
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Protocol
 
 from markupsafe import Markup
 
@@ -20,6 +21,7 @@ from app.render.quality import explanation, text_summary
 from app.templating import stream_macros
 from models.frames import BLANK, FIXED, NEW, REMASKED, TextFrame, TextToken
 from models.text.decisions import REMASK, DecisionLog
+from models.text.tokenizer import END_OF_STORY
 
 CONFIDENCE_BUCKETS = 5
 
@@ -65,9 +67,70 @@ class TokenView:
     was: str  # a blank sent back: the text it had, shown struck through until it is decided again
 
 
+END_OF_STORY_LABEL = "end of story"
+NEW_LINE_MARK = "\u21b5"  # a return arrow: the chip stays (it can be inspected) and the line breaks after it
+
+
+def is_line_break(text: str) -> bool:
+    """A token that ends a line: the end-of-story token, or whitespace holding a newline."""
+    return text == END_OF_STORY or ("\n" in text and not text.strip())
+
+
+def shown_text(text: str) -> str:
+    """What a chip draws for a token's text: special tokens and line breaks as what they mean, never raw."""
+    if text == END_OF_STORY:
+        return END_OF_STORY_LABEL
+    if is_line_break(text):
+        return NEW_LINE_MARK
+    return visible(text).strip() or ("\u2423" if text else "")
+
+
+class Piece(Protocol):
+    """What joining pieces into words reads of a token (a `TextToken`, or a token of a trace's JSON)."""
+
+    @property
+    def state(self) -> str: ...
+    @property
+    def text(self) -> str: ...
+
+
+def _decided(token: Piece) -> bool:
+    return token.state not in (BLANK, REMASKED)
+
+
+def joins_previous(token: Piece, previous: Piece | None) -> bool:
+    """A decided piece that continues the word before it (no leading space, after a decided piece): drawn
+    joined to it as one visual word. The chips stay separate elements, so the inspector still addresses pieces."""
+    if previous is None or not (_decided(token) and _decided(previous)):
+        return False
+    text = token.text
+    return bool(text) and not text[:1].isspace() and not is_line_break(text) and not is_line_break(previous.text)
+
+
+def words_html(chips: Sequence[str], tokens: Sequence[TextToken]) -> Markup:
+    """The canvas's chips grouped into words (`span.word`, which never wraps inside), with a line break after
+    a newline or an end-of-story token. `chips` are escaped HTML (the `chip` macro), one per token."""
+    out: list[str] = []
+    previous: TextToken | None = None
+    for html, token in zip(chips, tokens, strict=True):
+        if not joins_previous(token, previous):
+            if previous is not None:
+                out.append("</span>")
+            out.append('<span class="word">')
+        out.append(html)
+        if is_line_break(token.text):
+            out.append('</span><span class="br" aria-hidden="true"></span>')
+            previous = None
+            continue
+        previous = token
+    if previous is not None:
+        out.append("</span>")
+    return Markup("".join(out))
+
+
 def token_view(index: int, token: TextToken) -> TokenView:
     text = token.text
-    shown = visible(text).strip() or ("\u2423" if text else "")
+    shown = shown_text(text)
     classes = ["tok"]
     title = ""
     if token.state == FIXED:
@@ -78,25 +141,28 @@ def token_view(index: int, token: TextToken) -> TokenView:
             classes.append("remasked")
             title = f"sent back to blank (remasked {token.remask_count}x)"
         else:
-            title = f"blank; top guess {token.guess.strip()!r}" if token.guess else "blank"
+            title = f"blank; top guess {shown_text(token.guess)!r}" if token.guess else "blank"
         if token.was:
-            title += f"; was {visible(token.was).strip()!r}, sent back {token.remask_count}x"
+            title += f"; was {shown_text(token.was)!r}, sent back {token.remask_count}x"
     else:
         classes.append(confidence_class(token.confidence))
         if token.state == NEW:
             classes.append("new")
         if token.remask_count:
             classes.append("redecided")
-        alts = ", ".join(f"{a.text.strip()!r} {a.probability:.0%}" for a in token.alternatives[:5])
+        alts = ", ".join(f"{shown_text(a.text)!r} {a.probability:.0%}" for a in token.alternatives[:5])
         title = f"committed at step {token.committed_at}, confidence {token.confidence:.0%}"
         if token.remask_count:
             title += f", re-decided {token.remask_count}x"
         if alts:
             title += f"; considered {alts}"
+    if text == END_OF_STORY:
+        classes.append("eos")
+    elif is_line_break(text):
+        classes.append("nl")
     if text[:1].isspace() or index == 0 or token.state in (BLANK, REMASKED):
         classes.append("sp")
-    was = visible(token.was).strip() or ("\u2423" if token.was else "")
-    return TokenView(shown, visible(token.guess).strip(), " ".join(classes), title, was)
+    return TokenView(shown, shown_text(token.guess), " ".join(classes), title, shown_text(token.was))
 
 
 class TextMemo:
@@ -196,7 +262,7 @@ def render_text_frame(frame: TextFrame, ms_per_step: float, memo: TextMemo | Non
             total=frame.total,
             status=f"step {frame.step} of {frame.total}, {decided} of {generated} tokens decided",
             # the chips are escaped HTML, from the template's `chip` macro
-            canvas=Markup("".join([chip(macros.chip, i, t, e) for (i, t), e in zip(enumerate(tokens), entries)])),
+            canvas=words_html([chip(macros.chip, i, t, e) for (i, t), e in zip(enumerate(tokens), entries)], tokens),
             decided=decided,
             generated=generated,
             masked=masked,

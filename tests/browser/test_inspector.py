@@ -39,7 +39,7 @@ def finished_run(page: Any, url: str) -> None:
 
 
 def chip(page: Any, position: int) -> Any:
-    return page.locator("#frames .frame:not(.placeholder) .canvas > .tok").nth(position)
+    return page.locator("#frames .frame:not(.placeholder) .canvas .tok").nth(position)
 
 
 def percent(p: float) -> str:
@@ -94,7 +94,7 @@ def test_the_inspector_by_keyboard_alone(page: Any, real: Live) -> None:
     status = page.locator("#status").text_content()
     page.keyboard.press("Escape")
     expect(panel).to_be_hidden()
-    assert page.evaluate("() => document.activeElement.matches('#frames .canvas > .tok')")  # focus stays put
+    assert page.evaluate("() => document.activeElement.matches('#frames .canvas .tok')")  # focus stays put
     assert page.locator("#status").text_content() == status  # the arrows moved between chips, not the player
     page.keyboard.press("ArrowLeft")  # closed: the arrows step the player again
     expect(page.locator("#status")).not_to_have_text(status or "")
