@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from app.data_files import data_url
 from app.loss_plot import Tick
 from models.text import frontier
 from models.text.frontier import Row
@@ -83,6 +84,7 @@ def series_of(points: Sequence[Point]) -> tuple[Series, ...]:
 @dataclass(frozen=True)
 class FrontierView:
     rows: tuple[Row, ...]
+    table: tuple[tuple[Row, tuple[Cell, ...]], ...]
     points: tuple[Point, ...]
     series: tuple[Series, ...]
     x_ticks: tuple[Tick, ...]
@@ -92,6 +94,7 @@ class FrontierView:
     sentences: tuple[str, ...]
     aria_label: str
     source: str
+    source_url: str | None
     width: int = PLOT_W
     height: int = PLOT_H
     left: int = LEFT
@@ -194,6 +197,30 @@ def sentences(rows: list[Row]) -> tuple[str, ...]:
     return tuple(out)
 
 
+@dataclass(frozen=True, slots=True)
+class Cell:
+    column: str
+    value: float  # the file's value, kept in data-number
+    text: str  # as a reader wants it: percentages, two decimals, thousands separators
+
+
+# (column, format) for the table, in order: no four-decimal figures on the page; the file keeps them.
+TABLE_COLUMNS: tuple[tuple[str, Callable[[float], str]], ...] = (
+    ("tokens_per_pass", lambda v: f"{v:.2g}" if v < 1 else f"{v:.2f}".rstrip("0").rstrip(".")),
+    ("judge_ppl", lambda v: f"{v:,.1f}"),
+    ("real_words", lambda v: f"{v:.1%}"),
+    ("distinct2", lambda v: f"{v:.2f}"),
+    ("in_order", lambda v: f"{v:.0%}"),
+    ("ms_per_sample", lambda v: f"{v:,.0f}"),
+)
+
+
+def table_of(rows: Sequence[Row]) -> tuple[tuple[Row, tuple[Cell, ...]], ...]:
+    return tuple(
+        (r, tuple(Cell(column, getattr(r, column), text(getattr(r, column))) for column, text in TABLE_COLUMNS)) for r in rows
+    )
+
+
 def build_view(path: Path) -> FrontierView:
     rows = frontier.read_frontier(path)
     ppl = [r.judge_ppl for r in rows]
@@ -210,6 +237,7 @@ def build_view(path: Path) -> FrontierView:
     )
     return FrontierView(
         rows=tuple(rows),
+        table=table_of(rows),
         points=tuple(points),
         series=series_of(points),
         x_ticks=x_ticks,
@@ -219,6 +247,7 @@ def build_view(path: Path) -> FrontierView:
         sentences=sentences(rows),
         aria_label=aria,
         source=f"docs/{path.name}",
+        source_url=data_url(path),
     )
 
 

@@ -21,7 +21,7 @@ from app.engine_redis import RedisEngine
 from app.engines import Runs
 from app.metrics import LoopLag
 from app.prewarm import prewarm
-from app.routes import export, forward, health, inpaint, pages, stream, tokens, why
+from app.routes import data, export, forward, health, inpaint, pages, stream, tokens, why
 from app.security import SecurityHeaders
 from app.settings import Settings, get_settings
 from app.static_files import STATIC_ROOT, VersionedStaticFiles
@@ -87,6 +87,7 @@ def create_app(settings: Settings | None = None, loader: Loader = load_backends,
     app.include_router(why.router)
     app.include_router(export.router)
     app.include_router(tokens.router)
+    app.include_router(data.router)
     app.mount("/static", VersionedStaticFiles(directory=STATIC_ROOT), name="static")
     return app
 

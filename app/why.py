@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
+from app.data_files import data_url
 from app.loss_plot import Mark, PlotView, plot_view
 from app.settings import REPO_ROOT
 from app.why_data import (
@@ -90,6 +91,7 @@ class WhyView:
     remask_query: str = REMASK_DEMO_QUERY
     literature: tuple[Citation, ...] = LITERATURE
     source: str = ""
+    source_url: str | None = None  # the cited file's link, when the server offers it (app/data_files.py)
     error: str | None = None  # why the plot is unavailable
     plot: PlotView | None = None
     facts: Facts | None = None
@@ -104,9 +106,9 @@ def _row(curve: str, index: int, which: str, p: CurvePoint, source: str, prefix:
         index,
         which,
         Number(f"{key}|step", p.step, str(p.step), source),
-        Number(f"{key}|epochs", p.epochs, f"{p.epochs:g}", source),
-        Number(f"{key}|train_loss", p.train_loss, f"{p.train_loss:g}", source),
-        Number(f"{key}|heldout_loss", p.heldout_loss, f"{p.heldout_loss:g}", source),
+        Number(f"{key}|epochs", p.epochs, f"{p.epochs:.1f}", source),
+        Number(f"{key}|train_loss", p.train_loss, f"{p.train_loss:.2f}", source),
+        Number(f"{key}|heldout_loss", p.heldout_loss, f"{p.heldout_loss:.2f}", source),
     )
 
 
@@ -170,6 +172,7 @@ def build_view(data_csv: Path, ar_log_csv: Path) -> WhyView:
         listing += [_row(name, index, "", p, source, "points") for p in points]
     return WhyView(
         source=source,
+        source_url=data_url(data_csv),
         plot=plot_view(
             curves,
             plot_marks(facts),

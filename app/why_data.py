@@ -194,7 +194,7 @@ class Number:
 
 
 def _loss_text(value: float) -> str:
-    return f"{round(value, 4):g}"
+    return f"{value:.2f}"  # two decimals: the curves differ by tenths; the raw value stays in data-value
 
 
 def _num(key: str, value: float, source: str, digits: int | None = None) -> Number:

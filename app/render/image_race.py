@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from markupsafe import Markup
 
+from app.data_files import data_url
 from app.messages import Rendered, dump_json, pack, with_content
 from app.protocol import ImageRaceRequest
 from app.render.image import png_base64
@@ -237,6 +238,23 @@ def stroke_left(lane: ImageLane) -> float | None:
     return float(np.asarray(lane.image, dtype=np.float64).reshape(-1)[pixels].mean()) / 255
 
 
+STROKE_KEPT, STROKE_GONE = 0.5, 0.15  # shares of full ink: kept at least half, washed out below a sixth
+
+
+def stroke_fate(left: float | None, final: bool) -> str:
+    """What became of the stroke, in words that cannot contradict the digit the image reads as: kept (so it became
+    part of the drawing), faded, or washed out, with the measured share of its ink. `final`: painted pixels are."""
+    if left is None:
+        return "none of the stroke's ink is left"
+    share = _percent(left)
+    if left >= STROKE_KEPT:
+        why = ", as every painted pixel is final" if final else ""
+        return f"the stroke stayed ({share} of its ink{why}) and became part of the drawing"
+    if left >= STROKE_GONE:
+        return f"the stroke faded to {share} of its ink"
+    return f"the stroke was washed out ({share} of its ink left)"
+
+
 def mistake_outcome(
     lane: ImageLane, request: ImageRaceRequest, found: tuple[int, float] | None, recovery: Recovery | None
 ) -> str:
@@ -245,21 +263,20 @@ def mistake_outcome(
     draw, and the sentence says so rather than let one draw stand for the model."""
     title, digit = lane_title(lane.name), request.digit
     left = stroke_left(lane)
-    ink = f"{_percent(left)} of the stroke's ink" if left is not None else "none of the stroke's ink"
     if lane.name == DIFFUSION:
         at = mistake_step(request.steps, request.mistake_at)
-        when = f"got the stroke after step {at} of {request.steps} ({request.mistake_at}) and "
+        when = f"got the stroke after step {at} of {request.steps} ({request.mistake_at})"
     else:
-        when = "painted the stroke when its raster reached it and "
+        when = "painted the stroke when its raster reached it"
+    fate = stroke_fate(left, lane.name == AUTOREGRESSIVE)
     if found is None:
-        run = f"{title} {when}ends with {ink} left; no classifier is loaded, so nothing says which digit it is."
+        run = f"{title} {when}; {fate}. No classifier is loaded, so nothing says which digit it is."
     elif found[0] == digit:
-        kept = " (a painted pixel is final)" if lane.name == AUTOREGRESSIVE else ""
-        run = f"{title} {when}still ends as the {digit} asked for ({_percent(found[1])}), with {ink} left{kept}."
+        run = f"{title} {when}. It still reads as {_article(digit)} {digit} ({_percent(found[1])}); {fate}."
     else:
         run = (
-            f"{title} {when}built on it: the classifier reads {_article(found[0])} {found[0]} ({_percent(found[1])}), "
-            f"not the {digit} asked for, with {ink} left."
+            f"{title} {when}. It now reads as {_article(found[0])} {found[0]} ({_percent(found[1])}), not the {digit} "
+            f"asked for; {fate}."
         )
     return f"{run} {committed_rate(lane.name, request, recovery)}"
 
@@ -303,6 +320,7 @@ def page_view(request: ImageRaceRequest, path: Path = RECOVERY_FILE) -> SimpleNa
     return SimpleNamespace(
         timings=TIMING_CHOICES,
         recovery=recovery_table(recovery, request.mistake_at) if recovery is not None else None,
+        recovery_url=data_url(path),
     )
 
 

@@ -66,7 +66,7 @@ def text_producer(sample: Callable[..., Iterator[TextFrame]], request: TextReque
 
 
 def race_producer(sample: Callable[..., Iterator[RaceFrame]], request: TextRequest) -> Callable[..., Iterator[Deferred]]:
-    return _producer(partial(sample, request), RaceRun)
+    return _producer(partial(sample, request), partial(RaceRun, request))
 
 
 def image_producer(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from types import SimpleNamespace
 
+from app import frontier_view
 from app.decision_map import decision_map
 from app.messages import Rendered, dump_json, pack, with_content
 from app.render.quality import comparison, explanation, figures
@@ -13,6 +14,8 @@ from app.render.text import TextMemo, change_lines, decisions_json, visible, wit
 from app.templating import stream_macros
 from models.frames import COMMITTED, NEW, TextFrame
 from models.text.decisions import DecisionLog
+from models.text.decoding import TextRequest
+from models.text.frontier import LENGTH, Row, twin_row
 from models.text.race import AUTOREGRESSIVE, DIFFUSION, Lane, RaceFrame
 
 LANE_TITLES = {DIFFUSION: "Diffusion", AUTOREGRESSIVE: "Autoregressive twin"}
@@ -41,7 +44,8 @@ def _settled(frame: TextFrame) -> TextFrame:
 class RaceRun:
     """One race's rendering state: per lane a token memo, a decision log, and its settled last frame."""
 
-    def __init__(self) -> None:
+    def __init__(self, request: TextRequest | None = None) -> None:
+        self.request = request  # the committed frontier's row for its setting goes beside the one run
         self.memos: dict[str, TextMemo] = {}
         self.logs: dict[str, DecisionLog] = {}
         self.seen: dict[str, int] = {}  # lane -> last step recorded in its log
@@ -157,13 +161,45 @@ class RaceRun:
                 maps=maps,
                 changes=changes,
                 changes_title=f"Changes of mind ({remasks})" if remasks else "",
-                verdict=race_verdict(race),
+                verdict=" ".join(filter(None, [race_verdict(race), in_context(self.request)])),
                 quality="",
                 quality_note=explanation(twin) if judged else "",
             )
             return stream_macros().run_done(view)
 
         return pack(data, content, target="#notice", swap="outerHTML")
+
+
+def in_context(request: TextRequest | None, rows: list[Row] | None = None) -> str:
+    """One run is one draw: the committed frontier's figures for this run's setting (128 samples a row), so a
+    lucky or unlucky seed is read beside what the setting does on average. Empty where the frontier has no row
+    for it (an infill, remasking, another decoding) or no file."""
+    if request is None or "___" in request.prompt or request.remask != "none":
+        return ""
+    if rows is None:
+        view = frontier_view.page_view()
+        rows = list(view.rows) if view is not None else []
+    per_pass = request.length / request.steps
+    row = next(
+        (
+            r
+            for r in rows
+            if r.plain_diffusion
+            and abs(r.tokens_per_pass - per_pass) < 1e-6
+            and r.strategy == request.strategy
+            and r.block_length == request.block_length
+        ),
+        None,
+    )
+    if row is None or not any(r.model == "ar" for r in rows):
+        return ""
+    twin = twin_row(rows)
+    return (
+        f"One run is one draw: over {row.samples} samples of {LENGTH} tokens at this setting ({per_pass:g} token"
+        f"{'' if per_pass == 1 else 's'} a pass), the committed measurement gives the diffusion model judge "
+        f"perplexity {row.judge_ppl:,.1f} ({row.real_words:.0%} real words) and the twin {twin.judge_ppl:,.1f} "
+        f"({twin.real_words:.0%})."
+    )
 
 
 def finish_badge(frame: TextFrame, lane: Lane) -> str:

@@ -134,12 +134,12 @@ def test_with_the_mistake_both_lanes_report_the_stroke_after_the_ddpms_mistake_s
     assert any(lanes(f)["diffusion"]["forced"] and not lanes(f)["ar"]["forced"] for f in result.frames)
     done = lanes(result.last)
     assert done["diffusion"]["mistake"].startswith(
-        f"Diffusion (DDPM) got the stroke after step {at} of {steps} (middle) and still ends as the 7 asked for"
+        f"Diffusion (DDPM) got the stroke after step {at} of {steps} (middle). It still reads as a 7"
     )
     assert done["ar"]["mistake"].startswith(
-        "Autoregressive (PixelCNN) painted the stroke when its raster reached it and built on it: the classifier reads an 8"
+        "Autoregressive (PixelCNN) painted the stroke when its raster reached it. It now reads as an 8"
     )
-    assert "with 100% of the stroke's ink left." in done["ar"]["mistake"]
+    assert "the stroke stayed (100% of its ink, as every painted pixel is final)" in done["ar"]["mistake"]
     # one run is one draw: each sentence goes on with its model's committed rate at this timing
     committed = load_recovery()
     assert committed is not None
@@ -236,8 +236,8 @@ def test_a_lane_that_keeps_the_stroke_and_still_draws_the_digit_is_not_said_to_r
     data, html_ = _done(request, 3, file)
     ar, diffusion = data["lanes"][0]["mistake"], data["lanes"][1]["mistake"]
     assert ar.startswith(
-        "Autoregressive (PixelCNN) painted the stroke when its raster reached it and still ends as the 3 asked for (91%), "
-        "with 100% of the stroke's ink left (a painted pixel is final)."
+        "Autoregressive (PixelCNN) painted the stroke when its raster reached it. It still reads as a 3 (91%); the stroke "
+        "stayed (100% of its ink, as every painted pixel is final) and became part of the drawing."
     )
     assert "recovered" not in ar and "recovered" not in diffusion
     late = committed.row("late")
@@ -245,8 +245,8 @@ def test_a_lane_that_keeps_the_stroke_and_still_draws_the_digit_is_not_said_to_r
     assert f"Over {late.pixel_ar.samples} committed samples with the stroke (at any timing) it ends as the digit" in ar
     assert f"in {rate_text(late.pixel_ar)}, against " in ar
     assert diffusion.startswith(
-        "Diffusion (DDPM) got the stroke after step 16 of 20 (late) and still ends as the 3 asked for (91%), "
-        "with 20% of the stroke's ink left."
+        "Diffusion (DDPM) got the stroke after step 16 of 20 (late). It still reads as a 3 (91%); the stroke faded to "
+        "20% of its ink."
     )
     assert f"in {rate_text(late.ddpm)}" in diffusion
     assert "(measured at 50 steps, guidance 1; this run: 20 steps, guidance 1)" in diffusion  # not this run's settings
@@ -257,8 +257,8 @@ def test_a_lane_that_built_on_the_stroke_says_so_and_without_a_committed_file_sa
     request = ImageRaceRequest(digit=3, steps=50, seed=0, mistake=True, mistake_at="early")
     data, html_ = _done(request, 8, tmp_path / "missing.json")
     ar = data["lanes"][0]["mistake"]
-    assert ar.startswith("Autoregressive (PixelCNN) painted the stroke when its raster reached it and built on it: ")
-    assert "the classifier reads an 8 (91%), not the 3 asked for, with 100% of the stroke's ink left." in ar
+    assert ar.startswith("Autoregressive (PixelCNN) painted the stroke when its raster reached it. ")
+    assert "It now reads as an 8 (91%), not the 3 asked for; the stroke stayed (100% of its ink" in ar
     assert ar.endswith("No committed measurement of how often it does is on this server.")
     assert "the PixelCNN&#39;s as an 8 (91%, not the 3 asked for)" in html_
     assert "measured at" not in data["lanes"][1]["mistake"]

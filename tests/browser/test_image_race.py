@@ -104,7 +104,7 @@ def test_the_forced_mistake_is_outlined_in_both_lanes_and_judged_at_the_end(page
     assert page.locator(f"{VISIBLE} .lane-ar path.forced").count() == 0
     outcomes = page.locator("#result .mistake-outcomes li")
     expect(outcomes).to_have_count(2)
-    assert "built on it" in outcomes.nth(0).text_content() and "still ends as the 2" in outcomes.nth(1).text_content()
+    assert "now reads as" in outcomes.nth(0).text_content() and "still reads as a 2" in outcomes.nth(1).text_content()
     assert "committed samples" in outcomes.nth(0).text_content()  # one run is one draw: the measured rate beside it
     assert page.locator("input[name=mistake]").is_checked()
     assert page.locator("select[name=mistake_at]").input_value() == "middle"
