@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from models.text.decisions import COMMIT, Decision, DecisionLog
 
 MAP_WIDTH = 640  # viewBox units; the SVG scales to its box
-PAD_LEFT, PAD_TOP, PAD_RIGHT, PAD_BOTTOM = 56, 34, 12, 40
+# The axes are labelled in HTML around the SVG (templates/stream.html), so their type keeps its size when the
+# map scales down to a phone; the SVG keeps a thin margin only.
+PAD_LEFT, PAD_TOP, PAD_RIGHT, PAD_BOTTOM = 4, 4, 4, 4
 MAX_PLOT_HEIGHT = 360  # a 64-pass staircase stays on one projector screen
 
 

@@ -221,6 +221,11 @@ def table_of(rows: Sequence[Row]) -> tuple[tuple[Row, tuple[Cell, ...]], ...]:
     )
 
 
+def compact(value: float) -> str:
+    """A tick label short enough for a phone: 1, 10, 100, 1k, 10k, 100k."""
+    return f"{value / 1000:g}k" if value >= 1000 else f"{value:g}"
+
+
 def build_view(path: Path) -> FrontierView:
     rows = frontier.read_frontier(path)
     ppl = [r.judge_ppl for r in rows]
@@ -230,7 +235,7 @@ def build_view(path: Path) -> FrontierView:
         (Point(_x(r.tokens_per_pass), y(r.judge_ppl), kind_of(r), _label(r), r) for r in rows), key=lambda p: p.kind == "twin"
     )
     x_ticks = tuple(Tick(t, _x(t), f"{t:g}") for t in X_TICKS)
-    y_ticks = tuple(Tick(t, y(t), f"{t:,.0f}") for t in ticks)
+    y_ticks = tuple(Tick(t, y(t), compact(t)) for t in ticks)
     twin = frontier.twin_row(rows)
     aria = "Tokens per pass against judge perplexity: " + "; ".join(
         f"{p.label}, {p.row.tokens_per_pass:g} tokens a pass, perplexity {p.row.judge_ppl:.1f}" for p in points

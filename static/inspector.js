@@ -223,6 +223,21 @@
     ensurePanel().hidden = false;
     mark();
     fill();
+    reveal(chip);
+  }
+
+  // The panel opens under the canvas: when it would start near or below the bottom of the viewport, scroll it up
+  // as far as it needs, never so far that the chosen chip leaves the top. Smooth unless motion is reduced.
+  function reveal(chip) {
+    if (!panel) return;
+    const box = panel.getBoundingClientRect();
+    const overflow = box.bottom - window.innerHeight + 8;
+    if (overflow <= 0) return;
+    const room = chip.getBoundingClientRect().top - 8;
+    const by = Math.min(overflow, room);
+    if (by <= 0) return;
+    const smooth = !window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+    window.scrollBy({ top: by, behavior: smooth ? "smooth" : "auto" });
   }
 
   function closePanel(refocus) {

@@ -130,16 +130,12 @@
     const frame = state.frames[state.index];
     if (!status || !frame) return;
     let text = frame.status;
-    const last = state.index === state.frames.length - 1;
-    if (!state.finished && last && state.playing) text += " (computing)";
-    else if (state.finished && !last && state.computedMs !== null) {
-      text = "Computed in " + (state.computedMs / 1000).toFixed(1) + " s; " + (state.playing ? "playing " : "showing ") + text;
-    }
+    if (!state.finished && state.index === state.frames.length - 1 && state.playing) text += " (computing)";
     status.textContent = text;
   }
 
   // The run's compute time as the done message states it: steps x the mean ms a step, or the slowest lane's
-  // wall time (races). The same figures the result sentence gives, so the page states each quantity once.
+  // wall time (races): the figures the result sentence gives.
   function computedMs(data) {
     if (typeof data.ms_per_step === "number" && typeof data.steps === "number") return data.ms_per_step * data.steps;
     if (Array.isArray(data.lanes)) {
@@ -153,8 +149,14 @@
   // a sentence about the end of a run must not sit beside its step 5. #run[data-pending] hides it (theater.css).
   function holdResult() {
     const run = $("run");
-    if (run && state.index < state.frames.length - 1) run.dataset.pending = "1";
-    else speakResult();
+    if (run && state.index < state.frames.length - 1) {
+      run.dataset.pending = "1";
+      // said over the held notice's own box (theater.css), so nothing below it moves
+      const notice = $("notice");
+      const seconds = state.computedMs !== null ? (state.computedMs / 1000).toFixed(1) + " s" : "";
+      if (notice) notice.dataset.computed = (seconds ? "Computed in " + seconds + "; " : "Computed; ") +
+        "the result shows when the playback reaches the last step.";
+    } else speakResult();
   }
 
   function speakResult() {
