@@ -434,6 +434,14 @@
     window.parent.postMessage({ type: "theater:height", height }, "*");
   }
 
+  // A host page running embed.js sizes this frame to its content: type then follows the width only
+  // (html.sized-by-host in theater.css), since a height-fitted size would change with every resize.
+  window.addEventListener("message", (event) => {
+    if (event.source === window.parent && window.parent !== window && event.data && event.data.type === "theater:sized") {
+      document.documentElement.classList.add("sized-by-host");
+    }
+  });
+
   // Read-only access to the buffer, for the token inspector and for tests.
   window.theaterPlayer = {
     get frames() { return state.frames; },
