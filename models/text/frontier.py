@@ -294,7 +294,8 @@ def main(argv: list[str] | None = None) -> None:
         rows.append(row)
         print(rows[-1], flush=True)
     write_frontier(rows, args.out)
-    print(f"wrote {args.out}; the race's default steps: {default_race_steps(rows)}")
+    plain = any(r.plain_diffusion for r in rows) and any(r.model == "ar" for r in rows)
+    print(f"wrote {args.out}" + (f"; the race's default steps: {default_race_steps(rows)}" if plain else ""))
 
 
 if __name__ == "__main__":
