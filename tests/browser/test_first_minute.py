@@ -49,6 +49,13 @@ def settle_scroll(page: Any) -> None:
     )
 
 
+def run_to_the_end(page: Any) -> None:
+    """Generate, wait until the run is computed, and jump the player to its last frame (the result shows)."""
+    page.click("#generate")
+    page.wait_for_selector("#notice.done", state="attached")
+    page.keyboard.press("End")
+
+
 def in_viewport(page: Any, selector: str) -> bool:
     return bool(
         page.evaluate(
@@ -148,9 +155,7 @@ def test_the_result_waits_for_the_playback_and_the_status_says_what_was_computed
 
 def test_jumping_to_the_end_shows_the_result_at_once_and_counters_agree(browser: Any, live: Live) -> None:
     page = open_page(browser, f"{live.http}/text?length=48&steps=48", SIZES[0])
-    page.click("#generate")
-    page.wait_for_selector("#notice.done", state="attached")
-    page.keyboard.press("End")
+    run_to_the_end(page)
     expect(page.locator("#notice.done")).to_be_visible()
     notice = page.locator("#notice").inner_text()
     counter = page.locator("#frames .frame:not([hidden]) .ctr", has_text="ms/step").locator("b").inner_text()
@@ -221,9 +226,7 @@ SMALLEST_FONT = """() => {
 )
 def test_no_text_the_audience_reads_is_under_14px(browser: Any, live: Live, url: str, size: Any) -> None:
     page = open_page(browser, f"{live.http}{url}", size)
-    page.click("#generate")
-    page.wait_for_selector("#notice.done", state="attached")
-    page.keyboard.press("End")  # the finished canvas and the result, decision maps included
+    run_to_the_end(page)  # the finished canvas and the result, decision maps included
     expect(page.locator("#notice.done")).to_be_visible()
     size_px, text = page.evaluate(SMALLEST_FONT)
     assert size_px >= MIN_FONT_PX, f"{text!r} is {size_px:.1f} px"
@@ -232,9 +235,7 @@ def test_no_text_the_audience_reads_is_under_14px(browser: Any, live: Live, url:
 
 def test_the_slide_embed_keeps_the_player_on_one_row(browser: Any, live: Live) -> None:
     page = open_page(browser, f"{live.http}/embed/text?result=1", SLIDE)
-    page.click("#generate")
-    page.wait_for_selector("#notice.done", state="attached")
-    page.keyboard.press("End")
+    run_to_the_end(page)
     assert page.evaluate("document.documentElement.scrollWidth") <= SLIDE[0]
     tops = page.evaluate(
         "Array.from(document.querySelectorAll('#player button')).map((b) => Math.round(b.getBoundingClientRect().top))"
@@ -249,9 +250,7 @@ def test_the_slide_embed_keeps_the_player_on_one_row(browser: Any, live: Live) -
 
 def test_the_inspector_opens_where_it_can_be_read(browser: Any, live: Live) -> None:
     page = open_page(browser, f"{live.http}/text", SIZES[0])
-    page.click("#generate")
-    page.wait_for_selector("#notice.done", state="attached")
-    page.keyboard.press("End")
+    run_to_the_end(page)
     settle_scroll(page)
     chip = page.locator("#frames .frame:not([hidden]) .tok:not(.fixed)").last
     chip.click()
