@@ -25,7 +25,9 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
  && rm requirements.txt
 
 # The project itself, editable as with `make install`: app/settings.py finds templates, static and the
-# checkpoints next to the app package, i.e. under /app.
+# checkpoints next to the app package, i.e. under /app. The checkpoints (about 30 MB) come first, in a layer of
+# their own, so a code edit re-copies the code only; `COPY models` then adds the code around them.
+COPY models/checkpoints ./models/checkpoints
 COPY app ./app
 COPY models ./models
 RUN pip install --no-deps -e .
@@ -39,7 +41,8 @@ COPY docs/data-efficiency.csv docs/text-frontier.csv docs/image-race-recovery.js
 USER 10001
 ENV THEATER_HOST=0.0.0.0 THEATER_PORT=8000
 EXPOSE 8000
-HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
-  CMD ["python", "-c", "import os,sys,urllib.request as u; p=os.environ.get('THEATER_PORT','8000'); sys.exit(0 if u.urlopen(f'http://127.0.0.1:{p}/healthz', timeout=4).status == 200 else 1)"]
+# app/healthcheck.py: straight to loopback (never through a proxy from the environment), at the port the server
+# announced at start-up, so `docker run ... python -m app --port 9000` is checked on 9000.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 CMD ["python", "-m", "app.healthcheck"]
 # Host and port come from THEATER_HOST / THEATER_PORT (override with docker run -e).
 CMD ["python", "-m", "app"]

@@ -20,6 +20,7 @@ from typing import Any
 
 import uvicorn
 
+from app.healthcheck import announce_port
 from app.settings import Settings, get_settings
 
 
@@ -59,6 +60,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = get_settings()
     from app.main import create_app  # after the environment is final: the app reads its settings once
 
+    announce_port(settings.port)  # for the health check (app/healthcheck.py), which cannot see --port
     TheaterServer(server_config(create_app(settings), settings)).run()
 
 

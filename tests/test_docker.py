@@ -231,29 +231,54 @@ def test_dockerignore_keeps_what_the_image_copies_and_drops_local_state():
     assert ignored("diffusion_theater.egg-info", patterns) and ignored("app/__pycache__", patterns)
 
 
-def test_start_command_serves_healthz_and_healthcheck_passes():
+def test_start_command_serves_healthz_and_healthcheck_passes(tmp_path):
+    """The HEALTHCHECK finds a server started with --port (not THEATER_PORT, not 8000) and never asks a proxy: with
+    http_proxy at a dead address, as Docker's client proxy settings put one in every container, it stays healthy."""
     command = json.loads(instruction("CMD"))
     assert command[:3] == ["python", "-m", "app"]
     assert "THEATER_HOST=0.0.0.0" in DOCKERFILE
     port = free_port()
-    command = [sys.executable, *command[1:]]
-    # The image listens on 0.0.0.0:8000; here loopback and a free port (the test machine need not expose it).
-    env = {**os.environ, "THEATER_HOST": "127.0.0.1", "THEATER_PORT": str(port)}
-    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # The image listens on 0.0.0.0:8000; here loopback and a free port given as a flag, as `docker run IMAGE python
+    # -m app --port N` would.
+    env = {k: v for k, v in os.environ.items() if k != "THEATER_PORT"}
+    env.update(THEATER_HOST="127.0.0.1", THEATER_PORT_FILE=str(tmp_path / "port"))
+    server = subprocess.Popen(
+        [sys.executable, *command[1:], "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    dead = "http://127.0.0.1:9"
+    check_env = {**env, "http_proxy": dead, "HTTP_PROXY": dead, "no_proxy": "", "NO_PROXY": ""}
+    healthcheck = json.loads(instruction("HEALTHCHECK").split("CMD", 1)[1].strip())
+    healthcheck = [sys.executable, *healthcheck[1:]]
     try:
         deadline = time.time() + 60
         while True:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+                with direct.open(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
                     assert response.status == 200
                     break
             except OSError:
                 assert server.poll() is None, "the start command exited"
                 assert time.time() < deadline, "no /healthz within 60 s"
                 time.sleep(0.3)
-        healthcheck = json.loads(instruction("HEALTHCHECK").split("CMD", 1)[1].strip())
-        healthcheck = [sys.executable, *healthcheck[1:]]
-        assert subprocess.run(healthcheck, timeout=10, env=env).returncode == 0
+        assert subprocess.run(healthcheck, cwd=ROOT, timeout=10, env=check_env).returncode == 0
     finally:
         server.terminate()
         server.wait(timeout=10)
+    assert subprocess.run(healthcheck, cwd=ROOT, timeout=10, env=check_env).returncode == 1, "nothing serves: unhealthy"
+
+
+def test_checkpoints_are_copied_before_the_code():
+    """A code edit re-copies the code only: the checkpoints (about 30 MB) sit in a layer below it."""
+    order = [destination.rstrip("/") for _, _, destination in copies()]
+    assert order.index("./models/checkpoints") < order.index("./app")
+
+
+def test_the_image_keeps_the_digits_the_pages_read_and_drops_the_text_evaluation_windows():
+    patterns = [p for p in (ROOT / ".dockerignore").read_text().split() if not p.startswith("#")]
+    assert ignored("models/evaluation_data/tinystories-valid-head.txt", patterns)
+    assert not ignored("models/evaluation_data/mnist/t10k-images-idx3-ubyte.gz", patterns)  # /image/forward, the lab
