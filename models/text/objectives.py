@@ -36,3 +36,49 @@ def mdlm_loss(model: TextTransformer, ids: torch.Tensor, t: torch.Tensor, genera
     token_nll = F.cross_entropy(logits.transpose(1, 2), ids, reduction="none")  # (B, T)
     weighted = (token_nll * blank) / t[:, None]
     return weighted.sum() / ids.numel()
+
+
+def distillation_rates(batch: int, dt: float, generator: torch.Generator) -> torch.Tensor:
+    """Mask rates for distillation: one step of size dt must fit below each, so t lies in [dt, 1]."""
+    return dt + (1 - dt) * stratified_mask_rates(batch, generator, low=0.0)
+
+
+def sdtt_targets(
+    teacher: TextTransformer, noisy: torch.Tensor, t: torch.Tensor, dt: float, generator: torch.Generator
+) -> torch.Tensor:
+    """What the teacher makes of `noisy` (mask rate t) in two steps of dt / 2, as a distribution per position (B, T, V).
+
+    Self-distillation through time (Deschenaux and Gulcehre, arXiv 2410.21035), for MDLM's linear schedule: the
+    first half step reveals each blank with probability (dt / 2) / t, drawn from the teacher's prediction; a
+    revealed position's target is that draw (one-hot), every other position's is the teacher's prediction read
+    again with the revealed tokens in view. A student that matches this in one step of dt commits what the
+    teacher would have in two, each blank seeing the others decided with it."""
+    mask_id = teacher.config.mask_id
+    blank = noisy == mask_id
+    with torch.no_grad():
+        first = teacher(noisy).float()
+        first[..., mask_id] = float("-inf")
+        probs = F.softmax(first, dim=-1)
+        drawn = torch.multinomial(probs.reshape(-1, probs.shape[-1]), 1, generator=generator).reshape(noisy.shape)
+        reveal = blank & (torch.rand(noisy.shape, generator=generator) < (dt / 2) / t[:, None])
+        halfway = torch.where(reveal, drawn, noisy)
+        second = teacher(halfway).float()
+        second[..., mask_id] = float("-inf")
+        targets = F.softmax(second, dim=-1)
+        return torch.where(reveal[..., None], F.one_hot(drawn, targets.shape[-1]).float(), targets)
+
+
+def sdtt_loss(
+    student: TextTransformer, teacher: TextTransformer, ids: torch.Tensor, dt: float, generator: torch.Generator
+) -> torch.Tensor:
+    """KL(teacher's two half steps || student's one step) in nats, averaged over the blanks. ids (B, T)."""
+    t = distillation_rates(ids.shape[0], dt, generator)
+    blank = torch.rand(ids.shape, generator=generator) < t[:, None]
+    noisy = torch.where(blank, student.config.mask_id, ids)
+    targets = sdtt_targets(teacher, noisy, t, dt, generator)
+    logits = student(noisy)
+    logits = logits.masked_fill(F.one_hot(torch.tensor(student.config.mask_id), logits.shape[-1]).bool(), float("-inf"))
+    log_student = F.log_softmax(logits, dim=-1)
+    # KL = sum p (log p - log q); 0 log 0 = 0 for the one-hot targets
+    kl = (targets * (torch.log(targets.clamp_min(1e-12)) - log_student.clamp_min(-1e4))).sum(-1)  # (B, T)
+    return (kl * blank).sum() / blank.sum().clamp_min(1)

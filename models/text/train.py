@@ -26,7 +26,7 @@ from models.text.data import encode_stream, fixed_windows, random_windows, read_
 from models.text.evaluate import heldout_loss
 from models.text.model import TextModel
 from models.text.network import TextModelConfig, TextTransformer
-from models.text.objectives import ar_loss, mdlm_loss, stratified_mask_rates
+from models.text.objectives import ar_loss, mdlm_loss, sdtt_loss, stratified_mask_rates
 from models.text.tokenizer import load_tokenizer, special_ids, train_tokenizer
 from models.train_state import has_state, load_state, save_state
 
@@ -43,6 +43,26 @@ def selection_windows(valid_stream: torch.Tensor, context: int, count: int) -> t
     return fixed_windows(valid_stream, context)[-count:]
 
 
+def heldout_distillation(
+    student: TextTransformer, teacher: TextTransformer, windows: torch.Tensor, dt: float, draws: int, seed: int = 0
+) -> float:
+    """A distillation run's held-out figure: the SDTT loss on the selection windows, the same draws every time (a
+    student's NELBO can rise while its few-step samples improve, so it does not choose the checkpoint)."""
+    generator = torch.Generator().manual_seed(seed)
+    was_training = student.training
+    student.eval()
+    try:
+        with torch.no_grad():
+            losses = [
+                sdtt_loss(student, teacher, windows[i : i + 16], dt, generator).item()
+                for _ in range(draws)
+                for i in range(0, len(windows), 16)
+            ]
+    finally:
+        student.train(was_training)
+    return sum(losses) / len(losses)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--kind", choices=["diffusion", "ar"], required=True)
@@ -56,6 +76,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="diffusion: position j read from the state at j - 1, as the AR twin (Dream / DiffuLLaMA initialisation)",
     )
+    p.add_argument(
+        "--teacher",
+        type=Path,
+        help="diffusion: distil this checkpoint folder for fewer steps (SDTT): the model learns to do in one step of "
+        "1/--student-steps what the teacher does in two half steps; the log's held-out column is then that loss",
+    )
+    p.add_argument("--student-steps", type=int, default=32, help="with --teacher: the steps the student is made for")
     p.add_argument("--vocab", type=int, default=2048)
     p.add_argument("--context", type=int, default=256)
     p.add_argument("--width", type=int, default=256)
@@ -76,6 +103,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: leave the default)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
+    if args.teacher and args.kind != "diffusion":
+        p.error("--teacher is for --kind diffusion")
+    if args.student_steps < 1:
+        p.error("--student-steps must be at least 1")
     if args.shift and args.kind != "diffusion":
         p.error("--shift is for --kind diffusion")
     return args
@@ -125,6 +156,13 @@ def main(argv: list[str] | None = None) -> None:
         lr=args.lr,
         betas=(0.9, 0.95),
     )
+    teacher = None
+    if args.teacher:
+        teacher = TextTransformer(TextModelConfig(**read_json(args.teacher / "config.json")))
+        load_weights(teacher, args.teacher / "model.safetensors")
+        teacher.eval()
+        if teacher.config.vocab_size != config.vocab_size or teacher.config.mask_id != config.mask_id:
+            raise SystemExit(f"{args.teacher} has another tokenizer than this run")
     generator = torch.Generator().manual_seed(args.seed)
     counters = {"step": 0, "best": float("inf"), "wall_seconds": 0.0, "since_best": 0}
     if has_state(out / "resume"):
@@ -148,6 +186,8 @@ def main(argv: list[str] | None = None) -> None:
         batch = random_windows(train_stream, args.batch, args.context, generator)
         if config.causal:
             loss = ar_loss(model, batch)
+        elif teacher is not None:
+            loss = sdtt_loss(model, teacher, batch, 1.0 / args.student_steps, generator)
         else:
             loss = mdlm_loss(model, batch, stratified_mask_rates(args.batch, generator), generator)
         optimizer.zero_grad(set_to_none=True)
@@ -161,7 +201,11 @@ def main(argv: list[str] | None = None) -> None:
         bar.set_postfix(loss=f"{running:.3f}", tok_s=f"{(step + 1 - bar.initial) * tokens_per_step / max(elapsed, 1e-9):.0f}")
 
         if counters["step"] % args.eval_every == 0 or counters["step"] == args.steps:
-            held = heldout_loss(model, valid_windows, args.eval_draws)
+            held = (
+                heldout_distillation(model, teacher, valid_windows, 1.0 / args.student_steps, args.eval_draws)
+                if teacher is not None
+                else heldout_loss(model, valid_windows, args.eval_draws)
+            )
             counters["wall_seconds"] = time.time() - started
             tokens_seen = counters["step"] * tokens_per_step
             row = [
