@@ -18,14 +18,13 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 from PIL import GifImagePlugin, Image, ImageDraw, ImageFont
 
 from app.render.race import LANE_TITLES
-from app.render.text import confidence_class, is_line_break, joins_previous, shown_text, visible
+from app.render.text import confidence_class, is_line_break, shown_text, visible, word_joins
 from app.static_files import STATIC_ROOT
 
 BASE_FPS = 8  # static/player.js: frames a second at speed 1
@@ -168,8 +167,7 @@ def _token_chip(index: int, token: dict[str, Any], joined: tuple[bool, bool]) ->
 def chips(tokens: Sequence[dict[str, Any]], unseen: str = "") -> list[Chip]:
     """The chips of a canvas, drawn as the page draws them (app/render/text.py): the pieces of one word joined,
     special tokens and line breaks as what they mean."""
-    views = [SimpleNamespace(state=t["state"], text=t["text"]) for t in tokens]
-    joins = [k > 0 and joins_previous(v, views[k - 1]) for k, v in enumerate(views)]
+    joins = word_joins([(t["state"], t["text"]) for t in tokens])
     out = [
         _token_chip(index, token, (joins[index], index + 1 < len(joins) and joins[index + 1]))
         for index, token in enumerate(tokens)

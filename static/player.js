@@ -26,7 +26,6 @@
     finished: false,
     timer: null,
     speed: 1,
-    computedMs: null,  // the run's compute time, from its done message (the status says it while playback lags)
   };
 
   // Frames htmx appended since the last look (every .frame child but the live one and the placeholder) leave
@@ -39,7 +38,6 @@
       state.live = null;
       state.index = -1;
       state.finished = false;
-      state.computedMs = null;
     }
     if (!container) return;
     const arrived = [];
@@ -147,13 +145,14 @@
 
   // The result (the done notice, the run's summary, its exports) waits for the playback to reach the last frame:
   // a sentence about the end of a run must not sit beside its step 5. #run[data-pending] hides it (theater.css).
-  function holdResult() {
+  function holdResult(done) {
     const run = $("run");
     if (run && state.index < state.frames.length - 1) {
       run.dataset.pending = "1";
       // said over the held notice's own box (theater.css), so nothing below it moves
       const notice = $("notice");
-      const seconds = state.computedMs !== null ? (state.computedMs / 1000).toFixed(1) + " s" : "";
+      const ms = computedMs(done);
+      const seconds = ms !== null ? (ms / 1000).toFixed(1) + " s" : "";
       if (notice) notice.dataset.computed = (seconds ? "Computed in " + seconds + "; " : "Computed; ") +
         "the result shows when the playback reaches the last step.";
     } else speakResult();
@@ -305,14 +304,10 @@
       if (reducedMotion.matches && !state.playing) show(state.frames.length - 1);
     } else if (data.type === "done" || data.type === "error") {
       state.finished = true;
-      if (data.type === "done") {
-        state.computedMs = computedMs(data);
-        holdResult();  // errors show at once (and speak through their role="alert")
-      }
+      if (data.type === "done") holdResult(data);  // errors show at once (and speak through their role="alert")
       const frame = state.frames[state.index];
       if (frame) markMaps(frame.step);
-      if (reducedMotion.matches && !state.playing) show(state.frames.length - 1);
-      if (state.index === state.frames.length - 1) revealResult();
+      if (reducedMotion.matches && !state.playing) show(state.frames.length - 1);  // show() reveals the result
       announce();
       syncExportSpeed();
     }

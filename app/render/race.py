@@ -15,7 +15,7 @@ from app.templating import stream_macros
 from models.frames import COMMITTED, NEW, TextFrame
 from models.text.decisions import DecisionLog
 from models.text.decoding import TextRequest
-from models.text.frontier import LENGTH, Row, twin_row
+from models.text.frontier import LENGTH, Row, race_rows, twin_row
 from models.text.race import AUTOREGRESSIVE, DIFFUSION, Lane, RaceFrame
 
 LANE_TITLES = {DIFFUSION: "Diffusion", AUTOREGRESSIVE: "Autoregressive twin"}
@@ -180,17 +180,9 @@ def in_context(request: TextRequest | None, rows: list[Row] | None = None) -> st
         view = frontier_view.page_view()
         rows = list(view.rows) if view is not None else []
     per_pass = request.length / request.steps
-    row = next(
-        (
-            r
-            for r in rows
-            if r.plain_diffusion
-            and abs(r.tokens_per_pass - per_pass) < 1e-6
-            and r.strategy == request.strategy
-            and r.block_length == request.block_length
-        ),
-        None,
-    )
+    same = (request.strategy, request.block_length)
+    rows_here = race_rows(rows).values()
+    row = next((r for r in rows_here if abs(r.tokens_per_pass - per_pass) < 1e-6 and (r.strategy, r.block_length) == same), None)
     if row is None or not any(r.model == "ar" for r in rows):
         return ""
     twin = twin_row(rows)

@@ -11,7 +11,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import Any, Protocol
+from typing import Any
 
 from markupsafe import Markup
 
@@ -85,45 +85,36 @@ def shown_text(text: str) -> str:
     return visible(text).strip() or ("\u2423" if text else "")
 
 
-class Piece(Protocol):
-    """What joining pieces into words reads of a token (a `TextToken`, or a token of a trace's JSON)."""
-
-    @property
-    def state(self) -> str: ...
-    @property
-    def text(self) -> str: ...
-
-
-def _decided(token: Piece) -> bool:
-    return token.state not in (BLANK, REMASKED)
-
-
-def joins_previous(token: Piece, previous: Piece | None) -> bool:
-    """A decided piece that continues the word before it (no leading space, after a decided piece): drawn
-    joined to it as one visual word. The chips stay separate elements, so the inspector still addresses pieces."""
-    if previous is None or not (_decided(token) and _decided(previous)):
-        return False
-    text = token.text
-    return bool(text) and not text[:1].isspace() and not is_line_break(text) and not is_line_break(previous.text)
+def word_joins(pieces: Sequence[tuple[str, str]]) -> list[bool]:
+    """Per token, given as (state, text): does it continue the word before it? A decided piece without a leading
+    space right after a decided piece does, unless either is a line break; it is then drawn joined to it as one
+    visual word (the page's `words_html` and the GIF's chips read the same answer). Chips stay separate
+    elements, so the inspector still addresses pieces."""
+    joins = []
+    for k, (state, text) in enumerate(pieces):
+        before_state, before_text = pieces[k - 1] if k else (BLANK, "")
+        decided = state not in (BLANK, REMASKED) and before_state not in (BLANK, REMASKED)
+        joins.append(
+            decided and bool(text) and not text[:1].isspace() and not is_line_break(text) and not is_line_break(before_text)
+        )
+    return joins
 
 
 def words_html(chips: Sequence[str], tokens: Sequence[TextToken]) -> Markup:
     """The canvas's chips grouped into words (`span.word`, which never wraps inside), with a line break after
     a newline or an end-of-story token. `chips` are escaped HTML (the `chip` macro), one per token."""
     out: list[str] = []
-    previous: TextToken | None = None
-    for html, token in zip(chips, tokens, strict=True):
-        if not joins_previous(token, previous):
-            if previous is not None:
-                out.append("</span>")
-            out.append('<span class="word">')
+    open_word = False
+    joins = word_joins([(t.state, t.text) for t in tokens])
+    for html, token, joined in zip(chips, tokens, joins, strict=True):
+        if not joined:
+            out.append('</span><span class="word">' if open_word else '<span class="word">')
         out.append(html)
+        open_word = True
         if is_line_break(token.text):
             out.append('</span><span class="br" aria-hidden="true"></span>')
-            previous = None
-            continue
-        previous = token
-    if previous is not None:
+            open_word = False
+    if open_word:
         out.append("</span>")
     return Markup("".join(out))
 

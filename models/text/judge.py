@@ -38,7 +38,7 @@ JUDGE_NAME = "text-judge"
 WORDS_FILE = "words.json"
 END_OF_TEXT = "<|endoftext|>"
 # A word: letters, with inner apostrophes ("didn't", "Lily's"); case folded. Curly apostrophes count as straight.
-_WORD = re.compile(r"[a-z]+(?:'[a-z]+)*")
+WORD = re.compile(r"[a-z]+(?:'[a-z]+)*")
 EXPLAINED = (
     "Judge perplexity: how surprised an independent, larger model trained on the same stories is by each word "
     "(lower reads better; the twin's own text scores about {twin}). Real words: the share of words that occur in "
@@ -48,7 +48,7 @@ EXPLAINED = (
 
 def words_of(text: str) -> list[str]:
     """The words of `text` as the real-word share counts them (an end-of-text mark is not a word)."""
-    return _WORD.findall(text.replace(END_OF_TEXT, " ").replace("\u2019", "'").lower())
+    return WORD.findall(text.replace(END_OF_TEXT, " ").replace("\u2019", "'").lower())
 
 
 def vocabulary(stories: Iterable[str]) -> list[str]:

@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 from pathlib import Path
 
 from tokenizers import Tokenizer
 
 from models.text.data import read_stories
+from models.text.judge import WORD
 from models.text.tokenizer import train_tokenizer
 
-# The judge's notion of a word: letters with inner apostrophes (models/text/judge.py counts the same).
-_WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)*")
 TOKENS_PER_STEP = 16 * 256  # the text models' batch x context
 
 
@@ -31,7 +29,7 @@ def whole_word_share(tokenizer: Tokenizer, stories: list[str]) -> tuple[float, f
         tokens += len(encoding.ids)
         spans = encoding.offsets
         index = 0
-        for match in _WORD.finditer(story):
+        for match in WORD.finditer(story.lower()):  # the judge's words (lowering keeps ASCII offsets)
             start, end = match.span()
             words += 1
             while index < len(spans) and spans[index][1] <= start:
