@@ -15,16 +15,16 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.middleware.gzip import GZipMiddleware
 
-from app.backends import Backends, load_backends
-from app.engine import Engine
-from app.engine_redis import RedisEngine
-from app.engines import Runs
-from app.metrics import LoopLag
-from app.prewarm import prewarm
+from app.backends.real import Backends, load_backends
+from app.demos.prewarm import prewarm
+from app.engine.interface import Runs
+from app.engine.local import Engine
+from app.engine.redis_replica import RedisEngine
 from app.routes import data, export, forward, health, inpaint, pages, stream, tokens, why
-from app.security import SecurityHeaders
 from app.settings import Settings, get_settings
-from app.static_files import STATIC_ROOT, VersionedStaticFiles
+from app.web.metrics import LoopLag
+from app.web.security import SecurityHeaders
+from app.web.static_files import STATIC_ROOT, VersionedStaticFiles
 
 log = logging.getLogger("theater")
 

@@ -58,8 +58,8 @@ def main() -> None:
 
     import torch
 
-    from app.backends import load_backends
-    from app.protocol import ImageRequest, TextRequest
+    from app.backends.real import load_backends
+    from app.demos.protocol import ImageRequest, TextRequest
     from app.settings import Settings
 
     torch.set_num_threads(args.threads)

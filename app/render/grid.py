@@ -12,11 +12,11 @@ from collections import Counter
 from collections.abc import Sequence
 from types import SimpleNamespace
 
-from app.messages import Rendered, done_summary, pack
-from app.protocol import ImageRequest
+from app.demos.protocol import ImageRequest
 from app.render.decided import leading
 from app.render.image import frame_header, image_status, png_base64
-from app.templating import stream_macros
+from app.render.message import Rendered, done_summary, pack
+from app.web.templating import stream_macros
 from models.frames import ImageFrame
 from models.image.grid import COLUMNS, TILES, tile
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from app.messages import Rendered, done_summary, pack
 from app.render.decided import Timeline, decided_sentence, leading, timeline
-from app.templating import stream_macros
+from app.render.message import Rendered, done_summary, pack
+from app.web.templating import stream_macros
 from models.frames import ImageFrame
 from models.image.data import held_out_digit
 from models.image.masks import decode_mask

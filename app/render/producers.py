@@ -1,7 +1,7 @@
 """Producers: a sampler's frames -> the deferred renders the engine runs in its render thread.
 
 Producers yield each frame as a deferred render (`functools.partial`), so the sampler thread never waits for
-rendering (see app/engine.py). One run renderer per run keeps what a run needs across its frames.
+rendering (see app/engine/local.py). One run renderer per run keeps what a run needs across its frames.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from app.backends import Backends
-from app.messages import Deferred, Rendered
-from app.protocol import ImageRaceRequest, ImageRequest, ImageSamplersRequest, RaceRequest, Request, TextRequest
+from app.backends.real import Backends
+from app.demos.protocol import ImageRaceRequest, ImageRequest, ImageSamplersRequest, RaceRequest, Request, TextRequest
 from app.render.grid import GridRun
 from app.render.image import ImageRun, lab_source
 from app.render.image_race import ImageRaceRun
+from app.render.message import Deferred, Rendered
 from app.render.race import RaceRun
 from app.render.samplers import SamplersRun
 from app.render.text import TextRun

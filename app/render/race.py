@@ -6,12 +6,12 @@ from __future__ import annotations
 from dataclasses import replace
 from types import SimpleNamespace
 
-from app import frontier_view
-from app.decision_map import decision_map
-from app.messages import Rendered, dump_json, pack, with_content
+from app.render.decision_map import decision_map
+from app.render.message import Rendered, dump_json, pack, with_content
 from app.render.quality import comparison, explanation, figures
 from app.render.text import TextMemo, change_lines, decisions_json, visible, with_tokens, words_html
-from app.templating import stream_macros
+from app.web.templating import stream_macros
+from app.why import frontier_view
 from models.frames import COMMITTED, NEW, TextFrame
 from models.text.decisions import DecisionLog
 from models.text.decoding import TextRequest

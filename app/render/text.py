@@ -15,10 +15,10 @@ from typing import Any
 
 from markupsafe import Markup
 
-from app.decision_map import decision_map
-from app.messages import Rendered, done_summary, dump_json, pack, with_content
+from app.render.decision_map import decision_map
+from app.render.message import Rendered, done_summary, dump_json, pack, with_content
 from app.render.quality import explanation, text_summary
-from app.templating import stream_macros
+from app.web.templating import stream_macros
 from models.frames import BLANK, FIXED, NEW, REMASKED, TextFrame, TextToken
 from models.text.decisions import REMASK, DecisionLog
 from models.text.tokenizer import END_OF_STORY

@@ -1,11 +1,11 @@
-"""`/data/<name>`: the measurement files the pages cite (app/data_files.py), as plain downloads."""
+"""`/data/<name>`: the measurement files the pages cite (app/why/data_files.py), as plain downloads."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse
 
-from app.data_files import DATA_FILES, data_path
+from app.why.data_files import DATA_FILES, data_path
 
 router = APIRouter(tags=["data"])
 MEDIA_TYPES = {".csv": "text/csv; charset=utf-8", ".json": "application/json"}

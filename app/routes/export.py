@@ -17,8 +17,8 @@ from typing import TypeVar
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
-from app.deps import BackendsDep, EngineDep, SettingsDep
-from app.export import (
+from app.export.gif import render_gif
+from app.export.trace import (
     ExportError,
     check,
     check_site,
@@ -30,8 +30,8 @@ from app.export import (
     split_name,
     trace_json,
 )
-from app.export_gif import render_gif
-from app.templating import templates
+from app.web.deps import BackendsDep, EngineDep, SettingsDep
+from app.web.templating import templates
 
 router = APIRouter(tags=["export"])
 

@@ -10,8 +10,8 @@ import ipaddress
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from app.engine_redis import RedisEngine
-from app.metrics import rss_bytes, thread_count
+from app.engine.redis_replica import RedisEngine
+from app.web.metrics import rss_bytes, thread_count
 
 router = APIRouter(tags=["health"])
 

@@ -18,12 +18,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from markupsafe import Markup
 
-from app import frontier_view
-from app.backends import NO_IMAGE_RACE, Backends, ImageBackend, ImageRaceBackend, RaceBackend, TextBackend
-from app.deps import BackendsDep, SettingsDep
-from app.export import KINDS as EXPORT_KINDS
-from app.frontier_view import FrontierView
-from app.protocol import ImageRaceRequest, ImageRequest, ImageSamplersRequest, TextRequest, from_query, to_query
+from app.backends.real import NO_IMAGE_RACE, Backends, ImageBackend, ImageRaceBackend, RaceBackend, TextBackend
+from app.demos.protocol import ImageRaceRequest, ImageRequest, ImageSamplersRequest, TextRequest, from_query, to_query
+from app.export.trace import KINDS as EXPORT_KINDS
 from app.render import image_race
 from app.render.grid import placeholder_sheets
 from app.render.image import lab_preview
@@ -31,7 +28,10 @@ from app.render.race import LANE_TITLES, WHY_COUNTS_DIFFER
 from app.render.samplers import placeholder_lanes
 from app.render.text import confidence_legend
 from app.settings import Settings
-from app.templating import render_block, templates
+from app.web.deps import BackendsDep, SettingsDep
+from app.web.templating import render_block, templates
+from app.why import frontier_view
+from app.why.frontier_view import FrontierView
 from models.image.request import LAB_FIELDS, lab_problem
 from models.text.decoding import RACE_DEFAULT_STEPS, canvas_gaps
 from models.text.frontier import race_rows

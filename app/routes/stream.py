@@ -22,12 +22,8 @@ from collections.abc import Iterator
 
 from fastapi import APIRouter, WebSocket
 
-from app.backends import Backends
-from app.deps import BackendsDep, EngineDep, SettingsDep
-from app.engine import Busy, Failed, Queued, ShuttingDown
-from app.engines import Runs, RunSubscription, Unavailable
-from app.messages import Rendered, busy_message, render_error, render_queued
-from app.protocol import (
+from app.backends.real import Backends
+from app.demos.protocol import (
     REQUESTS,
     Close,
     Request,
@@ -36,9 +32,13 @@ from app.protocol import (
     close_reason,
     parse_request,
 )
+from app.engine.interface import Runs, RunSubscription, Unavailable
+from app.engine.local import Busy, Failed, Queued, ShuttingDown
+from app.render.message import Rendered, busy_message, render_error, render_queued
 from app.render.producers import make_producer
-from app.security import origin_allowed
 from app.settings import Settings
+from app.web.deps import BackendsDep, EngineDep, SettingsDep
+from app.web.security import origin_allowed
 
 log = logging.getLogger("theater.stream")
 router = APIRouter(tags=["stream"])
@@ -221,7 +221,7 @@ async def _stream(conn: Connection, subscription: RunSubscription, engine: Runs)
 
 
 def _add_socket(kind: str) -> None:
-    """`/ws/<kind>` for each demo kind in the protocol (`app.protocol.REQUESTS`): one handler, the kind bound."""
+    """`/ws/<kind>` for each demo kind in the protocol (`app.demos.protocol.REQUESTS`): one handler, the kind bound."""
 
     async def socket(ws: WebSocket, settings: SettingsDep, engine: EngineDep, backends: BackendsDep) -> None:
         await serve(ws, kind, settings, engine, backends, ws.app.state.clients)

@@ -1,13 +1,14 @@
-"""`/why`: "Why diffusion?", three claims, each backed by a live demo or our own measurements (app/why.py)."""
+"""`/why`: "Why diffusion?", three claims, each backed by a live demo or our own measurements (app/why/page.py)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from app import frontier_view, why
-from app.deps import BackendsDep
-from app.templating import templates
+from app.web.deps import BackendsDep
+from app.web.templating import templates
+from app.why import frontier_view
+from app.why import page as why
 
 router = APIRouter(tags=["pages"])
 

@@ -1,4 +1,4 @@
-"""What an image run may ask for: the torch-free request type the samplers take and `app.protocol` re-exports."""
+"""What an image run may ask for: the torch-free request type the samplers take and `app.demos.protocol` re-exports."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ class ImageRequest(StrictRequest):
     steps: int = Field(50, ge=1)
     seed: int = Field(0, ge=0, le=SEED_MAX)
     # Images sampled at once (the CLIs' sample sheets and evaluation). Not part of the web protocol, where a run is
-    # one image: left out of dumps (so of the cache key and URLs) and of the JSON schema, and `app.protocol`
+    # one image: left out of dumps (so of the cache key and URLs) and of the JSON schema, and `app.demos.protocol`
     # refuses it from clients.
     batch: SkipJsonSchema[int] = Field(1, ge=1, exclude=True)
     # The image lab: start from a real held-out digit (MNIST t10k no. `source`) instead of noise, either noised to

@@ -2,8 +2,8 @@
 may name, the default decoding, the infill mark, the request types themselves, and how many tokens a request's
 canvas takes (prompt + blanks).
 
-The samplers (`models.text.sample`), the race (`models.text.race`) and the web layer (`app.protocol` re-exports
-the requests; `app.backends` and `app.fakes` check canvases against a context) all read it from here, so the
+The samplers (`models.text.sample`), the race (`models.text.race`) and the web layer (`app.demos.protocol` re-exports
+the requests; `app.backends.real` and `app.backends.fakes` check canvases against a context) all read it from here, so the
 web layer can validate a request and count its canvas without importing torch.
 
 Infill: each `___` in a prompt is a gap of blanks the model fills reading both sides; `___{8}` is a gap of 8

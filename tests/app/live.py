@@ -16,9 +16,9 @@ import uvicorn
 import websockets
 
 from app.__main__ import TheaterServer, server_config
-from app.backends import Backends
-from app.engine import Engine
-from app.fakes import FakeImage, FakeImageRace, FakeRace, FakeText
+from app.backends.fakes import FakeImage, FakeImageRace, FakeRace, FakeText
+from app.backends.real import Backends
+from app.engine.local import Engine
 from app.main import create_app
 from app.settings import Settings
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from app.backends import Backends, RealImage, RealText
-from app.engine import Refused
-from app.fakes import FakeImage, FakeRace
-from app.protocol import ImageRequest, RequestError, TextRequest
+from app.backends.fakes import FakeImage, FakeRace
+from app.backends.real import Backends, RealImage, RealText
+from app.demos.protocol import ImageRequest, RequestError, TextRequest
+from app.engine.local import Refused
 from models.text.decoding import tokens_needed
 
 
@@ -56,14 +56,14 @@ def test_the_web_layer_and_the_fakes_import_without_torch() -> None:
     import sys
     from pathlib import Path
 
-    code = "import sys, app.protocol, app.fakes, app.backends; print('torch' in sys.modules)"
+    code = "import sys, app.demos.protocol, app.backends.fakes, app.backends.real; print('torch' in sys.modules)"
     root = Path(__file__).resolve().parents[2]
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root)
     assert result.stdout.strip() == "False"
 
 
 def test_a_client_cannot_ask_for_a_batch_of_images() -> None:
-    from app.protocol import canonical_key, from_query, parse_request, to_query
+    from app.demos.protocol import canonical_key, from_query, parse_request, to_query
     from app.settings import Settings
 
     with pytest.raises(RequestError, match="unknown field 'batch'"):

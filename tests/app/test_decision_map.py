@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.decision_map import MAP_WIDTH, PAD_LEFT, PAD_RIGHT, PAD_TOP, decision_map
+from app.render.decision_map import MAP_WIDTH, PAD_LEFT, PAD_RIGHT, PAD_TOP, decision_map
 from models.frames import BLANK, COMMITTED, FIXED, NEW, REMASKED, TextFrame, TextToken
 from models.text.decisions import DecisionLog
 

@@ -10,11 +10,11 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from app.engine import Busy, Engine, Failed, Queued, Refused, ShuttingDown, Subscription
-from app.fakes import FakeText
-from app.messages import Rendered
-from app.protocol import TextRequest
+from app.backends.fakes import FakeText
+from app.demos.protocol import TextRequest
+from app.engine.local import Busy, Engine, Failed, Queued, Refused, ShuttingDown, Subscription
 from app.render import producers as render_module
+from app.render.message import Rendered
 from app.render.producers import text_producer
 
 

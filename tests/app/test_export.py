@@ -22,18 +22,11 @@ import websockets
 from fastapi.testclient import TestClient
 from PIL import Image, ImageSequence
 
-from app.backends import Backends
-from app.engine import Refused
-from app.export import (
-    FORMAT,
-    VERSION,
-    describe_model,
-    describe_models,
-    manifest_sha256,
-    request_from_query,
-    trace_json,
-)
-from app.export_gif import (
+from app.backends.fakes import FakeImage, FakeRace, FakeText
+from app.backends.real import Backends
+from app.demos.protocol import RaceRequest, TextRequest
+from app.engine.local import Refused
+from app.export.gif import (
     CONFIDENCE,
     HOLD_LAST_MS,
     IMAGE_WIDTH,
@@ -44,9 +37,16 @@ from app.export_gif import (
     image_height,
     sample_indices,
 )
-from app.fakes import FakeImage, FakeRace, FakeText
+from app.export.trace import (
+    FORMAT,
+    VERSION,
+    describe_model,
+    describe_models,
+    manifest_sha256,
+    request_from_query,
+    trace_json,
+)
 from app.main import create_app
-from app.protocol import RaceRequest, TextRequest
 from app.settings import REPO_ROOT, Settings
 from models.checkpoints import sha256_of
 from tests.app.live import Live, exchange, live_server, run

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from app.fakes import FakeImage
+from app.backends.fakes import FakeImage
 from models.image.data import held_out_split
 
 

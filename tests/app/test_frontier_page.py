@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from app import frontier_view, why
 from app.main import create_app
 from app.settings import Settings
+from app.why import frontier_view
+from app.why import page as why
 from models.text import frontier
 
 CELL = re.compile(r'<tr data-name="([^"]+)">(.*?)</tr>', re.S)

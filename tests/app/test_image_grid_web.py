@@ -16,11 +16,11 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from app.backends import Backends, load_backends
-from app.fakes import FakeImage
-from app.messages import Rendered
-from app.protocol import REQUESTS, ImageRequest, RequestError, canonical_key, parse_request
+from app.backends.fakes import FakeImage
+from app.backends.real import Backends, load_backends
+from app.demos.protocol import REQUESTS, ImageRequest, RequestError, canonical_key, parse_request
 from app.render.grid import reading
+from app.render.message import Rendered
 from app.render.producers import make_producer
 from app.settings import Settings
 from models.image.grid import TILES, tile

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from app.protocol import RequestError, canonical_key, from_query, parse_request
+from app.demos.protocol import RequestError, canonical_key, from_query, parse_request
 from app.settings import Settings
 from models.image.data import held_out_digit
 from models.image.masks import MASK_CHARS, PRESETS, decode_mask, encode_mask, preset_mask

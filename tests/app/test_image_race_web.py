@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from app.backends import Backends, RealImageRace, load_backends
-from app.fakes import FakeImage, FakeImageRace, FakeRace, FakeText
+from app.backends.fakes import FakeImage, FakeImageRace, FakeRace, FakeText
+from app.backends.real import Backends, RealImageRace, load_backends
+from app.demos.protocol import ImageRaceRequest, RequestError, canonical_key, from_query, parse_request, to_query
 from app.main import create_app
-from app.protocol import ImageRaceRequest, RequestError, canonical_key, from_query, parse_request, to_query
 from app.render.image_race import ImageRaceRun, rate_text, recovery_summary
 from app.settings import Settings
 from models.image.race_frames import AUTOREGRESSIVE, DIFFUSION, MISTAKE_PIXELS, ImageLane, ImageRaceFrame

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from app.backends import load_backends
-from app.fakes import FakeImage
-from app.protocol import ImageSamplersRequest, RequestError, from_query, parse_request, to_query
+from app.backends.fakes import FakeImage
+from app.backends.real import load_backends
+from app.demos.protocol import ImageSamplersRequest, RequestError, from_query, parse_request, to_query
 from app.render.samplers import comparison
 from app.settings import Settings
 from models.image.request import Sampler

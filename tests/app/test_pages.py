@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from app.backends import Backends
-from app.fakes import FakeImage, FakeRace, FakeText
+from app.backends.fakes import FakeImage, FakeRace, FakeText
+from app.backends.real import Backends
 from app.main import create_app
 from app.settings import REPO_ROOT, Settings
 

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from app.protocol import (
+from app.demos.protocol import (
     Close,
     ImageRequest,
     RequestError,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from app.backends import Backends, load_backends
+from app.backends.real import Backends, load_backends
 from app.main import create_app
 from app.settings import Settings
 from tests.app.live import Live, exchange, live_server, run, strip_timing
@@ -132,7 +132,7 @@ def test_without_its_own_classifier_the_meter_reads_with_the_scoring_one(tmp_pat
     checkpoints = Path(__file__).resolve().parents[2] / "models" / "checkpoints"
     for name in ("image-ddpm", "digit-classifier"):
         shutil.copytree(checkpoints / name, tmp_path / name)
-    from app.backends import _load_image
+    from app.backends.real import _load_image
 
     problems: dict[str, str] = {}
     image = _load_image(Settings(checkpoint_dir=tmp_path), problems)

@@ -18,12 +18,12 @@ import pytest
 import redis
 import websockets
 
-from app.engine_redis import NO_WORKERS_MESSAGE, RedisEngine
-from app.engines import Unavailable
-from app.fakes import FakeText
-from app.protocol import TextRequest, canonical_key
-from app.redis_keys import GROUP, Keys, run_id, worker_member
-from app.redis_queue import UNREACHABLE_MESSAGE, admission_wait, estimated_wait
+from app.backends.fakes import FakeText
+from app.demos.protocol import TextRequest, canonical_key
+from app.engine.interface import Unavailable
+from app.engine.redis_keys import GROUP, Keys, run_id, worker_member
+from app.engine.redis_queue import UNREACHABLE_MESSAGE, admission_wait, estimated_wait
+from app.engine.redis_replica import NO_WORKERS_MESSAGE, RedisEngine
 from app.render.producers import text_producer
 from app.settings import Settings
 from tests.app.cluster import Cluster, cluster, find_binary, get_json, nginx, wait_for

@@ -14,17 +14,17 @@ import numpy as np
 from PIL import Image
 from pytest import MonkeyPatch
 
-from app.fakes import FakeImage, FakeText
-from app.messages import Rendered, render_error, render_queued
-from app.protocol import ImageRequest, TextRequest
+from app.backends.fakes import FakeImage, FakeText
+from app.demos.protocol import ImageRequest, TextRequest
 from app.render import decided
 from app.render import producers as render_module
 from app.render.decided import decided_at
 from app.render.image import PLOT_H, PLOT_W, ImageRun, png_base64
+from app.render.message import Rendered, render_error, render_queued
 from app.render.producers import image_producer, text_producer
 from app.render.text import confidence_class, render_text_frame, visible
 from app.settings import REPO_ROOT
-from app.templating import stream_macros
+from app.web.templating import stream_macros
 from models.frames import BLANK, FIXED, NEW, REMASKED, TextFrame, TextToken, TokenAlternative
 
 

@@ -9,11 +9,11 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from app.backends import Backends
-from app.fakes import FakeImage, FakeRace, FakeText
+from app.backends.fakes import FakeImage, FakeRace, FakeText
+from app.backends.real import Backends
 from app.main import create_app
 from app.settings import Settings
-from app.static_files import file_version, static_url
+from app.web.static_files import file_version, static_url
 
 PAGES = ["/", "/text", "/image", "/race", "/why", "/embed/text", "/embed/image", "/embed/race"]
 

@@ -9,8 +9,8 @@ import time
 import pytest
 import websockets
 
-from app.backends import Backends
-from app.fakes import FakeImage, FakeRace, FakeText
+from app.backends.fakes import FakeImage, FakeRace, FakeText
+from app.backends.real import Backends
 from tests.app.live import Live, exchange, live_server, run, strip_timing
 
 

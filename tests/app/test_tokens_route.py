@@ -10,10 +10,10 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from app.backends import Backends, RealText
-from app.fakes import FakeImage, FakeRace, FakeText
+from app.backends.fakes import FakeImage, FakeRace, FakeText
+from app.backends.real import Backends, RealText
+from app.demos.protocol import RequestError, parse_request
 from app.main import create_app
-from app.protocol import RequestError, parse_request
 from app.routes import tokens
 from app.settings import Settings
 from tests.app.live import Live, exchange, live_server, run

@@ -1,5 +1,5 @@
 """/why: the plot's geometry on a tiny CSV, the overfitting onset, and the page's numbers checked against the
-committed CSV with this test's own reading of it (never through app.why_data)."""
+committed CSV with this test's own reading of it (never through app.why.data)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,13 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from app import fakes, loss_plot, why, why_data
-from app.backends import Backends
+from app.backends import fakes
+from app.backends.real import Backends
 from app.main import create_app
 from app.settings import REPO_ROOT, Settings
+from app.why import data as why_data
+from app.why import loss_plot
+from app.why import page as why
 from models.text import frontier
 
 DATA = REPO_ROOT / "docs" / "data-efficiency.csv"

@@ -12,8 +12,8 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
 
-from app.backends import Backends, RealText
-from app.fakes import FakeImage, FakeImageRace, FakeRace
+from app.backends.fakes import FakeImage, FakeImageRace, FakeRace
+from app.backends.real import Backends, RealText
 from tests.app.live import Live, live_server
 
 CHECKPOINTS = Path(__file__).resolve().parents[2] / "models" / "checkpoints"

@@ -13,8 +13,8 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from playwright.sync_api import expect
 
-from app.backends import Backends, RealText
-from app.fakes import FakeImage, FakeRace
+from app.backends.fakes import FakeImage, FakeRace
+from app.backends.real import Backends, RealText
 from app.routes import tokens
 from tests.app.live import Live, live_server
 

@@ -28,7 +28,7 @@ from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Literal, Self
 
-from app.messages import Deferred, Rendered
+from app.render.message import Deferred, Rendered
 
 log = logging.getLogger("theater.engine")
 
@@ -57,7 +57,7 @@ class ShuttingDown(Exception):
 
 
 class Refused(ValueError):
-    """The model cannot serve this request (the samplers' `SamplingError`, translated by `app.backends`).
+    """The model cannot serve this request (the samplers' `SamplingError`, translated by `app.backends.real`).
 
     A client error, not a server fault: its message is the sampler's readable reason, shown as is."""
 
@@ -152,7 +152,7 @@ class Engine:
     ) -> Subscription:
         """Subscribe to the run for `key`; raises Busy or ShuttingDown. `html`: this subscriber sends the
         messages' HTML variant (then rendered in the render thread; json-only runs never render it).
-        `kind` and `request` are for engines that hand the run to another process (`app.engine_redis`); this
+        `kind` and `request` are for engines that hand the run to another process (`app.engine.redis_replica`); this
         one computes `produce` itself and ignores them."""
         if self.closing:
             raise ShuttingDown

@@ -1,7 +1,7 @@
 """The /why page ("Why diffusion?"): its demos, its facts and its plot, all decided here; the template renders.
 
-The numbers come from `app.why_data` (computed from committed files at request time, cached per file mtime),
-the plot's geometry from `app.loss_plot`; this module assembles them into the page's view.
+The numbers come from `app.why.data` (computed from committed files at request time, cached per file mtime),
+the plot's geometry from `app.why.loss_plot`; this module assembles them into the page's view.
 """
 
 from __future__ import annotations
@@ -11,10 +11,8 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
-from app.data_files import data_url
-from app.loss_plot import Mark, PlotView, plot_view
 from app.settings import REPO_ROOT
-from app.why_data import (
+from app.why.data import (
     LITERATURE,
     Citation,
     CurvePoint,
@@ -26,6 +24,8 @@ from app.why_data import (
     tokens_per_epoch,
     why_facts,
 )
+from app.why.data_files import data_url
+from app.why.loss_plot import Mark, PlotView, plot_view
 from models.text import frontier
 
 DATA_CSV = REPO_ROOT / "docs" / "data-efficiency.csv"  # the route reads these at request time: tests monkeypatch
@@ -91,7 +91,7 @@ class WhyView:
     remask_query: str = REMASK_DEMO_QUERY
     literature: tuple[Citation, ...] = LITERATURE
     source: str = ""
-    source_url: str | None = None  # the cited file's link, when the server offers it (app/data_files.py)
+    source_url: str | None = None  # the cited file's link, when the server offers it (app/why/data_files.py)
     error: str | None = None  # why the plot is unavailable
     plot: PlotView | None = None
     facts: Facts | None = None

@@ -19,7 +19,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError, WatchError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from app.redis_keys import GROUP, Keys, member_slots
+from app.engine.redis_keys import GROUP, Keys, member_slots
 from app.settings import Settings
 
 Redis = aioredis.Redis

@@ -1,5 +1,5 @@
-"""What the routes, the export and the prewarm need from an engine: either the in-process one (`app.engine`) or
-the Redis one (`app.engine_redis`, when THEATER_REDIS_URL is set). Both satisfy `Runs`.
+"""What the routes, the export and the prewarm need from an engine: either the in-process one (`app.engine.local`) or
+the Redis one (`app.engine.redis_replica`, when THEATER_REDIS_URL is set). Both satisfy `Runs`.
 
     subscription = engine.join(key, produce, html=..., kind=kind, request=request)   # Busy, ShuttingDown
     with subscription:
@@ -18,9 +18,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from app.engine import Failed, Producer, Queued
-from app.messages import Rendered
-from app.protocol import Request
+from app.demos.protocol import Request
+from app.engine.local import Failed, Producer, Queued
+from app.render.message import Rendered
 
 
 @dataclass(frozen=True, slots=True)

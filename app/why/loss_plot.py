@@ -17,7 +17,7 @@ LOG_SERIES = (1.0, 2.0, 5.0)
 
 
 class LossPoint(Protocol):
-    """What the plot reads of a logged point (`app.why_data.CurvePoint` is one); read-only, so frozen ones fit."""
+    """What the plot reads of a logged point (`app.why.data.CurvePoint` is one); read-only, so frozen ones fit."""
 
     @property
     def epochs(self) -> float: ...

@@ -25,7 +25,7 @@ from PIL import GifImagePlugin, Image, ImageDraw, ImageFont
 
 from app.render.race import LANE_TITLES
 from app.render.text import confidence_class, is_line_break, shown_text, visible, word_joins
-from app.static_files import STATIC_ROOT
+from app.web.static_files import STATIC_ROOT
 
 BASE_FPS = 8  # static/player.js: frames a second at speed 1
 MIN_SPEED, MAX_SPEED = 0.25, 4.0  # the player's speed menu runs 0.25x .. 4x

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from app.data_files import data_url
-from app.loss_plot import Tick
+from app.why.data_files import data_url
+from app.why.loss_plot import Tick
 from models.text import frontier
 from models.text.frontier import Row
 

@@ -11,8 +11,8 @@ from typing import Annotated
 from fastapi import Depends
 from starlette.requests import HTTPConnection
 
-from app.backends import Backends
-from app.engines import Runs
+from app.backends.real import Backends
+from app.engine.interface import Runs
 from app.settings import Settings
 
 

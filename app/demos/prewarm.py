@@ -7,11 +7,11 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from app.backends import Backends
-from app.engine import Busy, Failed, ShuttingDown
-from app.engines import Runs, Unavailable
-from app.messages import Rendered
-from app.protocol import REQUESTS, RequestError, canonical_key
+from app.backends.real import Backends
+from app.demos.protocol import REQUESTS, RequestError, canonical_key
+from app.engine.interface import Runs, Unavailable
+from app.engine.local import Busy, Failed, ShuttingDown
+from app.render.message import Rendered
 from app.render.producers import make_producer
 
 log = logging.getLogger("theater.prewarm")

@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from app.templating import stream_macros
+from app.web.templating import stream_macros
 
 
 class Rendered:

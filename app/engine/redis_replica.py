@@ -1,5 +1,5 @@
 """The engine on Redis, web-replica side: runs are claimed and queued in Redis, computed by workers
-(`app.worker`), and read back from each run's stream; this process never samples.
+(`app.engine.redis_worker`), and read back from each run's stream; this process never samples.
 
     request --key--> a claim in flight (owner)?   -> follow that generation of the run (joined, not recomputed)
                      the run's stream ends done?  -> replay it (the shared replay cache; no job)
@@ -34,12 +34,11 @@ from typing import Any
 
 from redis.exceptions import WatchError
 
-from app.engine import Busy, Failed, LeaveOnce, Producer, Queued, ShuttingDown
-from app.engines import Event, Unavailable
-from app.messages import Rendered, busy_message
-from app.protocol import Request
-from app.redis_keys import GROUP, TERMINAL_FAILURES, Keys, message_id, parse_id, run_id
-from app.redis_queue import (
+from app.demos.protocol import Request
+from app.engine.interface import Event, Unavailable
+from app.engine.local import Busy, Failed, LeaveOnce, Producer, Queued, ShuttingDown
+from app.engine.redis_keys import GROUP, TERMINAL_FAILURES, Keys, message_id, parse_id, run_id
+from app.engine.redis_queue import (
     BLOCK_MS,
     FAILED_TTL_SECONDS,
     HEARTBEAT_SECONDS,
@@ -60,6 +59,7 @@ from app.redis_queue import (
     read_capacity,
     read_streams,
 )
+from app.render.message import Rendered, busy_message
 from app.settings import Settings
 
 log = logging.getLogger("theater.engine.redis")
@@ -152,7 +152,7 @@ class RedisSubscription(LeaveOnce):
 
 
 class RedisEngine:
-    """Satisfies `app.engines.Runs`. Start it (`await start()`) on the serving loop; `close()` at shutdown."""
+    """Satisfies `app.engine.interface.Runs`. Start it (`await start()`) on the serving loop; `close()` at shutdown."""
 
     def __init__(self, redis: Redis, settings: Settings, name: str | None = None) -> None:
         self.redis = redis

@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from app.engine import Refused
-from app.protocol import ImageRaceRequest, ImageRequest, RaceRequest, TextRequest
+from app.demos.protocol import ImageRaceRequest, ImageRequest, RaceRequest, TextRequest
+from app.engine.local import Refused
 from models.frames import BLANK, COMMITTED, FIXED, NEW, REMASKED, ImageFrame, TextFrame, TextToken, TokenAlternative
 from models.image import race_frames as image_race
 from models.image.data import held_out_digit
@@ -83,7 +83,7 @@ class FakeText:
         with self._lock:
             self.calls += 1
         problem = context_problem(request, self.context, self.count_tokens)
-        if problem:  # as models.text.sample.SamplingError, translated by app.backends
+        if problem:  # as models.text.sample.SamplingError, translated by app.backends.real
             raise Refused(problem)
         rng = random.Random(request.seed)
         prompt = [TextToken(FIXED, i, piece, 1.0) for i, piece in enumerate(_split(request.prompt))]

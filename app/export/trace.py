@@ -3,7 +3,7 @@
 The endpoints (`app/routes/export.py`) parse the page's query string as the pages do, then get the run's
 messages from the engine exactly as a websocket client would (`collect`): a cached run replays at once, a run in
 flight is joined, anything else starts a job (and goes to the replay cache when done). The trace format is
-docs/trace-format.md; the GIF is drawn by `app/export_gif.py`.
+docs/trace-format.md; the GIF is drawn by `app/export/gif.py`.
 
 Query policy: where a page drops an invalid value and runs with that field's default (with a note), an export
 answers 400 and names the value: a download must be the run its link describes, never a different one.
@@ -19,15 +19,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from app.backends import Backends
-from app.engine import Busy, Failed, Queued, ShuttingDown
-from app.engines import Runs, Unavailable
-from app.export_gif import MAX_SPEED, MIN_SPEED
-from app.messages import Rendered, busy_message, dump_json
-from app.protocol import ImageRequest, Request, RequestError, TextRequest, canonical_key, from_query, to_query
+from app.backends.real import Backends
+from app.demos.protocol import ImageRequest, Request, RequestError, TextRequest, canonical_key, from_query, to_query
+from app.engine.interface import Runs, Unavailable
+from app.engine.local import Busy, Failed, Queued, ShuttingDown
+from app.export.gif import MAX_SPEED, MIN_SPEED
+from app.render.message import Rendered, busy_message, dump_json
 from app.render.producers import make_producer
-from app.security import origin_allowed
 from app.settings import Settings
+from app.web.security import origin_allowed
 from models.checkpoints import read_manifest
 
 FORMAT = "diffusion-theater-trace"

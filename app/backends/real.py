@@ -2,7 +2,7 @@
 
 A backend wraps one model behind `sample(request, should_stop) -> Iterator[frame]`. The real ones call
 `models.text.sample` / `models.image.sample` / the races (`models.text.race`, `models.image.race`), passing the
-request as it is (the protocol's request types are the samplers'); `app.fakes` provides stand-ins. Models load
+request as it is (the protocol's request types are the samplers'); `app.backends.fakes` provides stand-ins. Models load
 once, in the app's lifespan, in a worker thread (`load_backends`), never at import time and never on the event
 loop; torch is imported only then. The image race shares the image backend's loaded DDPM; the grid and the
 samplers side by side need no backend of their own: they run the image backend's `sample` (with `batch` set, or
@@ -19,9 +19,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from app.engine import Refused
-from app.fakes import FakeImage, FakeImageRace, FakeRace, FakeText
-from app.protocol import Close, ImageRaceRequest, ImageRequest, RaceRequest, Request, RequestError, TextRequest
+from app.backends.fakes import FakeImage, FakeImageRace, FakeRace, FakeText
+from app.demos.protocol import Close, ImageRaceRequest, ImageRequest, RaceRequest, Request, RequestError, TextRequest
+from app.engine.local import Refused
 from app.settings import Settings
 from models.frames import ImageFrame, TextFrame
 from models.image.race_frames import ImageRaceFrame

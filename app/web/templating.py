@@ -9,7 +9,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.requests import Request
 
 from app.settings import REPO_ROOT
-from app.static_files import static_url
+from app.web.static_files import static_url
 
 THEMES = ("auto", "dark", "projector")  # auto: the reader's prefers-color-scheme decides
 
@@ -24,7 +24,7 @@ def presentation(request: Request) -> dict[str, object]:
 templates = Jinja2Templates(directory=REPO_ROOT / "templates", context_processors=[presentation])
 templates.env.trim_blocks = True
 templates.env.lstrip_blocks = True
-templates.env.globals["static_url"] = static_url  # content-versioned links (app/static_files.py)
+templates.env.globals["static_url"] = static_url  # content-versioned links (app/web/static_files.py)
 
 
 def stream_macros() -> Any:
