@@ -15,8 +15,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.middleware.gzip import GZipMiddleware
 
-from app.backends.real import Backends, load_backends
+from app.backends.interface import Backends
+from app.backends.load import load_backends
 from app.demos.prewarm import prewarm
+from app.demos.registry import producer_factory
 from app.engine.interface import Runs
 from app.engine.local import Engine
 from app.engine.redis_replica import RedisEngine
@@ -31,7 +33,7 @@ log = logging.getLogger("theater")
 Loader = Callable[[Settings], Backends]
 
 
-async def make_engine(settings: Settings, use_torch: bool = True) -> Runs:
+async def make_engine(settings: Settings, backends: Backends, use_torch: bool = True) -> Runs:
     """In process (the default), or on Redis when THEATER_REDIS_URL is set: then workers (`python -m app.worker`)
     sample and this process only streams (the backends above still load: request checks and pages use them).
     Redis need not be up yet: /readyz says 503 until it is."""
@@ -46,6 +48,7 @@ async def make_engine(settings: Settings, use_torch: bool = True) -> Runs:
         cache_bytes=settings.cache_bytes,
         torch_threads=settings.effective_torch_threads,
         use_torch=use_torch,
+        producers=producer_factory(backends),
     )
 
 
@@ -57,7 +60,7 @@ def create_app(settings: Settings | None = None, loader: Loader = load_backends,
         app.state.backends = await asyncio.to_thread(loader, settings)
         if app.state.backends.untrained:
             log.warning("UNTRAINED models in use: %s", ", ".join(app.state.backends.untrained))
-        app.state.engine = await make_engine(settings, use_torch)
+        app.state.engine = await make_engine(settings, app.state.backends, use_torch)
         app.state.loop_lag = LoopLag()
         app.state.loop_lag.start()
         # In the background: readiness does not wait for it (a visitor's run joins a prewarm job in flight).

@@ -58,9 +58,10 @@ def main() -> None:
 
     import torch
 
-    from app.backends.real import load_backends
-    from app.demos.protocol import ImageRequest, TextRequest
+    from app.backends.load import load_backends
     from app.settings import Settings
+    from models.image.request import ImageRequest
+    from models.text.decoding import TextRequest
 
     torch.set_num_threads(args.threads)
     backends = load_backends(Settings(models=args.models))

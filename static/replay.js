@@ -6,7 +6,8 @@
   "use strict";
   const FORMAT = "diffusion-theater-trace";
   const VERSIONS = [1];
-  const KINDS = { text: "Text diffusion", image: "Image diffusion (DDPM digits)", race: "Race: diffusion vs autoregressive" };
+  // The demos a trace may come from, kind -> title: the server's registry (app/demos/registry.py).
+  const KINDS = JSON.parse(document.getElementById("theater").dataset.demos || "{}");
   const $ = (id) => document.getElementById(id);
   let loading = 0; // the newest load; an older one still swapping stops when a new file is opened
 

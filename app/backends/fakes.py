@@ -16,14 +16,13 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from app.demos.protocol import ImageRaceRequest, ImageRequest, RaceRequest, TextRequest
-from app.engine.local import Refused
+from app.engine.interface import Refused
 from models.frames import BLANK, COMMITTED, FIXED, NEW, REMASKED, ImageFrame, TextFrame, TextToken, TokenAlternative
 from models.image import race_frames as image_race
 from models.image.data import held_out_digit
 from models.image.masks import decode_mask
-from models.image.request import lab_problem
-from models.text.decoding import context_problem
+from models.image.request import ImageRaceRequest, ImageRequest, lab_problem
+from models.text.decoding import RaceRequest, TextRequest, context_problem
 from models.text.race import AUTOREGRESSIVE, DIFFUSION, LaneSpec, RaceFrame, autoregressive_request, race_frames
 
 WORDS = (

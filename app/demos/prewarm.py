@@ -7,23 +7,21 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from app.backends.real import Backends
-from app.demos.protocol import REQUESTS, RequestError, canonical_key
-from app.engine.interface import Runs, Unavailable
-from app.engine.local import Busy, Failed, ShuttingDown
+from app.backends.interface import Backends
+from app.demos.errors import RequestError
+from app.demos.registry import DEMOS
+from app.engine.interface import Busy, Failed, Runs, ShuttingDown, Unavailable
 from app.render.message import Rendered
-from app.render.producers import make_producer
 
 log = logging.getLogger("theater.prewarm")
 
-# The defaults each page's Generate sends (no query string). Not image/samplers: its default run is ~1,070 passes
-# of the UNet (half a minute of a core at startup) and its frames come faster than the player shows them anyway.
-DEMOS = ("text", "image", "race", "race/image", "image/grid")
+# The defaults each page's Generate sends (no query string), for the demos whose registry entry asks for it.
+PREWARMED = tuple(kind for kind, entry in DEMOS.items() if entry.prewarm)
 RETRIES = 30  # with the Redis engine: try for about RETRIES x RETRY_SECONDS while no worker is up
 RETRY_SECONDS = 2.0
 
 
-async def prewarm(engine: Runs, backends: Backends, kinds: tuple[str, ...] = DEMOS) -> int:
+async def prewarm(engine: Runs, backends: Backends, kinds: tuple[str, ...] = PREWARMED) -> int:
     """Run each default request through the engine, one after another (so visitors keep a free slot);
     returns how many finished into the cache."""
     cached = 0
@@ -40,12 +38,10 @@ async def prewarm(engine: Runs, backends: Backends, kinds: tuple[str, ...] = DEM
 
 async def _prewarm_one(engine: Runs, backends: Backends, kind: str) -> str:
     """ "done", "retry" (the Redis engine: no worker yet, or Redis not up yet), or "skipped"."""
-    request = REQUESTS[kind]()
+    request = DEMOS[kind].request()
     try:
         backends.check(request)
-        subscription = engine.join(
-            canonical_key(kind, request), make_producer(kind, backends, request), html=True, kind=kind, request=request
-        )
+        subscription = engine.run(kind, request, html=True)
     except (Busy, ShuttingDown, RequestError) as error:
         log.info("prewarm of the default %s run skipped: %s", kind, type(error).__name__)
         return "skipped"

@@ -26,55 +26,28 @@ from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Literal, Self
+from typing import Literal
 
+from pydantic import BaseModel
+
+from app.engine.interface import (
+    Busy,
+    Event,
+    Failed,
+    LeaveOnce,
+    Producer,
+    ProducerFactory,
+    Queued,
+    Refused,
+    ShuttingDown,
+    run_key,
+)
+from app.engine.wait import RECENT_JOBS, estimated_wait, mean_seconds
 from app.render.message import Deferred, Rendered
 
 log = logging.getLogger("theater.engine")
 
-RECENT_JOBS = 32  # finished jobs the time-per-job estimate averages over
-
-# A producer yields each message either ready (`Rendered`) or as a zero-argument callable that renders it
-# (`Deferred`): callables run in the render thread, so the sampler thread goes straight on to the next step.
-Producer = Callable[[Callable[[], bool]], Iterator[Rendered | Deferred]]
 State = Literal["queued", "running", "done", "stopped", "failed"]
-
-
-class Busy(Exception):
-    """Admitting the job would make it wait longer than the bound (or past the queue's hard cap).
-
-    `wait`: the estimated seconds it would have waited; `retry_after`: about when the queue will have drained
-    enough to admit it."""
-
-    def __init__(self, wait: float = 0.0, retry_after: float = 1.0) -> None:
-        super().__init__(f"estimated wait {wait:.0f} s")
-        self.wait = wait
-        self.retry_after = retry_after
-
-
-class ShuttingDown(Exception):
-    """The server is stopping and takes no new jobs."""
-
-
-class Refused(ValueError):
-    """The model cannot serve this request (the samplers' `SamplingError`, translated by `app.backends.real`).
-
-    A client error, not a server fault: its message is the sampler's readable reason, shown as is."""
-
-
-@dataclass(frozen=True, slots=True)
-class Queued:
-    position: int
-    eta: float  # estimated seconds until the job starts
-
-
-@dataclass(frozen=True, slots=True)
-class Failed:
-    message: str
-    refused: bool = False  # True: the model refused the request (a client error); False: a server fault
-
-
-Event = Queued | Rendered | Failed
 
 
 @dataclass(eq=False)
@@ -115,8 +88,10 @@ class Engine:
         use_torch: bool = True,
         max_wait_seconds: float = 120.0,
         initial_job_seconds: float = 2.0,
+        producers: ProducerFactory | None = None,
     ) -> None:
         self.max_running = max_running
+        self._producers = producers  # (kind, request) -> producer: what `run` computes (the demo registry)
         self.max_queue = max_queue  # a hard cap on waiting jobs (memory); admission is decided by the wait
         self.max_wait_seconds = max_wait_seconds
         self.cache_bytes = cache_bytes
@@ -147,13 +122,19 @@ class Engine:
 
     # ----- public API (event loop only) -----
 
-    def join(
-        self, key: str, produce: Producer, html: bool = True, kind: str | None = None, request: object | None = None
-    ) -> Subscription:
-        """Subscribe to the run for `key`; raises Busy or ShuttingDown. `html`: this subscriber sends the
-        messages' HTML variant (then rendered in the render thread; json-only runs never render it).
-        `kind` and `request` are for engines that hand the run to another process (`app.engine.redis_replica`); this
-        one computes `produce` itself and ignores them."""
+    def run(self, kind: str, request: BaseModel, html: bool = True) -> Subscription:
+        """`Runs.run`: the run of `request` for the demo `kind`, its producer built by the factory given."""
+        if self._producers is None:
+            raise TypeError("this engine was built without a producer factory: use join(key, produce)")
+        key = run_key(kind, request)
+        if self.closing or key in self._cache or key in self._inflight:  # joined or replayed: no producer to build
+            return self.join(key, _spent, html)
+        return self.join(key, self._producers(kind, request), html)
+
+    def join(self, key: str, produce: Producer, html: bool = True) -> Subscription:
+        """Subscribe to the run for `key`, computed by `produce` unless it is cached or in flight; raises Busy or
+        ShuttingDown. `html`: this subscriber sends the messages' HTML variant (then rendered in the render
+        thread; json-only runs never render it)."""
         if self.closing:
             raise ShuttingDown
         self._loop = self._loop or asyncio.get_running_loop()
@@ -182,16 +163,12 @@ class Engine:
     @property
     def seconds_per_job(self) -> float:
         """Mean compute time of the recent finished jobs (runs differ: a 1000-step DDPM and a 16-step race)."""
-        if not self._durations:  # nothing measured yet: the guess, replaced by the first finished job
-            return self._initial_job_seconds
-        return sum(self._durations) / len(self._durations)
+        return mean_seconds(self._durations, self._initial_job_seconds)
 
     def estimated_wait(self, position: int) -> float:
         """Seconds until the job at queue `position` (1: next) starts: the `position` jobs that free a slot before
         it (the running ones are half done on average, the queued ones whole) share `max_running` slots."""
-        if position <= 0:
-            return 0.0
-        return position * self.seconds_per_job / self.max_running
+        return estimated_wait(position, self.seconds_per_job, self.max_running)
 
     def position(self, job: Job) -> int:
         return job.position
@@ -387,27 +364,6 @@ class Engine:
 
 def _spent(_should_stop: Callable[[], bool]) -> Iterator[Rendered | Deferred]:
     return iter(())
-
-
-class LeaveOnce:
-    """A subscription's lifetime, for both engines: use it with `with` (or call `leave()`); however a client ends,
-    its share of the run is released exactly once."""
-
-    _left = False
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *args: object) -> None:
-        self.leave()
-
-    def leave(self) -> None:
-        if not self._left:
-            self._left = True
-            self._release()
-
-    def _release(self) -> None:
-        raise NotImplementedError
 
 
 class Subscription(LeaveOnce):

@@ -20,6 +20,7 @@ from redis.exceptions import ResponseError, WatchError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.engine.redis_keys import GROUP, Keys, member_slots
+from app.engine.wait import INITIAL_JOB_SECONDS, RECENT_JOBS, mean_seconds
 from app.settings import Settings
 
 Redis = aioredis.Redis
@@ -28,8 +29,6 @@ HEARTBEAT_SECONDS = 1.0  # replicas refresh their watchers, workers their regist
 WATCH_SECONDS = 10.0  # a replica's watch of a run lapses this long after its last refresh (it left or died)
 WORKER_SECONDS = 5.0  # a worker's registration lapses this long after its last refresh
 BLOCK_MS = 1000  # the longest blocking read (XREAD / XREADGROUP BLOCK); the socket timeout is added to it
-RECENT_JOBS = 32  # finished jobs the time-per-job estimate averages over (as the in-process engine)
-INITIAL_JOB_SECONDS = 2.0  # the estimate before any job has finished
 POOL_CONNECTIONS = 32  # Redis connections per process at most (one is a replica's or a worker's blocking read)
 FAILED_TTL_SECONDS = 60  # a failed or stopped run's stream lingers this long (its clients read the reason)
 
@@ -134,25 +133,16 @@ async def read_capacity(redis: Redis, keys: Keys) -> Capacity:
     )
 
 
-def mean_seconds(durations: list[str]) -> float:
-    """The mean of the recent job durations (the workers' LPUSHed seconds); the initial guess before any."""
-    seconds = [float(d) for d in durations]
-    return sum(seconds) / len(seconds) if seconds else INITIAL_JOB_SECONDS
-
-
-def estimated_wait(position: int, seconds_per_job: float, slots: int) -> float:
-    """Seconds until the job at queue `position` (1: next) starts, as the in-process engine estimates it: the
-    `position` jobs that free a slot before it share the workers' slots."""
-    if position <= 0:
-        return 0.0
-    return position * seconds_per_job / max(1, slots)
-
-
-def admission_wait(running: int, queued: int, slots: int, seconds_per_job: float) -> float:
-    """The wait of a job enqueued now: none while a slot is free for it, else its place behind the queued ones."""
-    if running + queued < slots:
-        return 0.0
-    return estimated_wait(queued + 1, seconds_per_job, slots)
+async def queue_line(redis: Redis, keys: Keys, groups: list[dict[str, Any]], count: int) -> dict[str, int]:
+    """run id -> its job's place among the entries the workers' group has not read yet (1: next)."""
+    group = next((g for g in groups if g.get("name") == GROUP), None)
+    if group is None:
+        return {}
+    entries = await redis.xrange(keys.jobs, f"({group['last-delivered-id']}", "+", count=count)
+    line: dict[str, int] = {}
+    for place, (_entry, fields) in enumerate(entries or [], start=1):
+        line.setdefault(str((fields or {}).get("run", "")), place)
+    return line
 
 
 async def close_quietly(redis: Redis) -> None:

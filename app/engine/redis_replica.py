@@ -28,38 +28,33 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import AsyncIterator, Coroutine
-from dataclasses import dataclass, replace
+from collections.abc import Coroutine
+from dataclasses import replace
 from typing import Any
 
-from redis.exceptions import WatchError
+from pydantic import BaseModel
 
-from app.demos.protocol import Request
-from app.engine.interface import Event, Unavailable
-from app.engine.local import Busy, Failed, LeaveOnce, Producer, Queued, ShuttingDown
-from app.engine.redis_keys import GROUP, TERMINAL_FAILURES, Keys, message_id, parse_id, run_id
+from app.engine.interface import Busy, Failed, ShuttingDown, Unavailable, busy_message, run_key
+from app.engine.redis_feed import Feed, NoWorkers, RedisSubscription, claim_run, deliver
+from app.engine.redis_keys import GROUP, Keys, message_id, parse_id, run_id
 from app.engine.redis_queue import (
     BLOCK_MS,
     FAILED_TTL_SECONDS,
     HEARTBEAT_SECONDS,
-    RECENT_JOBS,
     UNREACHABLE,
     UNREACHABLE_MESSAGE,
     WATCH_SECONDS,
     Capacity,
-    Entry,
     Redis,
-    admission_wait,
     close_quietly,
     connect,
     delete_if,
-    estimated_wait,
-    mean_seconds,
     owner_ttl,
+    queue_line,
     read_capacity,
     read_streams,
 )
-from app.render.message import Rendered, busy_message
+from app.engine.wait import RECENT_JOBS, admission_wait, estimated_wait, mean_seconds
 from app.settings import Settings
 
 log = logging.getLogger("theater.engine.redis")
@@ -67,88 +62,6 @@ log = logging.getLogger("theater.engine.redis")
 READ_COUNT = 256  # messages per run per XREAD
 NO_WORKERS_MESSAGE = "no sampling workers are connected to the run queue; try again in a minute"
 LOST_MESSAGE = "the run queue lost this run (was Redis restarted?); try again"
-GAP_MESSAGE = "messages of this run were evicted from the run queue; try again"
-
-
-class NoWorkers(Exception):
-    """No worker has registered lately: a job would wait forever."""
-
-
-@dataclass(frozen=True)
-class Claimed:
-    """Our claim of a run: its job's entry, and the line when the job joined it (read in the same transaction)."""
-
-    entry: str
-    running: int
-    queued: int  # jobs ahead of ours that no worker has taken
-
-
-class Feed:
-    """One run as this replica follows it: its messages, read from the run's stream once and shared by every
-    local client of the run."""
-
-    def __init__(self, run: str, key: str, kind: str, request: Request) -> None:
-        self.run = run
-        self.key = key
-        self.kind = kind
-        self.request = request
-        self.generation = 0  # the claim followed (0: not known yet; then the pump reads the run)
-        self.last_id = ""  # the stream id of the last entry read
-        self.messages: list[Rendered] = []
-        self.done = False
-        self.failure: Failed | None = None
-        self.position = 0  # place in the jobs queue while no message has come (0: not queued)
-        self.eta = 0.0
-        self.subscribers = 0
-        self.task: asyncio.Task[None] | None = None
-        self.waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-    @property
-    def finished(self) -> bool:
-        return self.done or self.failure is not None
-
-    def wake(self) -> None:
-        waiter, self.waiter = self.waiter, asyncio.get_running_loop().create_future()
-        if not waiter.done():
-            waiter.set_result(None)
-
-    def fail(self, failure: Failed) -> None:
-        if not self.finished:
-            self.failure = failure
-        self.wake()
-
-
-class RedisSubscription(LeaveOnce):
-    """One client's view of a run (the in-process `Subscription`'s counterpart)."""
-
-    def __init__(self, engine: RedisEngine, feed: Feed) -> None:
-        self.engine = engine
-        self.feed = feed
-        feed.subscribers += 1
-
-    def _release(self) -> None:
-        self.engine._leave(self.feed)
-
-    async def events(self) -> AsyncIterator[Event]:
-        feed = self.feed
-        sent = 0
-        told = 0
-        while True:
-            waiter = feed.waiter
-            if sent < len(feed.messages):
-                yield feed.messages[sent]
-                sent += 1
-                continue
-            if feed.failure is not None:
-                yield feed.failure
-                return
-            if feed.done:
-                return
-            if sent == 0 and feed.position > 0 and feed.position != told:
-                told = feed.position
-                yield Queued(feed.position, feed.eta)
-                continue
-            await asyncio.shield(waiter)
 
 
 class RedisEngine:
@@ -186,15 +99,12 @@ class RedisEngine:
 
     # ----- public API (event loop only) -----
 
-    def join(
-        self, key: str, produce: Producer, html: bool = True, kind: str | None = None, request: Request | None = None
-    ) -> RedisSubscription:
-        """Subscribe to the run for `key`; `produce` is the in-process engine's and unused here (a worker builds
-        the same producer from `kind` and `request`). Admission is decided once Redis answers: see `events()`."""
+    def run(self, kind: str, request: BaseModel, html: bool = True) -> RedisSubscription:
+        """`Runs.run`: follow the run of `request` for the demo `kind`; a worker computes it. `html` is unused: the
+        workers write both variants of every message. Admission is decided once Redis answers: see `events()`."""
         if self.closing:
             raise ShuttingDown
-        if kind is None or request is None:
-            raise TypeError("the Redis engine enqueues a run's kind and request: pass both to join()")
+        key = run_key(kind, request)
         run = run_id(key)
         feed = self._feeds.get(run)
         if feed is None or feed.failure is not None:
@@ -326,7 +236,7 @@ class RedisEngine:
             running = int(pending["pending"]) if isinstance(pending, dict) else 0
             await self._admit(running, max(0, int(jobs) - running))  # a long line: refused before any write
             ticket = int(await redis.incr(keys.seq))
-            claim = await self._claim(feed, ticket)
+            claim = await claim_run(self.redis, self.keys, feed, ticket, self.owner_ttl)
             if claim is None:
                 continue  # a claim came and went meanwhile: look again
             if isinstance(claim, int):
@@ -355,33 +265,6 @@ class RedisEngine:
         wait = admission_wait(running, queued, capacity.slots, capacity.seconds_per_job)
         if wait > 0 and (wait > self.max_wait_seconds or queued >= self.max_queue):
             raise Busy(wait, retry_after=max(1.0, wait - self.max_wait_seconds))
-
-    async def _claim(self, feed: Feed, ticket: int) -> Claimed | int | None:
-        """Claim the run and enqueue its job atomically (WATCH owner; MULTI SET + XADD + the line; EXEC): returns
-        our claim, the generation someone else claimed first, or None when a claim came and went meanwhile."""
-        keys = self.keys
-        owner = keys.owner(feed.run)
-        job = {"run": feed.run, "key": feed.key, "kind": feed.kind, "request": feed.request.model_dump_json(), "ticket": ticket}
-        async with self.redis.pipeline(transaction=True) as pipe:
-            try:
-                await pipe.watch(owner)
-                current = await pipe.get(owner)
-                if current is not None:
-                    await pipe.unwatch()
-                    return int(current)
-                pipe.multi()
-                pipe.set(owner, ticket, ex=self.owner_ttl)
-                pipe.xadd(keys.jobs, job)  # type: ignore[arg-type]
-                pipe.xlen(keys.jobs)
-                pipe.xpending(keys.jobs, GROUP)  # NOGROUP before any worker: an error in its place, the rest ran
-                _, entry, jobs, pending = await pipe.execute(raise_on_error=False)
-            except WatchError:
-                return None
-        for answer in (entry, jobs):
-            if isinstance(answer, Exception):
-                raise answer
-        running = int(pending["pending"]) if isinstance(pending, dict) else 0
-        return Claimed(str(entry), running, max(0, int(jobs) - running - 1))
 
     async def _withdraw(self, feed: Feed, ticket: int, entry: str, busy: Busy) -> None:
         """Take our job back out of the line; clients that joined our claim meanwhile read why (a `busy` entry)."""
@@ -427,7 +310,7 @@ class RedisEngine:
                     if key == self._bell:
                         bell_id = entries[-1][0]
                     elif key in feeds:
-                        self._deliver(feeds[key], entries)
+                        deliver(feeds[key], entries)
             except asyncio.CancelledError:
                 raise
             except UNREACHABLE as error:  # every run read here is cut off: say so now rather than hang
@@ -440,35 +323,6 @@ class RedisEngine:
                 for feed in feeds.values():
                     feed.fail(Failed(f"generation failed on the server ({type(error).__name__}); please try again"))
                 await asyncio.sleep(0.2)
-
-    def _deliver(self, feed: Feed, entries: list[Entry]) -> None:
-        """Append a run's new messages to its feed: in order, each once, until the run ends.
-
-        A newer generation of the run (a claim made after this one lapsed) is the same trajectory (seeded runs
-        are deterministic): the feed follows it, skipping the messages it has."""
-        for entry_id, fields in entries:
-            if feed.finished:
-                break
-            feed.last_id = entry_id
-            generation, index = parse_id(entry_id)
-            if generation > feed.generation:
-                feed.generation = generation
-            if generation < feed.generation or index <= len(feed.messages):
-                continue
-            if index != len(feed.messages) + 1:
-                feed.fail(Unavailable(GAP_MESSAGE))
-                return
-            kind = fields.get("type", "")
-            if kind == "busy":  # the claim we joined was withdrawn: the line was too long
-                feed.fail(Unavailable(fields.get("message", "busy"), retry_after=float(fields.get("retry_after", 5))))
-                return
-            if kind in TERMINAL_FAILURES:
-                feed.fail(Failed(fields.get("message") or "this run was stopped", refused=fields.get("refused") == "1"))
-                return
-            feed.messages.append(Rendered(kind, fields.get("json", ""), html=fields.get("html", "")))
-            feed.done = kind == "done"
-        feed.position = 0
-        feed.wake()
 
     async def _beat(self) -> None:
         """Each second: read the workers' capacity and the queue, renew our watch and the claims of the runs we
@@ -511,22 +365,11 @@ class RedisEngine:
         self._memory = int(memory.get("used_memory", 0)) if isinstance(memory, dict) else 0
         waiting = [feed for feed in followed if not feed.messages]
         if waiting and isinstance(groups, list):
-            line = await self._line(groups)
+            line = await queue_line(self.redis, self.keys, groups, self.max_queue)
             for feed in waiting:
                 self._place(feed, line.get(feed.run, 0))
         unclaimed = [feed for feed, claimed in zip(followed, answers[4 + 2 * len(feeds) :]) if claimed == 0]
         await self._check_lost(unclaimed)
-
-    async def _line(self, groups: list[dict[str, Any]]) -> dict[str, int]:
-        """run id -> its job's place among the entries the workers' group has not read yet (1: next)."""
-        group = next((g for g in groups if g.get("name") == GROUP), None)
-        if group is None:
-            return {}
-        entries = await self.redis.xrange(self.keys.jobs, f"({group['last-delivered-id']}", "+", count=self.max_queue)
-        line: dict[str, int] = {}
-        for place, (_entry, fields) in enumerate(entries or [], start=1):
-            line.setdefault(str((fields or {}).get("run", "")), place)
-        return line
 
     async def _check_lost(self, feeds: list[Feed]) -> None:
         """Runs without a claim (the EXPIRE above found no owner) must have written past what we read: a worker

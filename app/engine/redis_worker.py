@@ -30,15 +30,18 @@ from typing import Literal
 
 from redis.exceptions import ResponseError
 
-from app.backends.real import Backends, load_backends
-from app.demos.protocol import REQUESTS, Request, RequestError, canonical_key, check_limits
-from app.engine.local import Engine, Failed, Queued, Subscription
+from app.backends.interface import Backends
+from app.backends.load import load_backends
+from app.demos.errors import RequestError
+from app.demos.protocol import Request, check_limits
+from app.demos.registry import DEMOS, producer_factory
+from app.engine.interface import Failed, Queued, run_key
+from app.engine.local import Engine, Subscription
 from app.engine.redis_keys import GROUP, MAX_SEQ, TERMINAL_FAILURES, Keys, message_id, parse_id, worker_member
 from app.engine.redis_queue import (
     BLOCK_MS,
     FAILED_TTL_SECONDS,
     HEARTBEAT_SECONDS,
-    RECENT_JOBS,
     UNREACHABLE,
     WORKER_SECONDS,
     Redis,
@@ -50,7 +53,7 @@ from app.engine.redis_queue import (
     owner_ttl,
     read_entries,
 )
-from app.render.producers import make_producer
+from app.engine.wait import RECENT_JOBS
 from app.settings import Settings, get_settings
 
 log = logging.getLogger("theater.worker")
@@ -101,6 +104,7 @@ class Worker:
             torch_threads=settings.effective_torch_threads,
             use_torch=use_torch,
             max_wait_seconds=float("inf"),
+            producers=producer_factory(backends),
         )
         self.active: dict[str, asyncio.Task[None]] = {}
         self.stopping = asyncio.Event()
@@ -193,9 +197,9 @@ class Worker:
     async def _job(self, entry: str, fields: dict[str, str], recovered: bool) -> None:
         try:
             kind = fields["kind"]
-            request = REQUESTS[kind].model_validate_json(fields["request"])
+            request = DEMOS[kind].request.model_validate_json(fields["request"])
             job = Job(entry, fields["run"], fields["key"], kind, request, int(fields["ticket"]))
-            if canonical_key(kind, request) != job.key:
+            if run_key(kind, request) != job.key:
                 raise ValueError("the request does not match its key")
         except (KeyError, ValueError) as error:  # ValueError: pydantic's ValidationError too
             log.error("dropping malformed job %s: %r", entry, error)
@@ -222,11 +226,11 @@ class Worker:
 
     async def _compute(self, job: Job, recovered: bool) -> Outcome:
         keys, redis = self.keys, self.redis
-        run_key, owner_key = keys.run(job.run), keys.owner(job.run)
+        stream_key, owner_key = keys.run(job.run), keys.owner(job.run)
         async with redis.pipeline(transaction=False) as pipe:
             pipe.get(owner_key)
-            pipe.xrevrange(run_key, count=1)
-            pipe.xrevrange(run_key, message_id(job.generation, MAX_SEQ), message_id(job.generation, 0), count=1)
+            pipe.xrevrange(stream_key, count=1)
+            pipe.xrevrange(stream_key, message_id(job.generation, MAX_SEQ), message_id(job.generation, 0), count=1)
             pipe.zcount(keys.watchers(job.run), time.time(), "+inf")
             pipe.xpending_range(keys.jobs, GROUP, job.entry, job.entry, 1)
             owner, last, ours, watchers, pending = await pipe.execute()
@@ -242,17 +246,17 @@ class Worker:
         fresh = not recovered and written == 0
         async with redis.pipeline(transaction=False) as pipe:
             pipe.set(owner_key, job.generation, ex=self.owner_ttl)
-            pipe.expire(run_key, self.owner_ttl)  # while computing: lapses unless renewed (a run nobody finishes)
+            pipe.expire(stream_key, self.owner_ttl)  # while computing: lapses unless renewed (a run nobody finishes)
             pipe.incr(keys.count("jobs_started" if fresh else "jobs_recovered"))
             if fresh:  # older generations' messages: nobody reads them any more (see RedisEngine._deliver)
-                pipe.xtrim(run_key, minid=message_id(job.generation, 0), approximate=False)
+                pipe.xtrim(stream_key, minid=message_id(job.generation, 0), approximate=False)
             await pipe.execute()
         return await self._stream(job, written, fresh)
 
     async def _stream(self, job: Job, written: int, fresh: bool) -> Outcome:
         """Compute the run with the in-process engine; write each message after the `written` ones already out."""
         control = Control()
-        subscription = self.engine.join(job.key, make_producer(job.kind, self.backends, job.request), html=True)
+        subscription = self.engine.run(job.kind, job.request, html=True)
         beat = asyncio.create_task(self._heartbeat(job, control, subscription))
         started = time.monotonic()
         index = 0

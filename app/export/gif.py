@@ -14,7 +14,7 @@ import io
 import json
 import re
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -23,12 +23,11 @@ from typing import Any
 import numpy as np
 from PIL import GifImagePlugin, Image, ImageDraw, ImageFont
 
+from app.render.playback import BASE_FPS
 from app.render.race import LANE_TITLES
 from app.render.text import confidence_class, is_line_break, shown_text, visible, word_joins
 from app.web.static_files import STATIC_ROOT
 
-BASE_FPS = 8  # static/player.js: frames a second at speed 1
-MIN_SPEED, MAX_SPEED = 0.25, 4.0  # the player's speed menu runs 0.25x .. 4x
 MAX_GIF_FRAMES = 200
 HOLD_LAST_MS = 2000
 
@@ -370,9 +369,6 @@ def image_images(frames: Sequence[dict[str, Any]]) -> Iterator[Image.Image]:
         yield image
 
 
-RENDERERS = {"text": text_images, "image": image_images, "race": race_images}
-
-
 # ---------------------------------------------------------------------------------------------------------
 # The GIF: one fixed palette, each frame stored as the rectangle that changed, written as it is drawn
 
@@ -436,10 +432,16 @@ def encode_gif(images: Iterator[Image.Image], durations: Sequence[int]) -> bytes
     return b"".join(out)
 
 
-def render_gif(kind: str, frames_json: Sequence[str], speed: float = 1.0, limit: int = MAX_GIF_FRAMES) -> bytes:
-    """The run's frames (their JSON texts, in order) -> GIF bytes. Blocking and CPU-bound: call it off the loop."""
+def render_gif(
+    draw: Callable[[Sequence[dict[str, Any]]], Iterator[Image.Image]],
+    frames_json: Sequence[str],
+    speed: float = 1.0,
+    limit: int = MAX_GIF_FRAMES,
+) -> bytes:
+    """The run's frames (their JSON texts, in order) -> GIF bytes, each frame drawn by `draw` (the demo's renderer
+    in the registry). Blocking and CPU-bound: call it off the loop."""
     if not frames_json:
         raise ValueError("a run without frames has no GIF")
     frames = [json.loads(frames_json[i]) for i in sample_indices(len(frames_json), limit)]
     durations = [frame_ms(speed)] * (len(frames) - 1) + [HOLD_LAST_MS]
-    return encode_gif(RENDERERS[kind](frames), durations)
+    return encode_gif(draw(frames), durations)

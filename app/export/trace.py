@@ -19,25 +19,24 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from app.backends.real import Backends
-from app.demos.protocol import ImageRequest, Request, RequestError, TextRequest, canonical_key, from_query, to_query
-from app.engine.interface import Runs, Unavailable
-from app.engine.local import Busy, Failed, Queued, ShuttingDown
-from app.export.gif import MAX_SPEED, MIN_SPEED
-from app.render.message import Rendered, busy_message, dump_json
-from app.render.producers import make_producer
+from app.backends.interface import Backends
+from app.demos.errors import RequestError
+from app.demos.protocol import Request, from_query
+from app.demos.query import to_query
+from app.demos.registry import DEMOS
+from app.engine.interface import Busy, Failed, Queued, Runs, ShuttingDown, Unavailable, busy_message
+from app.render.message import Rendered, dump_json
+from app.render.playback import MAX_SPEED, MIN_SPEED, SPEEDS
 from app.settings import Settings
 from app.web.security import origin_allowed
 from models.checkpoints import read_manifest
 
 FORMAT = "diffusion-theater-trace"
 VERSION = 1
-KINDS = ("text", "image", "race")
 EXTENSIONS = ("json", "gif")
 RETRY_AFTER_SECONDS = 5
 DEFAULT_WEIGHTS = "model.safetensors"
 WEIGHTS = {"image-ddpm": "unet/model.safetensors"}  # checkpoints whose weights file is elsewhere
-CLASSIFIER = "digit-classifier"
 
 
 class ExportError(Exception):
@@ -61,9 +60,9 @@ def _retry() -> dict[str, str]:
 def split_name(name: str) -> tuple[str, str]:
     """'text.json' -> ('text', 'json'); anything else -> ExportError 404 naming what exists."""
     kind, _, extension = name.rpartition(".")
-    if kind not in KINDS or extension not in EXTENSIONS:
+    if kind not in DEMOS or extension not in EXTENSIONS:
         raise ExportError(
-            404, f"no export named {name[:60]!r}: use /export/<kind>.json or /export/<kind>.gif with kind {', '.join(KINDS)}"
+            404, f"no export named {name[:60]!r}: use /export/<kind>.json or /export/<kind>.gif with kind {', '.join(DEMOS)}"
         )
     return kind, extension
 
@@ -79,7 +78,6 @@ def request_from_query(kind: str, query: Mapping[str, str], settings: Settings) 
     request, notes = from_query(kind, query, settings)
     if notes:
         raise ExportError(400, "invalid query: " + "; ".join(_problem(note) for note in notes))
-    assert isinstance(request, TextRequest | ImageRequest)
     return request
 
 
@@ -95,7 +93,7 @@ def parse_speed(raw: str | None) -> float:
         raise ExportError(
             400,
             f"invalid query: speed={raw[:20]!r} should be a number from {MIN_SPEED:g} to "
-            f"{MAX_SPEED:g} (the player's speeds: 0.25, 0.5, 1, 2, 4)",
+            f"{MAX_SPEED:g} (the player's speeds: {', '.join(f'{s:g}' for s in SPEEDS)})",
         )
     return speed
 
@@ -130,9 +128,7 @@ async def collect(engine: Runs, kind: str, backends: Backends, request: Request)
 
     Cancelling this (the client left) leaves the job: if nobody else watches it, it stops within a step."""
     try:
-        subscription = engine.join(
-            canonical_key(kind, request), make_producer(kind, backends, request), html=True, kind=kind, request=request
-        )
+        subscription = engine.run(kind, request, html=True)
     except Busy as busy:
         raise ExportError(
             503,
@@ -182,21 +178,16 @@ def describe_model(part: Any, checkpoint_dir: Path) -> dict[str, Any]:
 
 
 def describe_models(kind: str, backends: Backends, checkpoint_dir: Path) -> list[dict[str, Any]]:
-    """The models behind a run: text -> the diffusion model; race -> both text models; image -> the DDPM and,
-    when loaded, the digit classifier whose probabilities the frames carry."""
-    if kind == "race":
-        race = backends.race
-        lanes = [getattr(race, "diffusion", None), getattr(race, "autoregressive", None)]
-        if None in lanes:
-            return [describe_model(race, checkpoint_dir)]
-        return [describe_model(lane, checkpoint_dir) for lane in lanes]
-    if kind == "text":
-        return [describe_model(backends.text, checkpoint_dir)]
-    models = [describe_model(backends.image, checkpoint_dir)]
-    if getattr(getattr(backends.image, "model", None), "classifier", None) is not None:
-        sha256 = manifest_sha256(checkpoint_dir / CLASSIFIER, DEFAULT_WEIGHTS)
-        models.append({"name": CLASSIFIER, "sha256": sha256, "trained": sha256 is not None})
-    return models
+    """The models behind a run, as its registry entry lists them: a backend or a loaded model (`describe_model`), or
+    a checkpoint's name (a model whose output rides on the frames, such as the digit classifier's probabilities)."""
+    described = []
+    for part in DEMOS[kind].models(backends):
+        if isinstance(part, str):
+            sha256 = manifest_sha256(checkpoint_dir / part, DEFAULT_WEIGHTS)
+            described.append({"name": part, "sha256": sha256, "trained": sha256 is not None})
+        else:
+            described.append(describe_model(part, checkpoint_dir))
+    return described
 
 
 def trace_json(
@@ -218,4 +209,5 @@ def trace_json(
 
 
 def filename(kind: str, request: Request, extension: str) -> str:
-    return f"theater-{kind}-seed{request.seed}.{extension}"
+    """`theater-race-image-seed3.gif`: the kind's path as a name, with the run's seed."""
+    return f"theater-{kind.replace('/', '-')}-seed{request.model_dump().get('seed', 0)}.{extension}"

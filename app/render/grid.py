@@ -12,13 +12,14 @@ from collections import Counter
 from collections.abc import Sequence
 from types import SimpleNamespace
 
-from app.demos.protocol import ImageRequest
 from app.render.decided import leading
 from app.render.image import frame_header, image_status, png_base64
-from app.render.message import Rendered, done_summary, pack
+from app.render.message import Rendered, pack
+from app.render.notices import done_summary
 from app.web.templating import stream_macros
 from models.frames import ImageFrame
 from models.image.grid import COLUMNS, TILES, tile
+from models.image.request import ImageRequest
 
 SIZE = 28  # a tile's pixels a side
 GAP = 2  # between tiles, in pixels of the picture

@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from app.render.decided import Timeline, decided_sentence, leading, timeline
-from app.render.message import Rendered, done_summary, pack
+from app.render.message import Rendered, pack
+from app.render.notices import done_summary
 from app.web.templating import stream_macros
 from models.frames import ImageFrame
 from models.image.data import held_out_digit

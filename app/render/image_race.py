@@ -18,14 +18,13 @@ from typing import Any
 import numpy as np
 from markupsafe import Markup
 
-from app.demos.protocol import ImageRaceRequest
 from app.render.image import png_base64
 from app.render.message import Rendered, dump_json, pack, with_content
 from app.web.templating import stream_macros
 from app.why.data_files import data_url
 from models.image.race_frames import AUTOREGRESSIVE, DIFFUSION, IMAGE_SIZE, ImageLane, ImageRaceFrame, mistake_step
 from models.image.race_recovery import RECOVERY_FILE, Outcome, Recovery, TimingRow, load_recovery
-from models.image.request import MISTAKE_TIMINGS, MistakeTiming
+from models.image.request import MISTAKE_TIMINGS, ImageRaceRequest, MistakeTiming
 
 SIZE = IMAGE_SIZE  # pixels a side
 LANE_TITLES = {AUTOREGRESSIVE: "Autoregressive (PixelCNN)", DIFFUSION: "Diffusion (DDPM)"}

@@ -1,4 +1,5 @@
-"""Outgoing messages: what the engine queues and the websocket route sends, whatever the demo.
+"""Outgoing messages: what the engine queues and the websocket route sends, whatever the demo (no HTML
+notices here: those are `app.render.notices`, so the engine never imports templating).
 
 Each message is one `Rendered`: the same JSON message twice, once with a `content` field holding the HTML
 fragment (what htmx's hx-ws swaps into the page) and once without (for `?format=json` clients). The JSON is
@@ -13,8 +14,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from typing import Any
-
-from app.web.templating import stream_macros
 
 
 class Rendered:
@@ -62,11 +61,6 @@ class Rendered:
 Deferred = Callable[[], Rendered]
 
 
-def done_summary(steps: int, forward_passes: int, ms_total: float) -> str:
-    """The done notice of a text or an image run."""
-    return f"Done: {steps} steps, {forward_passes} forward passes, {ms_total / max(steps, 1):.1f} ms per step."
-
-
 def dump_json(data: dict[str, Any]) -> str:
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
@@ -81,27 +75,3 @@ def pack(data: dict[str, Any], content: Callable[[], str], **swap: str) -> Rende
     """Serialise `data` now; render the HTML message (`content()` appended) only when someone asks for it."""
     plain = dump_json(data)
     return Rendered(data["type"], plain, make_html=lambda: with_content(plain, content(), swap))
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Text
-
-
-def render_queued(position: int, eta_seconds: float) -> Rendered:
-    eta = max(1, round(eta_seconds))
-    data = {"type": "queued", "position": position, "eta_seconds": eta}
-    text = f"Waiting for a free slot: position {position} in line, about {eta} s."
-    return pack(data, lambda: stream_macros().notice(text, "queued"), target="#notice", swap="outerHTML")
-
-
-def busy_message(wait: float, retry_after: float, limit: float) -> str:
-    """Why a run was not admitted, and when to come back."""
-    return (
-        f"busy: this run would wait about {wait:.0f} s for a free slot, over the server's limit of {limit:g} s; "
-        f"try again in {max(1, round(retry_after))} s"
-    )
-
-
-def render_error(message: str) -> Rendered:
-    data = {"type": "error", "message": message}
-    return pack(data, lambda: stream_macros().notice(message, "error"), target="#notice", swap="outerHTML")

@@ -1,7 +1,9 @@
 """Producers: a sampler's frames -> the deferred renders the engine runs in its render thread.
 
-Producers yield each frame as a deferred render (`functools.partial`), so the sampler thread never waits for
-rendering (see app/engine/local.py). One run renderer per run keeps what a run needs across its frames.
+Each demo's registry entry (`app.demos.registry`) names one function here, `(backends, request) -> Producer`:
+the path from a request to its sampler and its run renderer, written out. Producers yield each frame as a
+deferred render, so the sampler thread never waits for rendering (see app/engine/local.py). One run renderer per
+run keeps what a run needs across its frames.
 """
 
 from __future__ import annotations
@@ -11,10 +13,8 @@ from functools import partial
 from time import perf_counter
 from typing import Any, Protocol
 
-import numpy as np
-
-from app.backends.real import Backends
-from app.demos.protocol import ImageRaceRequest, ImageRequest, ImageSamplersRequest, RaceRequest, Request, TextRequest
+from app.backends.interface import Backends
+from app.engine.interface import Producer
 from app.render.grid import GridRun
 from app.render.image import ImageRun, lab_source
 from app.render.image_race import ImageRaceRun
@@ -22,10 +22,10 @@ from app.render.message import Deferred, Rendered
 from app.render.race import RaceRun
 from app.render.samplers import SamplersRun
 from app.render.text import TextRun
-from models.frames import ImageFrame, TextFrame
 from models.image.grid import grid_request
+from models.image.request import ImageRaceRequest, ImageRequest, ImageSamplersRequest
 from models.image.samplers_race import race_samplers
-from models.text.race import RaceFrame
+from models.text.decoding import RaceRequest, TextRequest
 
 
 class RunRenderer(Protocol):
@@ -36,9 +36,7 @@ class RunRenderer(Protocol):
     def done(self, frame: Any, ms_total: float) -> Rendered: ...
 
 
-def _producer(
-    frames: Callable[[Callable[[], bool]], Iterator[Any]], new_run: Callable[[], RunRenderer]
-) -> Callable[..., Iterator[Deferred]]:
+def _producer(frames: Callable[[Callable[[], bool]], Iterator[Any]], new_run: Callable[[], RunRenderer]) -> Producer:
     """Yields one deferred render per frame, then the done message if the run finished;
     `ms_per_step` is the sampler's mean time a step so far (rendering happens later, elsewhere). The render
     thread runs the deferred renders in order, so a run renderer sees its frames in order, then `done`."""
@@ -61,51 +59,36 @@ def _producer(
     return produce
 
 
-def text_producer(sample: Callable[..., Iterator[TextFrame]], request: TextRequest) -> Callable[..., Iterator[Deferred]]:
-    return _producer(partial(sample, request), partial(TextRun, request.remask != "none"))
+def text_run(backends: Backends, request: TextRequest) -> Producer:
+    """The diffusion model's sampler; its run renderer keeps the decision log (and the remasking one)."""
+    return _producer(lambda stop: backends.text.sample(request, stop), lambda: TextRun(request.remask != "none"))
 
 
-def race_producer(sample: Callable[..., Iterator[RaceFrame]], request: TextRequest) -> Callable[..., Iterator[Deferred]]:
-    return _producer(partial(sample, request), partial(RaceRun, request))
+def race_run(backends: Backends, request: RaceRequest) -> Producer:
+    """Both text models on one clock (`models.text.race`)."""
+    return _producer(lambda stop: backends.race.sample(request, stop), lambda: RaceRun(request))
 
 
-def image_producer(
-    sample: Callable[..., Iterator[ImageFrame]], request: ImageRequest, schedule: np.ndarray
-) -> Callable[..., Iterator[Deferred]]:
-    return _producer(partial(sample, request), partial(ImageRun, schedule, lab_source(request)))
+def image_run(backends: Backends, request: ImageRequest) -> Producer:
+    """The DDPM, from noise or from a held-out digit (the lab); frames carry the schedule's noise level."""
+    schedule = backends.image.noise_schedule()
+    return _producer(lambda stop: backends.image.sample(request, stop), lambda: ImageRun(schedule, lab_source(request)))
 
 
-def image_race_producer(sample: Callable[..., Iterator[Any]], request: ImageRaceRequest) -> Callable[..., Iterator[Deferred]]:
-    return _producer(partial(sample, request), partial(ImageRaceRun, request))
-
-
-def grid_producer(sample: Callable[..., Iterator[ImageFrame]], request: ImageRequest) -> Callable[..., Iterator[Deferred]]:
+def grid_run(backends: Backends, request: ImageRequest) -> Producer:
     """16 samples of `request` in one batched run (the image backend's own sampler, `batch` set here)."""
-    return _producer(partial(sample, grid_request(request)), partial(GridRun, request))
+    batch = grid_request(request)
+    return _producer(lambda stop: backends.image.sample(batch, stop), lambda: GridRun(request))
 
 
-def samplers_producer(
-    sample: Callable[..., Iterator[ImageFrame]], request: ImageSamplersRequest
-) -> Callable[..., Iterator[Deferred]]:
+def samplers_run(backends: Backends, request: ImageSamplersRequest) -> Producer:
     """Three lanes of the image backend's sampler on one clock (`models.image.samplers_race`)."""
-    return _producer(partial(race_samplers, sample, request), partial(SamplersRun, request))
+    return _producer(lambda stop: race_samplers(backends.image.sample, request, stop), lambda: SamplersRun(request))
 
 
-def make_producer(kind: str, backends: Backends, request: Request) -> Callable[..., Iterator[Deferred]]:
-    """The producer of a run of `kind`: what the websocket routes and the export endpoints hand the engine. The
-    kind decides where a request type is shared (the grid takes the image page's `ImageRequest`)."""
-    if kind == "image/grid":
-        if not isinstance(request, ImageRequest):  # REQUESTS pairs the kind with ImageRequest
-            raise TypeError(f"an image/grid run takes an ImageRequest, not {type(request).__name__}")
-        return grid_producer(backends.image.sample, request)
-    if isinstance(request, ImageSamplersRequest):
-        return samplers_producer(backends.image.sample, request)
-    if isinstance(request, ImageRaceRequest):
-        if backends.image_race is None:  # Backends.check refuses such a request before a job starts
-            raise RuntimeError("no image race backend")
-        return image_race_producer(backends.image_race.sample, request)
-    if isinstance(request, RaceRequest):
-        return race_producer(backends.race.sample, request)
-    if isinstance(request, TextRequest):
-        return text_producer(backends.text.sample, request)
-    return image_producer(backends.image.sample, request, backends.image.noise_schedule())
+def image_race_run(backends: Backends, request: ImageRaceRequest) -> Producer:
+    """The DDPM against the pixel-by-pixel autoregressive model (`models.image.race`)."""
+    race = backends.image_race
+    if race is None:  # Backends.check refuses such a request before a job starts
+        raise RuntimeError("no image race backend")
+    return _producer(lambda stop: race.sample(request, stop), lambda: ImageRaceRun(request))

@@ -10,11 +10,11 @@ from collections.abc import Sequence
 from types import SimpleNamespace
 from typing import Any
 
-from app.demos.protocol import ImageSamplersRequest
 from app.render.decided import decided_at, leading
 from app.render.image import png_base64
 from app.render.message import Rendered, dump_json, pack, with_content
 from app.web.templating import stream_macros
+from models.image.request import ImageSamplersRequest
 from models.image.samplers_race import LANES, SamplerLane, SamplersFrame, lane_steps
 
 LANE_TITLES = {"ddpm": "DDPM", "ddim": "DDIM", "dpm": "DPM-Solver++"}

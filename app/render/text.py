@@ -16,7 +16,8 @@ from typing import Any
 from markupsafe import Markup
 
 from app.render.decision_map import decision_map
-from app.render.message import Rendered, done_summary, dump_json, pack, with_content
+from app.render.message import Rendered, dump_json, pack, with_content
+from app.render.notices import done_summary
 from app.render.quality import explanation, text_summary
 from app.web.templating import stream_macros
 from models.frames import BLANK, FIXED, NEW, REMASKED, TextFrame, TextToken

@@ -17,6 +17,7 @@ from typing import TypeVar
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
+from app.demos.registry import DEMOS
 from app.export.gif import render_gif
 from app.export.trace import (
     ExportError,
@@ -72,7 +73,7 @@ def _gif_slots(request: Request) -> asyncio.Semaphore:
     return slots
 
 
-@router.get("/export/{name}", name="export")
+@router.get("/export/{name:path}", name="export")
 async def export(name: str, request: Request, settings: SettingsDep, backends: BackendsDep, engine: EngineDep) -> Response:
     query = dict(request.query_params)
     try:
@@ -89,7 +90,7 @@ async def export(name: str, request: Request, settings: SettingsDep, backends: B
         else:
             frames = [message.json for message in messages if message.type == "frame"]
             async with _gif_slots(request):  # the drawing runs to its end even if the client leaves: it is short
-                content = await asyncio.to_thread(render_gif, kind, frames, speed)
+                content = await asyncio.to_thread(render_gif, DEMOS[kind].gif, frames, speed)
             media_type = "image/gif"
     except ExportError as error:
         return PlainTextResponse(error.message, status_code=error.status, headers=error.headers)
@@ -102,5 +103,6 @@ async def export(name: str, request: Request, settings: SettingsDep, backends: B
 @router.get("/replay", response_class=HTMLResponse, name="replay")
 async def replay(request: Request) -> HTMLResponse:
     """The replay page: a trace opened from disk plays in the same player; the server only serves static files."""
-    context = {"kind": "replay", "embed": False, "untrained": []}
+    titles = {kind: demo.page.title for kind, demo in DEMOS.items()}  # the demos a trace may come from
+    context = {"kind": "replay", "embed": False, "untrained": [], "demo_titles": titles}
     return templates.TemplateResponse(request, "replay.html", context)

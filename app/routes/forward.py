@@ -24,8 +24,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from markupsafe import escape
 
+from app.demos.registry import IMAGE_OPTIONS
 from app.render.image import png_base64, schedule_plot
-from app.routes.pages import IMAGE_OPTIONS
 from app.web.deps import BackendsDep, SettingsDep
 from app.web.templating import stream_macros, templates
 from models.image.data import HELD_OUT_DIGITS, held_out_split

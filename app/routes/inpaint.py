@@ -16,9 +16,9 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from app.demos.registry import IMAGE_OPTIONS
 from app.render.image import png_base64
 from app.routes.forward import DEFAULT_INDEX, DIGITS, ForwardError, number_in_range
-from app.routes.pages import IMAGE_OPTIONS
 from app.web.deps import BackendsDep, SettingsDep
 from app.web.templating import templates
 from models.image.data import held_out_digit

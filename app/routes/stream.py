@@ -22,20 +22,13 @@ from collections.abc import Iterator
 
 from fastapi import APIRouter, WebSocket
 
-from app.backends.real import Backends
-from app.demos.protocol import (
-    REQUESTS,
-    Close,
-    Request,
-    RequestError,
-    canonical_key,
-    close_reason,
-    parse_request,
-)
-from app.engine.interface import Runs, RunSubscription, Unavailable
-from app.engine.local import Busy, Failed, Queued, ShuttingDown
-from app.render.message import Rendered, busy_message, render_error, render_queued
-from app.render.producers import make_producer
+from app.backends.interface import Backends
+from app.demos.errors import Close, RequestError
+from app.demos.protocol import Request, close_reason, parse_request
+from app.demos.registry import DEMOS, Demo
+from app.engine.interface import Busy, Failed, Queued, Runs, RunSubscription, ShuttingDown, Unavailable, busy_message
+from app.render.message import Rendered
+from app.render.notices import render_error, render_queued
 from app.settings import Settings
 from app.web.deps import BackendsDep, EngineDep, SettingsDep
 from app.web.security import origin_allowed
@@ -175,13 +168,7 @@ async def serve(ws: WebSocket, kind: str, settings: Settings, engine: Runs, back
             await conn.fail(error.message, error.code)
             return
         try:
-            subscription = engine.join(
-                canonical_key(kind, request),
-                make_producer(kind, backends, request),
-                html=fmt == "html",
-                kind=kind,
-                request=request,
-            )
+            subscription = engine.run(kind, request, html=fmt == "html")
         except Busy as busy:
             await conn.fail(busy_message(busy.wait, busy.retry_after, engine.max_wait_seconds), Close.BUSY)
             return
@@ -220,14 +207,15 @@ async def _stream(conn: Connection, subscription: RunSubscription, engine: Runs)
         await conn.close(Close.SERVER_FAULT, "server fault")
 
 
-def _add_socket(kind: str) -> None:
-    """`/ws/<kind>` for each demo kind in the protocol (`app.demos.protocol.REQUESTS`): one handler, the kind bound."""
+def _add_socket(demo: Demo) -> None:
+    """`/ws/<kind>` for each demo of the registry: one handler, the kind bound."""
+    kind = demo.kind
 
     async def socket(ws: WebSocket, settings: SettingsDep, engine: EngineDep, backends: BackendsDep) -> None:
         await serve(ws, kind, settings, engine, backends, ws.app.state.clients)
 
-    router.add_api_websocket_route(f"/ws/{kind}", socket, name=f"ws_{kind.replace('/', '_')}")
+    router.add_api_websocket_route(demo.socket_path, socket, name=f"ws_{demo.route_name}")
 
 
-for _kind in REQUESTS:
-    _add_socket(_kind)
+for _demo in DEMOS.values():
+    _add_socket(_demo)

@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import Depends
 from starlette.requests import HTTPConnection
 
-from app.backends.real import Backends
+from app.backends.interface import Backends
 from app.engine.interface import Runs
 from app.settings import Settings
 

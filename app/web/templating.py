@@ -8,8 +8,11 @@ from typing import Any
 from fastapi.templating import Jinja2Templates
 from starlette.requests import Request
 
+from app.render.playback import BASE_FPS, SPEEDS
 from app.settings import REPO_ROOT
 from app.web.static_files import static_url
+from models.image.request import GUIDANCE_MAX
+from models.requests import SEED_MAX
 
 THEMES = ("auto", "dark", "projector")  # auto: the reader's prefers-color-scheme decides
 
@@ -25,6 +28,9 @@ templates = Jinja2Templates(directory=REPO_ROOT / "templates", context_processor
 templates.env.trim_blocks = True
 templates.env.lstrip_blocks = True
 templates.env.globals["static_url"] = static_url  # content-versioned links (app/web/static_files.py)
+# Limits and constants the templates print come from the Python that enforces them: one source each.
+templates.env.globals["limits"] = {"seed_max": SEED_MAX, "guidance_max": f"{GUIDANCE_MAX:g}"}
+templates.env.globals["playback"] = {"base_fps": BASE_FPS, "speeds": SPEEDS}
 
 
 def stream_macros() -> Any:

@@ -11,7 +11,9 @@ from models.image.data import HELD_OUT_DIGITS
 from models.image.masks import MASK_CHARS, MaskError, decode_mask
 
 # Every demo's request shares one strictness and one seed range (defined with the text requests).
-from models.text.decoding import SEED_MAX, StrictRequest
+from models.requests import SEED_MAX, StrictRequest
+
+GUIDANCE_MAX = 10.0  # classifier-free guidance scale: past this the digits burn out
 
 Sampler = Literal["ddim", "ddpm", "dpm"]  # dpm: DPM-Solver++
 SAMPLERS: tuple[Sampler, ...] = get_args(Sampler)
@@ -34,7 +36,7 @@ DEFAULT_MISTAKE_TIMING: MistakeTiming = "middle"
 class ImageRequest(StrictRequest):
     digit: int | None = Field(3, ge=0, le=9, description="class to draw, or null for unconditional")
     # measured best trade-off: class match 1.0, FD within 3x of the train floor
-    guidance: float = Field(1.0, ge=0.0, le=10.0)
+    guidance: float = Field(1.0, ge=0.0, le=GUIDANCE_MAX)
     sampler: Sampler = "ddim"
     steps: int = Field(50, ge=1)
     seed: int = Field(0, ge=0, le=SEED_MAX)
@@ -84,7 +86,7 @@ class ImageRaceRequest(StrictRequest):
 
     digit: int = Field(3, ge=0, le=9, description="the digit both models draw")
     steps: int = Field(50, ge=1, description="the DDPM lane's DDIM steps (one forward pass each)")
-    guidance: float = Field(1.0, ge=0.0, le=10.0)
+    guidance: float = Field(1.0, ge=0.0, le=GUIDANCE_MAX)
     seed: int = Field(0, ge=0, le=SEED_MAX)
     mistake: bool = Field(False, description="force the same wrong stroke early in both lanes")
     mistake_at: MistakeTiming = Field(
@@ -98,7 +100,7 @@ class ImageSamplersRequest(StrictRequest):
     """Three samplers side by side on the same DDPM: one digit, seed and guidance, each lane its own step count."""
 
     digit: int | None = Field(3, ge=0, le=9, description="class to draw, or null for unconditional")
-    guidance: float = Field(1.0, ge=0.0, le=10.0)
+    guidance: float = Field(1.0, ge=0.0, le=GUIDANCE_MAX)
     seed: int = Field(0, ge=0, le=SEED_MAX)
     ddpm_steps: int = Field(1000, ge=1, description="the DDPM lane's steps (one forward pass each)")
     ddim_steps: int = Field(50, ge=1, description="the DDIM lane's steps")

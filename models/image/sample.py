@@ -29,12 +29,9 @@ from models.image.masks import decode_mask
 from models.image.model import ImageModel
 from models.image.network import IMAGE_SIZE, NO_CLASS
 from models.image.request import SAMPLERS, ImageRequest, lab_problem
+from models.requests import SamplingError
 
 MAX_STEPS = 1000  # the training schedule's timesteps: no sampler can take more steps than there are
-
-
-class SamplingError(ValueError):
-    """A request the sampler cannot serve (its bounds are the request type's; this is for what only the model knows)."""
 
 
 def make_scheduler(model: ImageModel, sampler: str):

@@ -17,9 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 from pydantic_core import PydanticCustomError
 
+from models.requests import SEED_MAX, SamplingError, StrictRequest
 from models.text.frontier import race_default_steps
 
 # The order is the one validation messages list them in ("strategy should be 'confidence', 'random', ...").
@@ -30,13 +31,6 @@ REMASK_SCHEDULES: tuple[RemaskSchedule, ...] = get_args(RemaskSchedule)
 
 INFILL_MARK = "___"  # each one in a prompt is a gap of blanks, filled reading both sides: `length` of them,
 GAP_SIZE_OPEN, GAP_SIZE_CLOSE = "{", "}"  # or, written right after the mark as `___{8}`, that many
-SEED_MAX = 2**32 - 1
-
-
-class SamplingError(ValueError):
-    """A request the model cannot serve (too long for the context, infill for the left-to-right twin, ...).
-
-    Bounds a request type states are pydantic's to enforce; this is for what only the model knows."""
 
 
 class GapSizeError(SamplingError):
@@ -71,11 +65,6 @@ RACE_DEFAULT_STEPS = race_default_steps()
 
 
 # No docstrings on the request classes but the race's: pydantic would put them in the published JSON schema.
-class StrictRequest(BaseModel):
-    # Frozen: a request is a value (its canonical JSON keys the replay cache); no unknown fields, finite numbers.
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
 class TextRequest(StrictRequest):
     prompt: str = "Once upon a time"
     length: int = Field(64, ge=1, description="tokens to generate")  # per gap, with infill

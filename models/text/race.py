@@ -22,7 +22,8 @@ from time import perf_counter
 from typing import TYPE_CHECKING
 
 from models.frames import TextFrame
-from models.text.decoding import INFILL_MARK, SamplingError, TextRequest, canvas_texts
+from models.requests import SamplingError
+from models.text.decoding import INFILL_MARK, TextRequest, canvas_texts
 
 if TYPE_CHECKING:
     from models.text.model import TextModel

@@ -30,8 +30,9 @@ from dataclasses import dataclass
 import torch
 
 from models.frames import BLANK, COMMITTED, FIXED, NEW, REMASKED, TextFrame, TextToken, TokenAlternative
+from models.requests import SamplingError
 from models.text.decoding import DEFAULT_DECODING as DEFAULT_DECODING  # re-exported: the model card reads it here
-from models.text.decoding import INFILL_MARK, SamplingError, TextRequest, canvas_texts, context_problem
+from models.text.decoding import INFILL_MARK, TextRequest, canvas_texts, context_problem
 from models.text.model import TextModel
 
 TOP_K = 5

@@ -17,7 +17,7 @@ import websockets
 
 from app.__main__ import TheaterServer, server_config
 from app.backends.fakes import FakeImage, FakeImageRace, FakeRace, FakeText
-from app.backends.real import Backends
+from app.backends.interface import Backends
 from app.engine.local import Engine
 from app.main import create_app
 from app.settings import Settings
@@ -60,6 +60,11 @@ class Live:
 def fake_backends() -> Backends:
     """Every demo's fake: text, image (and the grid and samplers over it), race, image race."""
     return Backends(text=FakeText(), image=FakeImage(), race=FakeRace(), image_race=FakeImageRace())
+
+
+def backends_with(text: Any = None, image: Any = None) -> Backends:
+    """Every demo's fake, but the text or image backend given (a fake with a step time, a stand-in sampler)."""
+    return Backends(text=text or FakeText(), image=image or FakeImage(), race=FakeRace(), image_race=FakeImageRace())
 
 
 @contextlib.contextmanager

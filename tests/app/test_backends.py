@@ -6,10 +6,12 @@ from __future__ import annotations
 import pytest
 
 from app.backends.fakes import FakeImage, FakeRace
-from app.backends.real import Backends, RealImage, RealText
-from app.demos.protocol import ImageRequest, RequestError, TextRequest
-from app.engine.local import Refused
-from models.text.decoding import tokens_needed
+from app.backends.interface import Backends
+from app.backends.real import RealImage, RealText
+from app.demos.errors import RequestError
+from app.engine.interface import Refused
+from models.image.request import ImageRequest
+from models.text.decoding import TextRequest, tokens_needed
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +65,9 @@ def test_the_web_layer_and_the_fakes_import_without_torch() -> None:
 
 
 def test_a_client_cannot_ask_for_a_batch_of_images() -> None:
-    from app.demos.protocol import canonical_key, from_query, parse_request, to_query
+    from app.demos.protocol import from_query, parse_request
+    from app.demos.query import to_query
+    from app.engine.interface import run_key
     from app.settings import Settings
 
     with pytest.raises(RequestError, match="unknown field 'batch'"):
@@ -71,4 +75,4 @@ def test_a_client_cannot_ask_for_a_batch_of_images() -> None:
     request, _ = from_query("image", {"batch": "4", "seed": "2"}, Settings())
     assert request == ImageRequest(seed=2) and request.batch == 1  # type: ignore[union-attr]
     # `batch` is the CLIs' field: it is in no key and no URL
-    assert "batch" not in canonical_key("image", ImageRequest(batch=4)) and "batch" not in to_query(ImageRequest(batch=4))
+    assert "batch" not in run_key("image", ImageRequest(batch=4)) and "batch" not in to_query(ImageRequest(batch=4))

@@ -11,11 +11,13 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from app.backends.fakes import FakeText
-from app.demos.protocol import TextRequest
-from app.engine.local import Busy, Engine, Failed, Queued, Refused, ShuttingDown, Subscription
+from app.engine.interface import Busy, Failed, Queued, Refused, ShuttingDown
+from app.engine.local import Engine, Subscription
 from app.render import producers as render_module
 from app.render.message import Rendered
-from app.render.producers import text_producer
+from app.render.producers import text_run
+from models.text.decoding import TextRequest
+from tests.app.live import backends_with
 
 
 def engine(**kw: float) -> Engine:
@@ -37,7 +39,7 @@ def test_identical_requests_are_computed_once_and_fanned_out() -> None:
 
     async def main() -> None:
         eng = engine()
-        produce = text_producer(fake.sample, TextRequest(length=6, steps=6))
+        produce = text_run(backends_with(text=fake), TextRequest(length=6, steps=6))
         results = await asyncio.gather(*(collect(eng.join("k", produce)) for _ in range(5)))
         assert fake.calls == 1 and eng.jobs_started == 1 and eng.joined_inflight == 4
         assert all(frames(r) == frames(results[0]) for r in results) and len(frames(results[0])) == 8
@@ -55,7 +57,7 @@ def test_cache_is_bounded_by_bytes() -> None:
     async def main() -> None:
         eng = engine(cache_bytes=100_000)
         for seed in range(6):
-            await collect(eng.join(f"k{seed}", text_producer(fake.sample, TextRequest(length=8, steps=4, seed=seed))))
+            await collect(eng.join(f"k{seed}", text_run(backends_with(text=fake), TextRequest(length=8, steps=4, seed=seed))))
         assert 0 < eng.cached < 6 and eng.cached_bytes <= 100_000
         assert "k5" in eng._cache and "k0" not in eng._cache  # least recently used went first
         await eng.close()
@@ -102,7 +104,7 @@ def test_last_subscriber_leaving_stops_the_job_within_a_step_and_frees_the_slot(
 
     async def main() -> None:
         eng = engine(max_running=1)
-        sub = eng.join("k", text_producer(fake.sample, TextRequest(length=40, steps=40)))
+        sub = eng.join("k", text_run(backends_with(text=fake), TextRequest(length=40, steps=40)))
         seen = 0
         async for event in sub.events():
             seen += isinstance(event, Rendered)
@@ -116,7 +118,7 @@ def test_last_subscriber_leaving_stops_the_job_within_a_step_and_frees_the_slot(
         assert fake.steps_run == steps_at_leave  # nothing computes for nobody
         assert eng.cached == 0  # a stopped run is not a trajectory to replay
         # the same request later starts afresh
-        assert frames(await collect(eng.join("k", text_producer(fake.sample, TextRequest(length=4, steps=2)))))
+        assert frames(await collect(eng.join("k", text_run(backends_with(text=fake), TextRequest(length=4, steps=2)))))
         await eng.close()
 
     asyncio.run(main())
@@ -158,14 +160,14 @@ def test_close_stops_running_jobs_and_refuses_new_ones() -> None:
 
     async def main() -> None:
         eng = engine()
-        sub = eng.join("k", text_producer(fake.sample, TextRequest(length=50, steps=50)))
+        sub = eng.join("k", text_run(backends_with(text=fake), TextRequest(length=50, steps=50)))
         task = asyncio.create_task(collect(sub))
         await asyncio.sleep(0.05)
         await eng.close()
         events = await asyncio.wait_for(task, 2)
         assert isinstance(events[-1], Failed) and "server stopped" in events[-1].message
         with pytest.raises(ShuttingDown):
-            eng.join("other", text_producer(fake.sample, TextRequest()))
+            eng.join("other", text_run(backends_with(text=fake), TextRequest()))
 
     asyncio.run(main())
 
@@ -231,7 +233,7 @@ def test_a_json_only_run_is_cached_as_strings_and_an_html_replay_gets_the_same_h
 
     async def main() -> None:
         eng = engine()
-        produce = text_producer(FakeText().sample, request)
+        produce = text_run(backends_with(text=FakeText()), request)
         plain = [e for e in await collect(eng.join("k", produce, html=False)) if isinstance(e, Rendered)]
         assert len(plain) == 6
         # Once finished, the HTML was rendered (after the last frame) and the pending renders dropped: the
@@ -244,7 +246,11 @@ def test_a_json_only_run_is_cached_as_strings_and_an_html_replay_gets_the_same_h
             html = [e.html async for e in replay.events() if isinstance(e, Rendered)]
 
         other = engine()  # the same run computed for an html client from the start
-        first = [e for e in await collect(other.join("k", text_producer(FakeText().sample, request))) if isinstance(e, Rendered)]
+        first = [
+            e
+            for e in await collect(other.join("k", text_run(backends_with(text=FakeText()), request)))
+            if isinstance(e, Rendered)
+        ]
         assert all(m.html_ready for m in first)  # rendered in the render thread
         assert [m.html for m in first] == html and [m.json for m in first] == [m.json for m in plain]
         assert json.loads(html[1])["content"].startswith('<article class="frame text-frame"')
@@ -292,11 +298,11 @@ def test_a_waiting_job_costs_little_memory() -> None:
 
     async def main() -> None:
         eng = engine(max_running=1, max_queue=10_000, max_wait_seconds=1e9)
-        fake = FakeText(0.0)
+        backends = backends_with(text=FakeText(0.0))
         busy = eng.join("running", slow([], "running"))
         tracemalloc.start()
         before = tracemalloc.take_snapshot()
-        waiting = [eng.join(f"k{i}", text_producer(fake.sample, TextRequest(seed=i))) for i in range(1000)]
+        waiting = [eng.join(f"k{i}", text_run(backends, TextRequest(seed=i))) for i in range(1000)]
         after = tracemalloc.take_snapshot()
         tracemalloc.stop()
         grown = sum(stat.size_diff for stat in after.compare_to(before, "filename"))

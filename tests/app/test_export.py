@@ -23,9 +23,8 @@ from fastapi.testclient import TestClient
 from PIL import Image, ImageSequence
 
 from app.backends.fakes import FakeImage, FakeRace, FakeText
-from app.backends.real import Backends
-from app.demos.protocol import RaceRequest, TextRequest
-from app.engine.local import Refused
+from app.backends.interface import Backends
+from app.engine.interface import Refused
 from app.export.gif import (
     CONFIDENCE,
     HOLD_LAST_MS,
@@ -47,8 +46,11 @@ from app.export.trace import (
     trace_json,
 )
 from app.main import create_app
+from app.render.playback import BASE_FPS, SPEEDS
 from app.settings import REPO_ROOT, Settings
+from app.web.templating import templates
 from models.checkpoints import sha256_of
+from models.text.decoding import RaceRequest, TextRequest
 from tests.app.live import Live, exchange, live_server, run
 
 CHECKPOINTS = REPO_ROOT / "models" / "checkpoints"
@@ -199,7 +201,10 @@ def test_the_gif_uses_the_theme_colours() -> None:
     properties = dict(re.findall(r"--([a-z0-9-]+): (#[0-9a-f]{6})\b", default))
     assert {name: properties.get(name) for name in CONFIDENCE} == CONFIDENCE
     assert {name: properties.get(name) for name in THEME} == THEME
-    assert "BASE_FPS = 8" in (REPO_ROOT / "static" / "player.js").read_text()
+    # the player's frame rate and speeds come from the module the GIF's timing reads (one source)
+    player = templates.env.get_template("player.html").render()
+    assert f'data-base-fps="{BASE_FPS}"' in player and "dataset.baseFps" in (REPO_ROOT / "static" / "player.js").read_text()
+    assert re.findall(r'<option value="([0-9.]+)"', player) == [f"{speed:g}" for speed in SPEEDS]
 
 
 def test_gif_frames_last_as_long_as_the_player_shows_them() -> None:

@@ -17,13 +17,17 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from app.backends.fakes import FakeImage
-from app.backends.real import Backends, load_backends
-from app.demos.protocol import REQUESTS, ImageRequest, RequestError, canonical_key, parse_request
+from app.backends.interface import Backends
+from app.backends.load import load_backends
+from app.demos.errors import RequestError
+from app.demos.protocol import parse_request
+from app.demos.registry import DEMOS
+from app.engine.interface import run_key
 from app.render.grid import reading
 from app.render.message import Rendered
-from app.render.producers import make_producer
 from app.settings import Settings
 from models.image.grid import TILES, tile
+from models.image.request import ImageRequest
 from tests.app.live import Live, exchange, fake_backends, live_server, run
 
 SIZE = 28
@@ -34,7 +38,7 @@ def decode(png: str) -> np.ndarray:
 
 
 def rendered(kind: str, request: Any, backends: Backends | None = None) -> list[Rendered]:
-    produce = make_producer(kind, backends or fake_backends(), request)
+    produce = DEMOS[kind].producer(backends or fake_backends(), request)
     return [render() for render in produce(lambda: False)]
 
 
@@ -54,9 +58,9 @@ def test_the_grid_takes_the_image_request_with_the_image_limits() -> None:
 
 def test_a_grid_run_is_keyed_apart_from_the_same_image_run() -> None:
     request = ImageRequest(digit=2)
-    assert canonical_key("image/grid", request) != canonical_key("image", request)
+    assert run_key("image/grid", request) != run_key("image", request)
     # what the Redis worker does with a job: the kind key and the request's JSON travel, and rebuild the producer
-    again = REQUESTS["image/grid"].model_validate_json(request.model_dump_json())
+    again = DEMOS["image/grid"].request.model_validate_json(request.model_dump_json())
     assert again == request and json.loads(rendered("image/grid", again)[0].json)["tiles"] == TILES
 
 
@@ -70,8 +74,7 @@ def test_the_kind_decides_the_producer_and_the_image_kind_is_unchanged() -> None
     assert image[0]["xt_png"] == base64.b64encode(_png(single.xt[0])).decode()
     grid = [json.loads(m.json) for m in rendered("image/grid", request)]
     assert all(m["tiles"] == TILES for m in grid if m["type"] == "frame")
-    with pytest.raises(TypeError, match="ImageRequest"):
-        make_producer("image/grid", fake_backends(), REQUESTS["race/image"]())
+    assert DEMOS["image/grid"].request is DEMOS["image"].request is ImageRequest  # the kind, not the type, decides
 
 
 def _png(image: np.ndarray) -> bytes:

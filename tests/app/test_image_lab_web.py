@@ -13,7 +13,9 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from app.demos.protocol import RequestError, canonical_key, from_query, parse_request
+from app.demos.errors import RequestError
+from app.demos.protocol import from_query, parse_request
+from app.engine.interface import run_key
 from app.settings import Settings
 from models.image.data import held_out_digit
 from models.image.masks import MASK_CHARS, PRESETS, decode_mask, encode_mask, preset_mask
@@ -67,10 +69,8 @@ def test_the_edges_that_are_allowed(live: Live) -> None:
 
 def test_a_run_from_noise_keeps_its_key() -> None:
     """The lab's fields are left out of a plain request's dump: caches, traces and links from before still match."""
-    assert canonical_key("image", ImageRequest()) == 'image:{"digit":3,"guidance":1.0,"sampler":"ddim","seed":0,"steps":50}'
-    assert canonical_key("image", ImageRequest(source=2, start_t=300)) != canonical_key(
-        "image", ImageRequest(source=2, start_t=301)
-    )
+    assert run_key("image", ImageRequest()) == 'image:{"digit":3,"guidance":1.0,"sampler":"ddim","seed":0,"steps":50}'
+    assert run_key("image", ImageRequest(source=2, start_t=300)) != run_key("image", ImageRequest(source=2, start_t=301))
 
 
 def test_a_denoise_run_streams_the_drift_and_the_original_once(live: Live) -> None:

@@ -18,14 +18,19 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.backends.fakes import FakeImage, FakeImageRace, FakeRace, FakeText
-from app.backends.real import Backends, RealImageRace, load_backends
-from app.demos.protocol import ImageRaceRequest, RequestError, canonical_key, from_query, parse_request, to_query
+from app.backends.interface import Backends
+from app.backends.load import load_backends
+from app.backends.real import RealImageRace
+from app.demos.errors import RequestError
+from app.demos.protocol import from_query, parse_request
+from app.demos.query import to_query
+from app.engine.interface import run_key
 from app.main import create_app
 from app.render.image_race import ImageRaceRun, rate_text, recovery_summary
 from app.settings import Settings
 from models.image.race_frames import AUTOREGRESSIVE, DIFFUSION, MISTAKE_PIXELS, ImageLane, ImageRaceFrame
 from models.image.race_recovery import Outcome, Recovery, TimingRow, load_recovery, recovery_to_dict
-from models.image.request import MISTAKE_TIMINGS
+from models.image.request import MISTAKE_TIMINGS, ImageRaceRequest
 from tests.app.live import Live, exchange, live_server, run
 
 CHECKPOINTS = Path(__file__).resolve().parents[2] / "models" / "checkpoints"
@@ -189,9 +194,9 @@ def test_the_request_round_trips_through_the_url_and_keys_its_own_trajectory() -
     assert from_query("race/image", {"mistake": "on"}, settings)[0].mistake is True  # what a ticked checkbox sends
     assert parse_request("race/image", json.dumps(request.model_dump()), settings) == request
     # a trajectory of its own: the kind is in the key, and so is the mistake
-    key = canonical_key("race/image", request)
-    assert key.startswith("race/image:") and key != canonical_key("race/image", request.model_copy(update={"mistake": False}))
-    assert key != canonical_key("race/image", request.model_copy(update={"mistake_at": "early"}))  # and its timing
+    key = run_key("race/image", request)
+    assert key.startswith("race/image:") and key != run_key("race/image", request.model_copy(update={"mistake": False}))
+    assert key != run_key("race/image", request.model_copy(update={"mistake_at": "early"}))  # and its timing
     with pytest.raises(RequestError, match="steps 2000 is over the limit of 1000"):
         parse_request("race/image", '{"steps": 2000}', settings)
     dropped, notes = from_query("race/image", {"digit": "12", "steps": "5000"}, settings)
@@ -313,7 +318,10 @@ def test_the_page_renders_its_knobs_from_the_url(client: TestClient) -> None:
     assert 'action="/race/image"' in page and 'hx-get="/race/image/run"' in page and 'data-page="/race/image"' in page
     embed_link = "/embed/race/image?digit=7&amp;steps=37&amp;guidance=2.5&amp;seed=9&amp;mistake=true&amp;mistake_at=late"
     assert f'href="{embed_link}&amp;autoplay=1"' in page
-    assert 'aria-current="page">Image race</a>' in page and "/export/" not in page  # no export of this demo yet
+    assert 'aria-current="page">Image race</a>' in page
+    # every demo exports (the registry): the links carry the page's run
+    assert 'href="/export/race/image.gif?digit=7&amp;steps=37&amp;guidance=2.5&amp;seed=9' in page
+    assert 'href="/export/race/image.json?digit=7&amp;steps=37' in page
     assert page.count('class="lane lane-') == 2 and "Fake lanes for tests" in page  # the backend's facts
     assert "paints each pixel" in page and "refines" in page and "measured as the race runs, never picked" in page
     unticked = client.get("/race/image").text

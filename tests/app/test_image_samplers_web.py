@@ -13,11 +13,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.backends.fakes import FakeImage
-from app.backends.real import load_backends
-from app.demos.protocol import ImageSamplersRequest, RequestError, from_query, parse_request, to_query
+from app.backends.load import load_backends
+from app.demos.errors import RequestError
+from app.demos.protocol import from_query, parse_request
+from app.demos.query import to_query
 from app.render.samplers import comparison
 from app.settings import Settings
-from models.image.request import Sampler
+from models.image.request import ImageSamplersRequest, Sampler
 from models.image.samplers_race import LANES, SamplerLane, lane_step, race_samplers
 from tests.app.live import Live, exchange, live_server, run
 

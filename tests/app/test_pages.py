@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.backends.fakes import FakeImage, FakeRace, FakeText
-from app.backends.real import Backends
+from app.backends.interface import Backends
 from app.main import create_app
 from app.settings import REPO_ROOT, Settings
 

@@ -11,19 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from app.demos.protocol import (
-    Close,
-    ImageRequest,
-    RequestError,
-    TextRequest,
-    canonical_key,
-    check_limits,
-    close_reason,
-    from_query,
-    parse_request,
-    to_query,
-)
+from app.demos.errors import Close, RequestError
+from app.demos.protocol import check_limits, close_reason, from_query, parse_request
+from app.demos.query import to_query
+from app.engine.interface import run_key
 from app.settings import Settings
+from models.image.request import ImageRequest
+from models.text.decoding import TextRequest
 
 SETTINGS = Settings(max_prompt_chars=20, max_length=70, max_text_steps=70, max_image_steps=50, max_message_bytes=300)
 
@@ -168,8 +162,8 @@ def test_close_reasons_fit_in_123_bytes() -> None:
 def test_canonical_key_ignores_field_order() -> None:
     a = parse("text", '{"seed": 3, "steps": 4}')
     b = parse("text", '{"steps": 4, "seed": 3}')
-    assert canonical_key("text", a) == canonical_key("text", b)  # type: ignore[arg-type]
-    assert canonical_key("text", a) != canonical_key("image", a)  # type: ignore[arg-type]
+    assert run_key("text", a) == run_key("text", b)  # type: ignore[arg-type]
+    assert run_key("text", a) != run_key("image", a)  # type: ignore[arg-type]
 
 
 # ---- URL round trip ------------------------------------------------------------------------------------
@@ -305,9 +299,9 @@ def check_parse(kind: str, raw: str | bytes) -> None:
     assert result.model_dump() == {**KINDS[kind]().model_dump(), **data}  # the values sent, defaults for the rest
     again, notes = from_query(kind, to_query(result), SETTINGS)  # the page link carries exactly this run
     assert again == result and notes == []
-    assert canonical_key(kind, again) == canonical_key(kind, result)
+    assert run_key(kind, again) == run_key(kind, result)
     spelled_out = parse_request(kind, json.dumps(result.model_dump(mode="json")), SETTINGS)
-    assert canonical_key(kind, spelled_out) == canonical_key(kind, result)  # defaults sent or left out: one run
+    assert run_key(kind, spelled_out) == run_key(kind, result)  # defaults sent or left out: one run
 
 
 keys = st.text(max_size=8)  # the empty key too: it is named as '' ("unknown field ''")

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from app.backends.fakes import FakeImage
-from app.backends.real import Backends, RealRace, RealText
+from app.backends.interface import Backends
+from app.backends.real import RealRace, RealText
 from app.render.race import race_verdict
 from models.checkpoints import CHECKPOINT_ROOT
 from models.frames import FIXED, NEW, TextFrame, TextQuality, TextToken

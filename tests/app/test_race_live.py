@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from app.backends.fakes import FakeImage
-from app.backends.real import Backends, RealRace, RealText
+from app.backends.interface import Backends
+from app.backends.real import RealRace, RealText
 from tests.app.live import Live, exchange, live_server, run
 
 CHECKPOINTS = Path(__file__).resolve().parents[2] / "models" / "checkpoints"

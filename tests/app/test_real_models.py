@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from app.backends.real import Backends, load_backends
+from app.backends.interface import Backends
+from app.backends.load import load_backends
 from app.main import create_app
 from app.settings import Settings
 from tests.app.live import Live, exchange, live_server, run, strip_timing

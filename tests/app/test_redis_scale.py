@@ -18,14 +18,13 @@ import pytest
 import redis
 import websockets
 
-from app.backends.fakes import FakeText
-from app.demos.protocol import TextRequest, canonical_key
-from app.engine.interface import Unavailable
+from app.engine.interface import Unavailable, run_key
 from app.engine.redis_keys import GROUP, Keys, run_id, worker_member
-from app.engine.redis_queue import UNREACHABLE_MESSAGE, admission_wait, estimated_wait
+from app.engine.redis_queue import UNREACHABLE_MESSAGE
 from app.engine.redis_replica import NO_WORKERS_MESSAGE, RedisEngine
-from app.render.producers import text_producer
+from app.engine.wait import admission_wait, estimated_wait
 from app.settings import Settings
+from models.text.decoding import TextRequest
 from tests.app.cluster import Cluster, cluster, find_binary, get_json, nginx, wait_for
 from tests.app.live import live_server
 
@@ -119,12 +118,11 @@ def test_admission_edge_and_queued_positions_with_redis(scale: Cluster) -> None:
     store.lpush(keys.durations, 4.0)  # 4 s a job
     store.xgroup_create(keys.jobs, GROUP, id="0", mkstream=True)
     settings = Settings(redis_url=scale.redis.url, redis_prefix=keys.prefix, max_wait_seconds=10, redis_timeout_seconds=1)
-    produce = text_producer(FakeText().sample, TextRequest())
 
     async def first_event(engine: RedisEngine, seed: int) -> Any:
         """What a client hears first: its place in line, a refusal, or (a free slot) nothing yet."""
         request = TextRequest(length=4, steps=2, seed=seed)
-        subscription = engine.join(canonical_key("text", request), produce, kind="text", request=request)
+        subscription = engine.run("text", request)
         feed = subscription.feed
         deadline = time.monotonic() + 5
         while not (feed.generation or feed.failure) and time.monotonic() < deadline:  # admitted, or not
@@ -216,7 +214,7 @@ def test_workers_refuse_a_job_over_the_web_limits_whoever_enqueued_it(scale: Clu
     """A job written to Redis directly (not through a replica's checks) is checked again before any sampling."""
     store, keys = sync_redis(scale.redis.url), Keys()
     request = TextRequest(length=8, steps=100_000, seed=1)  # over THEATER_MAX_TEXT_STEPS
-    key = canonical_key("text", request)
+    key = run_key("text", request)
     run, ticket = run_id(key), int(store.incr(keys.seq))
     store.set(keys.owner(run), ticket, ex=60)
     fields = {"run": run, "key": key, "kind": "text", "request": request.model_dump_json(), "ticket": ticket}

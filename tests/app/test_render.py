@@ -9,23 +9,27 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from types import SimpleNamespace
 
 import numpy as np
 from PIL import Image
 from pytest import MonkeyPatch
 
 from app.backends.fakes import FakeImage, FakeText
-from app.demos.protocol import ImageRequest, TextRequest
 from app.render import decided
 from app.render import producers as render_module
 from app.render.decided import decided_at
 from app.render.image import PLOT_H, PLOT_W, ImageRun, png_base64
-from app.render.message import Rendered, render_error, render_queued
-from app.render.producers import image_producer, text_producer
+from app.render.message import Rendered
+from app.render.notices import render_error, render_queued
+from app.render.producers import image_run, text_run
 from app.render.text import confidence_class, render_text_frame, visible
 from app.settings import REPO_ROOT
 from app.web.templating import stream_macros
 from models.frames import BLANK, FIXED, NEW, REMASKED, TextFrame, TextToken, TokenAlternative
+from models.image.request import ImageRequest
+from models.text.decoding import TextRequest
+from tests.app.live import backends_with
 
 
 def rendered(produce: Callable[..., Iterator[Callable[[], Rendered]]]) -> list[Rendered]:
@@ -38,7 +42,7 @@ def decode(png: str) -> np.ndarray:
 
 
 def test_text_messages_carry_data_and_fragment() -> None:
-    messages = rendered(text_producer(FakeText().sample, TextRequest(length=8, steps=4, seed=2)))
+    messages = rendered(text_run(backends_with(text=FakeText()), TextRequest(length=8, steps=4, seed=2)))
     assert [json.loads(m.json)["type"] for m in messages] == ["frame"] * 5 + ["done"]
     first, last = json.loads(messages[0].json), json.loads(messages[4].json)
     assert first["step"] == 0 and first["total"] == 4 and first["masked"] == 8
@@ -108,7 +112,7 @@ def test_control_bytes_are_made_visible() -> None:
 
 def test_image_messages_carry_pngs_and_the_schedule_plot() -> None:
     fake = FakeImage()
-    produce = image_producer(fake.sample, ImageRequest(digit=1, steps=4, seed=1), fake.noise_schedule())
+    produce = image_run(backends_with(image=fake), ImageRequest(digit=1, steps=4, seed=1))
     messages = [json.loads(m.json) for m in rendered(produce)]
     assert [m["type"] for m in messages] == ["frame"] * 5 + ["done"]
     first, last = messages[0], messages[4]
@@ -133,7 +137,7 @@ def timeline_svg(content: str) -> str:
 def test_image_frames_carry_the_timeline_so_far_and_done_says_when_it_was_decided() -> None:
     fake = FakeImage()
     request = ImageRequest(digit=7, steps=50, seed=1)
-    messages = rendered(image_producer(fake.sample, request, fake.noise_schedule()))
+    messages = rendered(image_run(backends_with(image=fake), request))
     frames, done = messages[:-1], messages[-1]
     history = [tuple(json.loads(m.json)["digit_probabilities"]) for m in frames]
     expected = decided_at(history, 7)
@@ -219,7 +223,9 @@ def test_memoised_text_render_is_byte_identical_to_rendering_each_frame_alone(mo
     assert any(t.remask_count for f in frames for t in f.tokens)
 
     def run() -> list[Rendered]:
-        return rendered(text_producer(lambda _request, _stop: iter(frames), request))[:-1]  # without "done"
+        return rendered(text_run(backends_with(text=SimpleNamespace(sample=lambda _request, _stop: iter(frames))), request))[
+            :-1
+        ]  # without "done"
 
     cached = run()
     for frame, message in zip(frames, cached, strict=True):

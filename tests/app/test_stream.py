@@ -10,7 +10,7 @@ import pytest
 import websockets
 
 from app.backends.fakes import FakeImage, FakeRace, FakeText
-from app.backends.real import Backends
+from app.backends.interface import Backends
 from tests.app.live import Live, exchange, live_server, run, strip_timing
 
 

@@ -11,8 +11,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from app.backends.fakes import FakeImage, FakeRace, FakeText
-from app.backends.real import Backends, RealText
-from app.demos.protocol import RequestError, parse_request
+from app.backends.interface import Backends
+from app.backends.real import RealText
+from app.demos.errors import RequestError
+from app.demos.protocol import parse_request
 from app.main import create_app
 from app.routes import tokens
 from app.settings import Settings

@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.backends import fakes
-from app.backends.real import Backends
+from app.backends.interface import Backends
 from app.main import create_app
 from app.settings import REPO_ROOT, Settings
 from app.why import data as why_data

@@ -13,7 +13,8 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
 
 from app.backends.fakes import FakeImage, FakeImageRace, FakeRace
-from app.backends.real import Backends, RealText
+from app.backends.interface import Backends
+from app.backends.real import RealText
 from tests.app.live import Live, live_server
 
 CHECKPOINTS = Path(__file__).resolve().parents[2] / "models" / "checkpoints"

@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import expect
 
 from app.backends.fakes import FakeImage, FakeImageRace, FakeRace, FakeText
-from app.backends.real import Backends
+from app.backends.interface import Backends
 from tests.app.live import Live, live_server
 from tests.browser.buffer import frame_attributes, frame_count
 from tests.browser.test_accessibility import violations

@@ -14,7 +14,8 @@ import pytest
 from playwright.sync_api import expect
 
 from app.backends.fakes import FakeImage, FakeRace
-from app.backends.real import Backends, RealText
+from app.backends.interface import Backends
+from app.backends.real import RealText
 from app.routes import tokens
 from tests.app.live import Live, live_server
 

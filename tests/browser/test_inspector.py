@@ -24,7 +24,7 @@ TOKENS = """([index, lane]) => {
 
 @pytest.fixture(scope="module")
 def real() -> Iterator[Live]:
-    from app.backends.real import load_backends
+    from app.backends.load import load_backends
     from app.settings import Settings
 
     with live_server(backends=load_backends(Settings()), use_torch=True) as server:

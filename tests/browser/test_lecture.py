@@ -230,7 +230,7 @@ def test_the_why_page_passes_its_theme_to_its_demos(page: Any, live: Live) -> No
 @pytest.fixture(scope="module")
 def real_live() -> Any:
     """The committed checkpoints: real tokens (long words, line breaks) are what must fit on a slide."""
-    from app.backends.real import load_backends
+    from app.backends.load import load_backends
     from app.settings import Settings
     from tests.app.live import live_server
 

@@ -14,8 +14,8 @@ from typing import Any
 from playwright.sync_api import expect
 
 from app.backends.fakes import FakeImage, FakeRace, FakeText
-from app.backends.real import Backends
-from app.demos.protocol import TextRequest
+from app.backends.interface import Backends
+from models.text.decoding import TextRequest
 from tests.app.live import Live, exchange, live_server, run
 from tests.browser.buffer import frame_attributes, frame_count, frame_texts
 from tests.browser.test_player import VISIBLE, mark_done_stale, wait_for_new_done

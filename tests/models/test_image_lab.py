@@ -15,7 +15,8 @@ from models.image.forward import forward_noise
 from models.image.masks import MASK_CHARS, PIXELS, PRESETS, MaskError, decode_mask, encode_mask, preset_mask
 from models.image.model import load_image_model
 from models.image.request import ImageRequest, lab_problem
-from models.image.sample import SamplingError, sample_image, sample_request, start_step_for
+from models.image.sample import sample_image, sample_request, start_step_for
+from models.requests import SamplingError
 
 CHECKPOINTS = Path(__file__).resolve().parents[2] / "models" / "checkpoints"
 

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from models.requests import SamplingError
 from models.text.decisions import COMMIT, REMASK, DecisionLog
-from models.text.decoding import SamplingError, TextRequest
+from models.text.decoding import TextRequest
 from models.text.model import load_text_model, untrained_text_model
 from models.text.race import AUTOREGRESSIVE, DIFFUSION, LaneSpec, race_frames, sample_race, split_gap
 from models.text.sample import sample_autoregressive

@@ -5,7 +5,8 @@ import torch
 from pydantic import ValidationError
 
 from models.frames import BLANK, FIXED, NEW, REMASKED
-from models.text.decoding import REMASK_SCHEDULES, STRATEGIES, SamplingError, TextRequest
+from models.requests import SamplingError
+from models.text.decoding import REMASK_SCHEDULES, STRATEGIES, TextRequest
 from models.text.model import untrained_text_model
 from models.text.sample import sample_autoregressive, sample_diffusion
 
