@@ -14,7 +14,7 @@ from markupsafe import Markup
 
 from app.backends.interface import Backends
 from app.demos.query import to_query
-from app.render import image_race
+from app.render import image_race, image_race_page
 from app.render.grid import placeholder_sheets
 from app.render.image import lab_preview
 from app.render.race import LANE_TITLES, WHY_COUNTS_DIFFER
@@ -150,6 +150,6 @@ def image_race_parts(request: ImageRaceRequest, backends: Backends) -> dict[str,
         "race_lanes": IMAGE_RACE_LANES,
         "race_facts": backend.facts if backend is not None else "",
         "race_note": image_race.WHY_COUNTS_DIFFER,
-        "image_race": image_race.page_view(request),
+        "image_race": image_race_page.page_view(request),
         "step_choices": sorted({*IMAGE_RACE_STEPS, request.steps}),
     }

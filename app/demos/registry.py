@@ -19,7 +19,7 @@ from PIL import Image
 from app.backends.interface import Backends
 from app.demos import limits, page_parts
 from app.engine.interface import Producer
-from app.export import gif, gif_images
+from app.export import gif, gif_images, gif_text
 from app.render import producers
 from app.settings import Settings
 from models.image.request import ImageRaceRequest, ImageRequest, ImageSamplersRequest
@@ -115,7 +115,7 @@ DEMOS: dict[str, Demo] = {
                 "Text diffusion", "Masked diffusion: text", "Generation", "Press Space or Generate to start.", "text.html", "text"
             ),
             parts=page_parts.text_parts,
-            gif=gif.text_images,
+            gif=gif_text.text_images,
             models=lambda b: [b.text],
             options=TEXT_OPTIONS,
         ),
@@ -153,7 +153,7 @@ DEMOS: dict[str, Demo] = {
                 "race",
             ),
             parts=page_parts.race_parts,
-            gif=gif.race_images,
+            gif=gif_text.race_images,
             models=_race_models,
             options=TEXT_OPTIONS,
         ),

@@ -25,8 +25,6 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Literal
 
 from pydantic import BaseModel
 
@@ -42,34 +40,11 @@ from app.engine.interface import (
     ShuttingDown,
     run_key,
 )
+from app.engine.job import Job
 from app.engine.wait import RECENT_JOBS, estimated_wait, mean_seconds
 from app.render.message import Deferred, Rendered
 
 log = logging.getLogger("theater.engine")
-
-State = Literal["queued", "running", "done", "stopped", "failed"]
-
-
-@dataclass(eq=False)
-class Job:
-    key: str
-    produce: Producer
-    frames: list[Rendered] = field(default_factory=list)
-    state: State = "queued"
-    subscribers: int = 0
-    html_subscribers: int = 0  # subscribers of the html format: while > 0, the render thread renders the HTML
-    stop: bool = False
-    error: str = ""
-    refused: bool = False  # the error is the model refusing the request, not a fault
-    nbytes: int = 0
-    waiter: asyncio.Future[None] | None = None
-    wake_pending: bool = False  # a wake-up is already scheduled on the loop (set and cleared under the GIL)
-    started_at: float = 0.0  # time.monotonic() when a slot took it
-    position: int = 0  # place in the waiting line (1: next), 0 once started or gone; kept by `_renumber`
-
-    @property
-    def finished(self) -> bool:
-        return self.state in ("done", "stopped", "failed")
 
 
 def _init_worker(threads: int) -> None:

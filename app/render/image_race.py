@@ -9,7 +9,6 @@ one SVG unit is one pixel, the cursor is a `<rect>` at its pixel and the forced 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import SimpleNamespace
@@ -21,10 +20,9 @@ from markupsafe import Markup
 from app.render.image import png_base64
 from app.render.message import Rendered, dump_json, pack, with_content
 from app.web.templating import stream_macros
-from app.why.data_files import data_url
 from models.image.race_frames import AUTOREGRESSIVE, DIFFUSION, IMAGE_SIZE, ImageLane, ImageRaceFrame, mistake_step
-from models.image.race_recovery import RECOVERY_FILE, Outcome, Recovery, TimingRow, load_recovery
-from models.image.request import MISTAKE_TIMINGS, ImageRaceRequest, MistakeTiming
+from models.image.race_recovery import RECOVERY_FILE, Outcome, Recovery, load_recovery
+from models.image.request import MISTAKE_TIMINGS, ImageRaceRequest
 
 SIZE = IMAGE_SIZE  # pixels a side
 LANE_TITLES = {AUTOREGRESSIVE: "Autoregressive (PixelCNN)", DIFFUSION: "Diffusion (DDPM)"}
@@ -221,7 +219,7 @@ class ImageRaceRun:
         return pack(data, content, target="#notice", swap="outerHTML")
 
 
-def _percent(share: float) -> str:
+def percent(share: float) -> str:
     return f"{share * 100:.0f}%"
 
 
@@ -245,7 +243,7 @@ def stroke_fate(left: float | None, final: bool) -> str:
     part of the drawing), faded, or washed out, with the measured share of its ink. `final`: painted pixels are."""
     if left is None:
         return "none of the stroke's ink is left"
-    share = _percent(left)
+    share = percent(left)
     if left >= STROKE_KEPT:
         why = ", as every painted pixel is final" if final else ""
         return f"the stroke stayed ({share} of its ink{why}) and became part of the drawing"
@@ -271,10 +269,10 @@ def mistake_outcome(
     if found is None:
         run = f"{title} {when}; {fate}. No classifier is loaded, so nothing says which digit it is."
     elif found[0] == digit:
-        run = f"{title} {when}. It still reads as {_article(digit)} {digit} ({_percent(found[1])}); {fate}."
+        run = f"{title} {when}. It still reads as {_article(digit)} {digit} ({percent(found[1])}); {fate}."
     else:
         run = (
-            f"{title} {when}. It now reads as {_article(found[0])} {found[0]} ({_percent(found[1])}), not the {digit} "
+            f"{title} {when}. It now reads as {_article(found[0])} {found[0]} ({percent(found[1])}), not the {digit} "
             f"asked for; {fate}."
         )
     return f"{run} {committed_rate(lane.name, request, recovery)}"
@@ -292,7 +290,7 @@ def committed_rate(name: str, request: ImageRaceRequest, recovery: Recovery | No
     where = f"with the stroke at the {request.mistake_at} timing" if name == DIFFUSION else "with the stroke (at any timing)"
     sentence = f"Over {with_stroke.samples} committed samples {where} it ends as the digit asked for in {rate_text(with_stroke)}"
     if without is not None:
-        sentence += f", against {_percent(without.rate)} without the stroke"
+        sentence += f", against {percent(without.rate)} without the stroke"
     if name == DIFFUSION and (request.steps, request.guidance) != (recovery.steps, recovery.guidance):
         measured = f"{recovery.steps} steps, guidance {recovery.guidance:g}"
         sentence += f" (measured at {measured}; this run: {request.steps} steps, guidance {request.guidance:g})"
@@ -301,116 +299,11 @@ def committed_rate(name: str, request: ImageRaceRequest, recovery: Recovery | No
 
 def rate_text(outcome: Outcome) -> str:
     """'35% (27-45%, 95% interval)': the rate and its Wilson interval, as the page's table prints them."""
-    return f"{_percent(outcome.rate)} ({interval_text(outcome)}, 95% interval)"
+    return f"{percent(outcome.rate)} ({interval_text(outcome)}, 95% interval)"
 
 
 def interval_text(outcome: Outcome) -> str:
     return f"{outcome.low * 100:.0f}-{outcome.high * 100:.0f}%"
-
-
-# ---------------------------------------------------------------------------------------------------------
-# The page: the timing menu and the committed measurement, read at request time
-
-
-def page_view(request: ImageRaceRequest, path: Path = RECOVERY_FILE) -> SimpleNamespace:
-    """What the image race page shows besides the run: the timing menu, and the committed recovery table (None
-    when the file is missing), the row of this request's timing marked."""
-    recovery = load_recovery(path)
-    return SimpleNamespace(
-        timings=TIMING_CHOICES,
-        recovery=recovery_table(recovery, request.mistake_at) if recovery is not None else None,
-        recovery_url=data_url(path),
-    )
-
-
-def outcome_cell(outcome: Outcome, stroke: bool = True) -> str:
-    """'75 of 100 (75%, 66-83%); 86% of the stroke's ink left': one model's cell of the page's table (without the
-    stroke, the ink the model puts in its pixels of its own accord)."""
-    ink = "of the stroke's ink left" if stroke else "ink in the stroke's pixels, unforced"
-    counts = f"{outcome.matches} of {outcome.samples} ({_percent(outcome.rate)}, {interval_text(outcome)})"
-    return f"{counts}; {_percent(outcome.ink_left)} {ink}"
-
-
-def _stroke_in_ddpm(row: TimingRow, steps: int) -> str:
-    noise = math.sqrt(max(0.0, 1 - row.signal**2))
-    return f"after step {row.step} of {steps}, t = {row.timestep}: x_t = {row.signal:.2f} x0 + {noise:.2f} noise"
-
-
-def recovery_table(recovery: Recovery, current: MistakeTiming) -> SimpleNamespace:
-    rows = [
-        SimpleNamespace(
-            label=row.timing,
-            when=_stroke_in_ddpm(row, recovery.steps),
-            ddpm=outcome_cell(row.ddpm),
-            pixel_ar=outcome_cell(row.pixel_ar),
-            current=row.timing == current,
-        )
-        for row in recovery.timings
-    ]
-    ddpm, pixel = recovery.baseline.get("ddpm"), recovery.baseline.get("pixel_ar")
-    if ddpm is not None and pixel is not None:
-        cells = {"ddpm": outcome_cell(ddpm, stroke=False), "pixel_ar": outcome_cell(pixel, stroke=False)}
-        rows.insert(0, SimpleNamespace(label="no stroke", when="the same seeds without it", current=False, **cells))
-    return SimpleNamespace(
-        rows=rows,
-        summary=recovery_summary(recovery),
-        region=region_sentence(recovery),
-        conditions=(
-            f"{recovery.per_digit * 10} samples a model and row ({recovery.per_digit} of each digit), DDIM "
-            f"{recovery.steps} steps, guidance {recovery.guidance:g}, seed {recovery.seed}; the final image read by the "
-            "held-out digit classifier, trained apart from both models; intervals: Wilson, 95%."
-        ),
-        command=recovery.command,
-    )
-
-
-def recovery_summary(recovery: Recovery) -> str:
-    """Where global refinement fixes the stroke and where it no longer can, read off the measured numbers: a timing
-    whose interval overlaps the DDPM's interval without the stroke keeps its rate (no loss the measurement can
-    tell apart); one wholly below it falls below it."""
-    baseline = recovery.baseline.get("ddpm")
-    if not recovery.timings or baseline is None:
-        return ""
-    fixed = [row for row in recovery.timings if row.ddpm.high >= baseline.low]
-    lost = [row for row in recovery.timings if row.ddpm.high < baseline.low]
-
-    def listed(rows: list[TimingRow]) -> str:
-        return " or ".join(
-            f"{row.timing} ({_percent(row.ddpm.rate)}, {interval_text(row.ddpm)}; {_percent(row.ddpm.ink_left)} of its ink left)"
-            for row in rows
-        )
-
-    against = f"Without the stroke the DDPM ends as the digit asked for in {rate_text(baseline)}; its refinement keeps that rate"
-    if fixed and lost:
-        sentence = f"{against} when the stroke comes {listed(fixed)}, and falls below it when it comes {listed(lost)}."
-    elif fixed:
-        sentence = f"{against} at every timing measured: {listed(fixed)}."
-    else:
-        sentence = f"{against} at no timing measured: {listed(lost)}."
-    first = recovery.timings[0].pixel_ar
-    if all(row.pixel_ar == first for row in recovery.timings):
-        without = recovery.baseline.get("pixel_ar")
-        ar_against = f", against {_percent(without.rate)} without it" if without is not None else ""
-        sentence += (
-            " The PixelCNN, which cannot revise a painted pixel, keeps the whole stroke and ends as the digit in "
-            f"{rate_text(first)}{ar_against}, whatever the DDPM's timing."
-        )
-    return sentence
-
-
-def region_sentence(recovery: Recovery) -> str:
-    """What real digits put where the stroke goes: the measured fact instead of a claim that none do."""
-    ink = recovery.region_ink
-    if len(ink) != 10:
-        return ""
-    low, high = int(np.argmin(ink)), int(np.argmax(ink))
-    classes = ", ".join(f"{digit}: {_percent(share)}" for digit, share in enumerate(ink))
-    return (
-        f"Real digits do put ink where the stroke goes: on {recovery.region_split} the stroke's 16 pixels hold "
-        f"{_percent(ink[low])} of full ink on average for the {low}s up to {_percent(ink[high])} for the {high}s "
-        f"({_percent(recovery.region_ink_all)} over all digits; per digit {classes}). The stroke paints all 16 at full "
-        f"ink: heavier there than any digit's average ({_percent(ink[high])}), not ink where no digit reaches."
-    )
 
 
 def image_race_verdict(race: ImageRaceFrame, digit: int) -> str:
@@ -442,5 +335,5 @@ def race_quality(diffusion: ImageLane, ar: ImageLane, digit: int) -> str:
         if found is None:
             return "No digit classifier is loaded, so this run measures no quality to set beside the speed."
         asked = "the digit asked for" if found[0] == digit else f"not the {digit} asked for"
-        parts.append(f"{whose} as {_article(found[0])} {found[0]} ({_percent(found[1])}, {asked})")
+        parts.append(f"{whose} as {_article(found[0])} {found[0]} ({percent(found[1])}, {asked})")
     return f"Quality, measured on this run: the classifier reads {parts[0]} and {parts[1]}."

@@ -26,7 +26,8 @@ from app.demos.protocol import from_query, parse_request
 from app.demos.query import to_query
 from app.engine.interface import run_key
 from app.main import create_app
-from app.render.image_race import ImageRaceRun, rate_text, recovery_summary
+from app.render.image_race import ImageRaceRun, rate_text
+from app.render.image_race_page import recovery_summary
 from app.settings import Settings
 from models.image.race_frames import AUTOREGRESSIVE, DIFFUSION, MISTAKE_PIXELS, ImageLane, ImageRaceFrame
 from models.image.race_recovery import Outcome, Recovery, TimingRow, load_recovery, recovery_to_dict

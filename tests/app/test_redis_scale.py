@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from app.settings import Settings
 from models.text.decoding import TextRequest
 from tests.app.cluster import Cluster, cluster, find_binary, get_json, nginx, wait_for
 from tests.app.live import live_server
+from tests.ci import skip_unless_ci
 
 CLIENT_TIMEOUT = 30.0  # seconds any one client may take, start to close
 
@@ -35,9 +35,7 @@ def need(name: str) -> str:
     binary = find_binary(name)
     if binary:
         return binary
-    if os.environ.get("CI"):
-        pytest.fail(f"{name} is not installed: `make services` installs it (apt-get install redis-server nginx)")
-    pytest.skip(f"{name} is not installed: run `make services` (Debian's redis-server and nginx) for the scale-out tests")
+    skip_unless_ci(f"{name} is not installed: run `make services` (Debian's redis-server and nginx) for the scale-out tests")
 
 
 @dataclass

@@ -8,7 +8,7 @@ import re
 
 from fastapi.testclient import TestClient
 
-from app.export.gif import chips, layout
+from app.export.gif_text import chips, layout
 from app.main import create_app
 from app.render.race import in_context
 from app.render.text import END_OF_STORY_LABEL, NEW_LINE_MARK, render_text_frame, shown_text, token_view, words_html

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +10,7 @@ import pytest
 
 from app.settings import REPO_ROOT
 from tests.app.live import Live, live_server
+from tests.ci import skip_unless_ci
 
 ARTIFACTS = REPO_ROOT / "test-artifacts"
 CHROMIUM_ARGS = [
@@ -23,19 +23,11 @@ CHROMIUM_ARGS = [
 ]
 
 
-def in_ci() -> bool:
-    """CI is set (any value but empty, 0 or false), as CI services do."""
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false")
-
-
 @pytest.fixture(scope="session")
 def browser() -> Iterator[object]:
     executable = shutil.which("chromium")
     if executable is None:
-        reason = "Debian chromium is not installed (make chromium)"
-        if in_ci():  # a CI run without its browser must not pass green with the browser tests skipped
-            pytest.fail(f"{reason}; CI is set, so the browser tests fail instead of skipping", pytrace=False)
-        pytest.skip(reason)
+        skip_unless_ci("Debian chromium is not installed (make chromium)")  # in CI: fail, never a green run without it
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
