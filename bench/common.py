@@ -47,7 +47,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 @contextlib.contextmanager
-def server(**env: str) -> Iterator[Base]:
+def server(**env: object) -> Iterator[Base]:
     """`python -m app` in a subprocess with THEATER_* settings; yields its base URL (http://...).
 
     The server gets a session of its own, as a deployed server would: where the kernel groups CPU time by
@@ -57,38 +57,37 @@ def server(**env: str) -> Iterator[Base]:
     environment = {**os.environ, **{f"THEATER_{k.upper()}": str(v) for k, v in env.items()}}
     # The server's log goes to a file, not a pipe: nobody reads a pipe while the benchmark runs, and once
     # its 64 KiB filled (uvicorn logs every websocket), the server's next log line would block its loop.
-    log = tempfile.TemporaryFile()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app", "--port", str(port)],
-        cwd=ROOT,
-        env=environment,
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-        start_new_session=True,
-    )
-    base = Base(f"http://127.0.0.1:{port}")
-    base.pid = process.pid
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                log.seek(0)
-                raise RuntimeError("server exited: " + log.read().decode(errors="replace")[-4000:])
-            try:
-                get_json(base + "/readyz")
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
-        yield base
-    finally:
-        process.terminate()
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "app", "--port", str(port)],
+            cwd=ROOT,
+            env=environment,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            start_new_session=True,
+        )
+        base = Base(f"http://127.0.0.1:{port}")
+        base.pid = process.pid
         try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+            deadline = time.monotonic() + 120
+            while True:
+                if process.poll() is not None:
+                    log.seek(0)
+                    raise RuntimeError("server exited: " + log.read().decode(errors="replace")[-4000:])
+                try:
+                    get_json(base + "/readyz")
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.2)
+            yield base
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
 
 async def stream(url: str, request: dict[str, Any]) -> dict[str, Any]:

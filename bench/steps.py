@@ -19,6 +19,7 @@ import argparse
 import dataclasses
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 
 from common import emit, median
 
@@ -137,7 +138,7 @@ def main() -> None:
             next(frames)  # the initial noise
         for _ in range(image_request.steps):
             for frames, samples in runs:
-                samples.append(timed(lambda frames=frames: next(frames)))
+                samples.append(timed(partial(next, frames)))
 
     text_step: list[float] = []
     text_forward: list[float] = []

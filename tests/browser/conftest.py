@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -12,7 +13,11 @@ from app.settings import REPO_ROOT
 from tests.app.live import Live, live_server
 from tests.ci import skip_unless_ci
 
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
+
 ARTIFACTS = REPO_ROOT / "test-artifacts"
+HERE = Path(__file__).resolve().parent
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-background-networking",
@@ -23,8 +28,16 @@ CHROMIUM_ARGS = [
 ]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test under tests/browser is marked `browser` (`make test-fast` deselects them). The hook sees the whole
+    session's items, hence the path check."""
+    for item in items:
+        if HERE in item.path.resolve().parents:
+            item.add_marker(pytest.mark.browser)
+
+
 @pytest.fixture(scope="session")
-def browser() -> Iterator[object]:
+def browser() -> Iterator[Browser]:
     executable = shutil.which("chromium")
     if executable is None:
         skip_unless_ci("Debian chromium is not installed (make chromium)")  # in CI: fail, never a green run without it
@@ -43,14 +56,16 @@ def live() -> Iterator[Live]:
 
 
 @pytest.fixture
-def page(browser: object) -> Iterator[object]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]
-    page = context.new_page()
-    page.console_errors = []  # type: ignore[attr-defined]
-    page.on("console", lambda m: m.type == "error" and page.console_errors.append(m.text))  # type: ignore[attr-defined]
-    page.on("pageerror", lambda e: page.console_errors.append(str(e)))  # type: ignore[attr-defined]
-    page.sockets = []  # type: ignore[attr-defined]  # every websocket the page opened, in order
-    page.on("websocket", lambda ws: page.sockets.append(ws))  # type: ignore[attr-defined]
+def page(browser: Browser) -> Iterator[Any]:
+    """A Page with two attributes of ours, which Playwright's types do not know (hence Any): `console_errors`,
+    every console error and uncaught exception, and `sockets`, every websocket the page opened, in order."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page: Any = context.new_page()
+    page.console_errors = []
+    page.on("console", lambda m: m.type == "error" and page.console_errors.append(m.text))
+    page.on("pageerror", lambda e: page.console_errors.append(str(e)))
+    page.sockets = []
+    page.on("websocket", lambda ws: page.sockets.append(ws))
     yield page
     context.close()
 
