@@ -13,6 +13,7 @@ from app.settings import REPO_ROOT
 from app.web.static_files import static_url
 from models.image.request import GUIDANCE_MAX
 from models.requests import SEED_MAX
+from models.text.decoding import TEMPERATURE_MAX
 
 THEMES = ("auto", "dark", "projector")  # auto: the reader's prefers-color-scheme decides
 
@@ -29,7 +30,11 @@ templates.env.trim_blocks = True
 templates.env.lstrip_blocks = True
 templates.env.globals["static_url"] = static_url  # content-versioned links (app/web/static_files.py)
 # Limits and constants the templates print come from the Python that enforces them: one source each.
-templates.env.globals["limits"] = {"seed_max": SEED_MAX, "guidance_max": f"{GUIDANCE_MAX:g}"}
+templates.env.globals["limits"] = {
+    "seed_max": SEED_MAX,
+    "guidance_max": f"{GUIDANCE_MAX:g}",
+    "temperature_max": f"{TEMPERATURE_MAX:g}",
+}
 templates.env.globals["playback"] = {"base_fps": BASE_FPS, "speeds": SPEEDS}
 
 

@@ -56,6 +56,7 @@ class Decoding:
 # Lowest entropy first, in 16-token blocks, commits whatever it drew: within 2x the twin's gen-ppl at 0.95 of its
 # distinct-2 (docs/text-recipes.md), where most-confident-first (the default before) read fluently but repeated
 # itself (distinct-2 about 0.4 of the twin's).
+TEMPERATURE_MAX = 2.0  # sampling temperature: past it the text is noise
 DEFAULT_DECODING = Decoding(strategy="entropy", temperature=1.0, block_length=16)
 
 
@@ -70,7 +71,7 @@ class TextRequest(StrictRequest):
     length: int = Field(64, ge=1, description="tokens to generate")  # per gap, with infill
     steps: int = Field(64, ge=1, description="one token per step at the default length")
     strategy: Strategy = DEFAULT_DECODING.strategy
-    temperature: float = Field(DEFAULT_DECODING.temperature, ge=0.0, le=2.0)
+    temperature: float = Field(DEFAULT_DECODING.temperature, ge=0.0, le=TEMPERATURE_MAX)
     block_length: int = Field(
         DEFAULT_DECODING.block_length, ge=0, description="semi-autoregressive block size; 0 or >= length: one block"
     )

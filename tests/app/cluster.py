@@ -32,6 +32,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def accepts(port: int) -> bool:
+    """Something listens on the loopback port (raises OSError while nothing does)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=1):
+        return True
+
+
 def find_binary(name: str) -> str | None:
     """Debian puts nginx in /usr/sbin, which a non-root PATH may lack."""
     return shutil.which(name) or next((p for p in (f"/usr/sbin/{name}", f"/usr/bin/{name}") if os.access(p, os.X_OK)), None)
@@ -266,7 +272,7 @@ def nginx(binary: str, upstreams: list[int]) -> Iterator[int]:
             "nginx", [binary, "-p", str(folder), "-c", str(folder / "nginx.conf"), "-e", str(folder / "error.log")], folder
         )
         try:
-            wait_for(lambda: socket.create_connection(("127.0.0.1", port), timeout=1).close() or True, 10, "nginx", [proc])
+            wait_for(lambda: accepts(port), 10, "nginx", [proc])
             yield port
         finally:
             proc.stop(timeout=5)

@@ -14,6 +14,8 @@ from typing import Any
 
 import uvicorn
 import websockets
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
 from app.__main__ import TheaterServer, server_config
 from app.backends.fakes import FakeImage, FakeImageRace, FakeRace, FakeText
@@ -29,12 +31,18 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def app_of(client: TestClient) -> FastAPI:
+    """The app a TestClient drives, as the FastAPI it is (TestClient types it as any ASGI app)."""
+    assert isinstance(client.app, FastAPI)
+    return client.app
+
+
 @dataclass
 class Live:
     port: int
     server: uvicorn.Server
     backends: Backends
-    app: Any
+    app: FastAPI
 
     @property
     def http(self) -> str:

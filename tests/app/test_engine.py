@@ -20,9 +20,21 @@ from models.text.decoding import TextRequest
 from tests.app.live import backends_with
 
 
-def engine(**kw: float) -> Engine:
-    params = {"max_running": 2, "max_queue": 4, "cache_bytes": 10_000_000, **kw}
-    return Engine(use_torch=False, **params)
+def engine(
+    max_running: int = 2,
+    max_queue: int = 4,
+    cache_bytes: int = 10_000_000,
+    max_wait_seconds: float = 120.0,
+    initial_job_seconds: float = 2.0,
+) -> Engine:
+    return Engine(
+        max_running,
+        max_queue,
+        cache_bytes,
+        use_torch=False,
+        max_wait_seconds=max_wait_seconds,
+        initial_job_seconds=initial_job_seconds,
+    )
 
 
 async def collect(sub: Subscription) -> list[object]:
@@ -205,13 +217,19 @@ def test_any_other_error_in_a_sampler_is_a_server_fault() -> None:
 def test_a_failing_renderer_stops_the_job_and_reports_a_readable_error() -> None:
     steps: list[int] = []
 
+    def render() -> Rendered:
+        return Rendered("frame", "{}", html="{}")
+
+    def render_with_a_bug() -> Rendered:
+        return Rendered("frame", "{}", html=str(1 / 0))
+
     def produce(should_stop: Callable[[], bool]) -> Iterator[Callable[[], Rendered]]:
         for i in range(50):
             if should_stop():
                 return
             steps.append(i)
             time.sleep(0.005)
-            yield (lambda: Rendered("frame", "{}", html="{}")) if i < 2 else (lambda: 1 / 0)  # type: ignore[return-value]
+            yield render if i < 2 else render_with_a_bug
 
     async def main() -> None:
         eng = engine()

@@ -39,7 +39,7 @@ def decode(png: str) -> np.ndarray:
 
 def rendered(kind: str, request: Any, backends: Backends | None = None) -> list[Rendered]:
     produce = DEMOS[kind].producer(backends or fake_backends(), request)
-    return [render() for render in produce(lambda: False)]
+    return [item if isinstance(item, Rendered) else item() for item in produce(lambda: False)]  # as the engine does
 
 
 # ---------------------------------------------------------------------------------------------------------

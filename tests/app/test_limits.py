@@ -6,6 +6,7 @@ import asyncio
 import json
 import re
 import time
+from typing import Any
 
 import pytest
 import websockets
@@ -17,12 +18,12 @@ from tests.app.live import exchange, live_server, run
 def test_messages_per_second_at_the_edge() -> None:
     with live_server(step_seconds=0.05, max_messages_per_second=3) as live:
 
-        async def burst(count: int) -> list[dict]:
+        async def burst(count: int) -> tuple[list[dict[str, Any]], int | None]:
             async with websockets.connect(live.ws("text")) as ws:
                 await ws.send(json.dumps({"length": 30, "steps": 30, "seed": count}))
                 for _ in range(count - 1):
                     await ws.send("{}")
-                messages = []
+                messages: list[dict[str, Any]] = []
                 try:
                     async for raw in ws:
                         messages.append(json.loads(raw))

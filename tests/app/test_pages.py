@@ -17,6 +17,7 @@ from app.backends.fakes import FakeImage, FakeRace, FakeText
 from app.backends.interface import Backends
 from app.main import create_app
 from app.settings import REPO_ROOT, Settings
+from tests.app.live import app_of
 
 PAGES = [
     "/",
@@ -37,7 +38,7 @@ PAGES = [
 
 def client_for(settings: Settings | None = None, trained: bool = False, address: str = "testclient") -> TestClient:
     text, image, race = FakeText(), FakeImage(), FakeRace()
-    text.trained = image.trained = race.trained = trained  # type: ignore[misc]
+    text.trained = image.trained = race.trained = trained
     race.untrained = [] if trained else race.untrained
     app = create_app(settings or Settings(models="fake"), loader=lambda _s: Backends(text, image, race), use_torch=False)
     return TestClient(app, client=(address, 50000))
@@ -226,15 +227,15 @@ def test_stats_reports_threads_memory_and_loop_lag(client: TestClient) -> None:
 
 def test_stats_reset_only_from_loopback_unless_allowed() -> None:
     with client_for() as visitor:  # TestClient's default peer is not a loopback address
-        visitor.app.state.loop_lag.samples.append(12345.0)
+        app_of(visitor).state.loop_lag.samples.append(12345.0)
         assert visitor.get("/stats?reset=1").status_code == 403
-        assert 12345.0 in visitor.app.state.loop_lag.samples
+        assert 12345.0 in app_of(visitor).state.loop_lag.samples
         assert visitor.get("/stats").status_code == 200  # reading stays open
     for address in ("127.0.0.1", "::1"):
         with client_for(address=address) as local:
-            local.app.state.loop_lag.samples.append(12345.0)  # a sentinel no real lag sample equals
+            app_of(local).state.loop_lag.samples.append(12345.0)  # a sentinel no real lag sample equals
             assert local.get("/stats?reset=1").status_code == 200
-            assert 12345.0 not in local.app.state.loop_lag.samples
+            assert 12345.0 not in app_of(local).state.loop_lag.samples
     with client_for(Settings(models="fake", stats_reset_from_anywhere=True)) as visitor:
         assert visitor.get("/stats?reset=1").status_code == 200
 
@@ -246,7 +247,7 @@ def test_readyz_is_503_once_draining() -> None:
 
     with client_for() as c:
         assert c.get("/readyz").status_code == 200
-        server = TheaterServer(server_config(c.app, c.app.state.settings, log_level="warning"))
+        server = TheaterServer(server_config(app_of(c), app_of(c).state.settings, log_level="warning"))
         server.handle_exit(signal.SIGTERM, None)  # what uvicorn calls from its signal handler
         assert server.should_exit
         response = c.get("/readyz")

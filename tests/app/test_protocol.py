@@ -9,7 +9,7 @@ import re
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from app.demos.errors import Close, RequestError
 from app.demos.protocol import check_limits, close_reason, from_query, parse_request
@@ -227,7 +227,7 @@ def test_one_over_limit_query_value_drops_only_that_field() -> None:
 # ---- fuzzing: any input is either a valid request that round-trips, or refused with a reason that names --
 # ---- what is wrong ----------------------------------------------------------------------------------------
 
-KINDS = {"text": TextRequest, "image": ImageRequest}
+KINDS: dict[str, type[BaseModel]] = {"text": TextRequest, "image": ImageRequest}
 
 
 def valid_alone(kind: str, key: str, value: object) -> bool:

@@ -154,6 +154,8 @@ def test_each_race_lane_reports_its_quality_and_the_verdict_carries_both(live: L
         assert lane.frame.quality == _direct(judge, models[0] if lane.name == DIFFUSION else models[1], lane.frame)
     lanes = {lane["lane"]: lane for lane in done["lanes"]}
     for lane in last.lanes:
-        assert lanes[lane.name]["quality"] == lane.frame.quality.as_json()
-        assert f"judge perplexity {lane.frame.quality.judge_ppl:.1f} per word" in done["content"]
+        quality = lane.frame.quality
+        assert quality is not None
+        assert lanes[lane.name]["quality"] == quality.as_json()
+        assert f"judge perplexity {quality.judge_ppl:.1f} per word" in done["content"]
     assert "by the judge" in done["content"] and "fewer forward passes" in done["content"]

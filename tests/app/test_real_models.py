@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from app.backends.interface import Backends
 from app.backends.load import load_backends
+from app.backends.real import RealImage, RealImageRace
 from app.main import create_app
 from app.settings import Settings
 from tests.app.live import Live, exchange, live_server, run, strip_timing
@@ -38,12 +39,13 @@ def test_default_settings_load_every_committed_checkpoint(real: Backends) -> Non
     assert real.untrained == [] and real.problems == {}
     assert (real.text.name, real.image.name, real.race.name) == ("text-diffusion", "image-ddpm", "text-diffusion vs text-ar")
     assert real.text.trained and real.image.trained and real.race.trained
-    assert real.image.model.classifier is not None  # the scoring classifier, and the meter's own narrow one
-    assert real.image.model.meter is not None and real.image.model.meter_classifier is real.image.model.meter
-    assert real.image.model.meter.config.width < real.image.model.classifier.config.width
-    assert real.image_race is not None and real.image_race.trained
-    assert real.image_race.name == "image-ddpm vs image-pixel-ar"
-    assert real.image_race.image is real.image.model  # the race shares the loaded DDPM, never loads it twice
+    image, image_race = real.image, real.image_race
+    assert isinstance(image, RealImage) and isinstance(image_race, RealImageRace)
+    assert image.model.classifier is not None  # the scoring classifier, and the meter's own narrow one
+    assert image.model.meter is not None and image.model.meter_classifier is image.model.meter
+    assert image.model.meter.config.width < image.model.classifier.config.width
+    assert image_race.trained and image_race.name == "image-ddpm vs image-pixel-ar"
+    assert image_race.image is image.model  # the race shares the loaded DDPM, never loads it twice
 
 
 @pytest.mark.parametrize("fmt", ["json", "html"])
@@ -133,7 +135,7 @@ def test_without_its_own_classifier_the_meter_reads_with_the_scoring_one(tmp_pat
     checkpoints = Path(__file__).resolve().parents[2] / "models" / "checkpoints"
     for name in ("image-ddpm", "digit-classifier"):
         shutil.copytree(checkpoints / name, tmp_path / name)
-    from app.backends.real import _load_image
+    from app.backends.load import _load_image
 
     problems: dict[str, str] = {}
     image = _load_image(Settings(checkpoint_dir=tmp_path), problems)

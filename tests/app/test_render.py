@@ -7,7 +7,6 @@ import io
 import itertools
 import json
 import re
-from collections.abc import Callable, Iterator
 from dataclasses import replace
 from types import SimpleNamespace
 
@@ -16,6 +15,7 @@ from PIL import Image
 from pytest import MonkeyPatch
 
 from app.backends.fakes import FakeImage, FakeText
+from app.engine.interface import Producer
 from app.render import decided
 from app.render import producers as render_module
 from app.render.decided import decided_at
@@ -32,9 +32,9 @@ from models.text.decoding import TextRequest
 from tests.app.live import backends_with
 
 
-def rendered(produce: Callable[..., Iterator[Callable[[], Rendered]]]) -> list[Rendered]:
-    """Run a producer the way the engine does: each yielded item is a deferred render."""
-    return [render() for render in produce(lambda: False)]
+def rendered(produce: Producer) -> list[Rendered]:
+    """Run a producer the way the engine does: each yielded item is a message or a deferred render of one."""
+    return [item if isinstance(item, Rendered) else item() for item in produce(lambda: False)]
 
 
 def decode(png: str) -> np.ndarray:
@@ -234,12 +234,12 @@ def test_memoised_text_render_is_byte_identical_to_rendering_each_frame_alone(mo
     late = run()
     for message in reversed(late):  # HTML first asked for out of order, as by a late html client
         assert not message.html_ready
-        message.html  # noqa: B018
+        _ = message.html  # the first access renders it
     assert [m.html for m in late] == [m.html for m in cached]
 
 
 def test_html_is_rendered_only_when_asked_for_and_then_kept() -> None:
-    calls = []
+    calls: list[int] = []
     frame = TextFrame(1, 2, (TextToken(FIXED, 1, "a", 1.0), TextToken(BLANK, None, "", 0.0, guess=" b")), 1)
     message = render_text_frame(frame, 3.0)
     assert not message.html_ready and json.loads(message.json)["tokens"][1]["guess"] == " b"

@@ -1,0 +1,75 @@
+"""The demo registry is the one place a demo's kind is named, and each entry alone gives a demo all it has."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.demos.registry import DEMOS
+from app.main import create_app
+from app.settings import REPO_ROOT, Settings
+from tests.app.live import fake_backends
+
+APP = REPO_ROOT / "app"
+KINDS = "|".join(re.escape(kind) for kind in DEMOS)
+# A kind's path as a string ("race/image"), or a comparison of a kind with one ("text", "race" alone are words
+# many fields use, so only comparisons of a `kind` catch them).
+PATH_KINDS = "|".join(re.escape(kind) for kind in DEMOS if "/" in kind)
+NAMES_A_KIND = re.compile(rf"""["'](?:{PATH_KINDS})["']|\bkind\s*(?:==|!=|in)\s*[(\[]?["'](?:{KINDS})["']""")
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[TestClient]:
+    app = create_app(Settings(models="fake", prewarm=False), loader=lambda _s: fake_backends(), use_torch=False)
+    with TestClient(app) as client:
+        yield client
+
+
+def python_files() -> list[Path]:
+    return sorted(p for p in APP.rglob("*.py") if p != APP / "demos" / "registry.py")
+
+
+def test_no_module_but_the_registry_names_a_kind() -> None:
+    named = {
+        f"{path.relative_to(REPO_ROOT)}:{number}: {line.strip()}"
+        for path in python_files()
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if NAMES_A_KIND.search(line) and not line.lstrip().startswith("#")
+    }
+    assert not named, "\n".join(sorted(named))
+
+
+def test_no_app_module_is_over_400_lines() -> None:
+    long = {str(p.relative_to(REPO_ROOT)): n for p in python_files() if (n := len(p.read_text().splitlines())) > 400}
+    assert not long
+
+
+def test_the_engine_never_imports_templating_nor_the_fakes() -> None:
+    for path in (APP / "engine").glob("*.py"):
+        source = path.read_text()
+        assert "app.web.templating" not in source and "app.render.notices" not in source, path
+    for path in python_files():
+        if path.name != "fakes.py":  # loaded only when asked for (THEATER_MODELS=fake), inside load_backends
+            top = [line for line in path.read_text().splitlines() if line.startswith(("from ", "import "))]
+            assert not any("app.backends.fakes" in line for line in top), path
+
+
+@pytest.mark.parametrize("kind", list(DEMOS))
+def test_an_entry_alone_serves_the_page_the_embed_the_fragment_the_socket_and_the_exports(client: TestClient, kind: str) -> None:
+    demo = DEMOS[kind]
+    page = client.get(f"/{kind}")
+    assert page.status_code == 200 and f"<title>{demo.page.title} · Diffusion Theater</title>" in page.text
+    assert f'href="/export/{kind}.gif?' in page.text and f'href="/export/{kind}.json?' in page.text
+    embed = client.get(f"/embed/{kind}")
+    assert embed.status_code == 200 and demo.page.heading in embed.text
+    fragment = client.get(f"/{kind}/run")
+    assert fragment.status_code == 200 and f'hx-ws:connect="{demo.socket_path}"' in fragment.text
+    with client.websocket_connect(f"{demo.socket_path}?format=json") as ws:
+        ws.send_text(demo.request().model_dump_json())
+        first = ws.receive_json()
+    assert first["type"] in ("queued", "frame")
+    assert client.get("/replay").text.count(demo.page.title) >= 1  # /replay knows what a trace of it is
