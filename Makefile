@@ -54,8 +54,8 @@ lint: install-dev                    ## ruff (lint and format), mypy, hadolint
 test: install-dev chromium services lint  ## everything: lint, then every test, the browser and scale-out ones included
 	$(BIN)/python -m pytest -q
 
-test-fast: install-dev               ## every test but the browser ones; no sudo, no Chromium needed
-	$(BIN)/python -m pytest -q --ignore=tests/browser
+test-fast: install-dev               ## every test but the browser and slow ones (markers); no sudo, no Chromium needed
+	$(BIN)/python -m pytest -q -m "not browser and not slow"
 
 bench: install                       ## the benchmarks (bench/*.py), each printing one JSON line
 	$(BIN)/python bench/stream.py

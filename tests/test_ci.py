@@ -36,11 +36,11 @@ def test_what_counts_as_ci(monkeypatch: pytest.MonkeyPatch, value: str | None, e
 
 def test_a_missing_tool_skips_outside_ci(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CI", "false")
-    with pytest.raises(pytest.skip.Exception, match="^redis-server is not installed$"):
+    with pytest.raises(pytest.skip.Exception, match=r"^redis-server is not installed$"):
         skip_unless_ci("redis-server is not installed")
 
 
 def test_a_missing_tool_fails_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CI", "true")
-    with pytest.raises(pytest.fail.Exception, match="^redis-server is not installed; CI is set, so the test fails"):
+    with pytest.raises(pytest.fail.Exception, match=r"^redis-server is not installed; CI is set, so the test fails"):
         skip_unless_ci("redis-server is not installed")

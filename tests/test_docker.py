@@ -72,6 +72,13 @@ def makefile_torch_index() -> str:
     return match.group(1)
 
 
+def requirement_name(requirement: str) -> str:
+    """A requirement line's project name, lowercased ("torch==2.13.0" -> "torch")."""
+    name = re.match(r"[A-Za-z0-9._-]+", requirement)
+    assert name is not None, requirement
+    return name.group(0).lower()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -152,12 +159,12 @@ def test_dependency_list_is_the_runtime_dependencies(tmp_path):
     # /bin/sh as the image's RUN uses it (Debian's dash), so its quoting rules apply.
     subprocess.run(["/bin/sh", "-c", generate], cwd=context, env=env, check=True, timeout=30)
     listed = (context / "requirements.txt").read_text().splitlines()
-    names = [re.match(r"[A-Za-z0-9._-]+", line).group(0).lower() for line in listed]
+    names = [requirement_name(line) for line in listed]
     assert listed[0] == "torch==2.13.0"
     for runtime in ("torch", "diffusers", "tokenizers", "safetensors", "fastapi", "uvicorn", "jinja2", "pydantic-settings"):
         assert runtime in names
     assert listed == PYPROJECT["project"]["dependencies"]
-    dev = {re.match(r"[A-Za-z0-9._-]+", d).group(0).lower() for d in PYPROJECT["project"]["optional-dependencies"]["dev"]}
+    dev = {requirement_name(d) for d in PYPROJECT["project"]["optional-dependencies"]["dev"]}
     assert dev and not dev & set(names), dev & set(names)
     assert all(line and not line.startswith("#") for line in listed)
     # pip reads the list, and it agrees with the constraints: here, with no index, against what `make install`
@@ -182,8 +189,8 @@ def test_dependency_list_is_the_runtime_dependencies(tmp_path):
 
 def test_image_lays_out_the_files_where_the_app_reads_them():
     """REPO_ROOT is the parent of the app package: in the image /app (WORKDIR, where `-e .` points)."""
-    from app import why  # here, not at the top: the structural tests need no app import
     from app.settings import REPO_ROOT, Settings
+    from app.why import page as why  # here, not at the top: the structural tests need no app import
 
     workdir = PurePosixPath(instruction("WORKDIR"))
     assert REPO_ROOT == ROOT and workdir == PurePosixPath("/app")
@@ -205,8 +212,8 @@ def test_image_lays_out_the_files_where_the_app_reads_them():
         relative = PurePosixPath(path.relative_to(REPO_ROOT).as_posix())
         covering = [s for s in placed if relative == PurePosixPath(s) or PurePosixPath(s) in relative.parents]
         assert covering, f"the image does not copy {relative}"
-        source = PurePosixPath(covering[0])
-        assert placed[covering[0]] / relative.relative_to(source) == workdir / relative
+        copied = PurePosixPath(covering[0])
+        assert placed[covering[0]] / relative.relative_to(copied) == workdir / relative
 
 
 def ignored(path: str, patterns: list[str]) -> bool:

@@ -14,9 +14,7 @@ def run(steps: list[tuple[tuple[int, ...], tuple[int, ...]]], width: int) -> Dec
     state = [BLANK] * width
     log = DecisionLog()
     log.record(
-        TextFrame(
-            0, len(steps), (TextToken(FIXED, 0, "Hi", 1.0),) + tuple(TextToken(BLANK, None, "", 0.0) for _ in range(width)), 0
-        )
+        TextFrame(0, len(steps), (TextToken(FIXED, 0, "Hi", 1.0), *(TextToken(BLANK, None, "", 0.0) for _ in range(width))), 0)
     )
     for step, (committed, remasked) in enumerate(steps, start=1):
         state = [COMMITTED if s == NEW else (BLANK if s == REMASKED else s) for s in state]
@@ -29,7 +27,7 @@ def run(steps: list[tuple[tuple[int, ...], tuple[int, ...]]], width: int) -> Dec
             for i, s in enumerate(state)
         )
         log.record(
-            TextFrame(step, len(steps), (TextToken(FIXED, 0, "Hi", 1.0),) + tokens, step, committed=committed, remasked=remasked)
+            TextFrame(step, len(steps), (TextToken(FIXED, 0, "Hi", 1.0), *tokens), step, committed=committed, remasked=remasked)
         )
     return log
 

@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 from app.backends.fakes import FakeImage, FakeImageRace, FakeRace, FakeText
 from app.backends.interface import Backends
 from app.backends.load import load_backends
-from app.backends.real import RealImageRace
+from app.backends.real import RealImage, RealImageRace
 from app.demos.errors import RequestError
 from app.demos.protocol import from_query, parse_request
 from app.demos.query import to_query
@@ -88,12 +88,18 @@ def test_a_json_race_streams_both_lanes_then_done(live: Live) -> None:
         assert diffusion["forward_passes"] == min(frame["clock"], 20) and diffusion["total_passes"] == 20
         assert ar["cursor"] == (ar["forward_passes"] if ar["forward_passes"] < SIZE * SIZE else None)  # no mistake
         assert diffusion["cursor"] is None and ar["x0_png"] is None
-        assert ar["wall_ms"] >= 0 and diffusion["wall_ms"] >= 0
+        # the fake counts its wall time (AR_MS a pixel, DDPM_MS a DDPM pass), so it follows each lane's passes exactly
+        assert ar["wall_ms"] == round(ar["forward_passes"] * FakeImageRace.AR_MS, 1)
+        assert diffusion["wall_ms"] == round(diffusion["forward_passes"] * FakeImageRace.DDPM_MS, 1)
         assert ar["finished"] == (ar["forward_passes"] == SIZE * SIZE)
         assert png_size(ar["image_png"]) == png_size(diffusion["image_png"]) == (SIZE, SIZE)
         assert (diffusion["x0_png"] is None) == (frame["step"] == 0)
         assert ar["forced"] == diffusion["forced"] == []
-    assert [lanes(f)["ar"]["wall_ms"] for f in frames] == sorted(lanes(f)["ar"]["wall_ms"] for f in frames)
+    for name in ("ar", "diffusion"):
+        walls = [lanes(f)[name]["wall_ms"] for f in frames]
+        passes = [lanes(f)[name]["forward_passes"] for f in frames]
+        assert walls == sorted(walls) and walls[0] == 0  # it grows over the frames, from nothing before a pass
+        assert all(wall > 0 for wall, done in zip(walls, passes, strict=True) if done)  # and once a lane has done a pass
     done = result.last
     assert done["digit"] == 4 and [lane["lane"] for lane in done["lanes"]] == ["ar", "diffusion"]
     by_lane = lanes(done)
@@ -407,7 +413,7 @@ def test_a_missing_pixel_checkpoint_falls_back_loudly_and_the_ddpm_is_loaded_onc
         backends = load_backends(settings)
     race = backends.image_race
     assert isinstance(race, RealImageRace)
-    assert race.image is backends.image.model  # type: ignore[attr-defined]  # shared, not a second copy
+    assert isinstance(backends.image, RealImage) and race.image is backends.image.model  # shared, not a second copy
     assert race.untrained == ["image-pixel-ar"] and not race.trained and "image-pixel-ar" in backends.untrained
     assert "image-pixel-ar" in backends.problems and "image-ddpm" not in backends.untrained
     assert any("UNTRAINED" in r.message and "image-pixel-ar" in r.message for r in caplog.records)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import Iterator
@@ -79,7 +80,7 @@ def test_unknown_fields_and_bad_digits_are_refused() -> None:
 def test_each_lane_is_at_the_step_nearest_its_fraction_and_moves_at_most_one_step_a_frame(steps: int, total: int) -> None:
     positions = [lane_step(k, steps, total) for k in range(total + 1)]
     assert positions[0] == 0 and positions[-1] == steps
-    assert all(0 <= b - a <= 1 for a, b in zip(positions, positions[1:]))
+    assert all(0 <= b - a <= 1 for a, b in itertools.pairwise(positions))
     for k, position in enumerate(positions):  # the nearest: never more than half a step from k/K of its run
         assert abs(position - k * steps / total) <= 0.5
 

@@ -22,7 +22,7 @@ from models.text.decoding import TextRequest
 SETTINGS = Settings(max_prompt_chars=20, max_length=70, max_text_steps=70, max_image_steps=50, max_message_bytes=300)
 
 
-def parse(kind: str, payload: object) -> object:
+def parse(kind: str, payload: object) -> BaseModel:
     return parse_request(kind, payload if isinstance(payload, str | bytes) else json.dumps(payload), SETTINGS)
 
 
@@ -64,7 +64,8 @@ def test_numeric_limits_at_the_edge(kind: str, field: str, limit: int, word: str
 
 
 def test_prompt_length_at_the_edge() -> None:
-    assert parse("text", {"prompt": "x" * 20}).prompt == "x" * 20  # type: ignore[attr-defined]
+    request = parse("text", {"prompt": "x" * 20})
+    assert isinstance(request, TextRequest) and request.prompt == "x" * 20
     error = reason("text", {"prompt": "x" * 21})
     assert "prompt is too long" in error.message and "20" in error.message
 
@@ -122,7 +123,8 @@ def test_deep_nesting_is_refused_not_crashed() -> None:
 
 
 def test_newlines_and_tabs_are_fine_in_prompts() -> None:
-    assert parse("text", {"prompt": "a\nb\tc"}).prompt == "a\nb\tc"  # type: ignore[attr-defined]
+    request = parse("text", {"prompt": "a\nb\tc"})
+    assert isinstance(request, TextRequest) and request.prompt == "a\nb\tc"
 
 
 @pytest.mark.parametrize(
@@ -140,7 +142,8 @@ def test_malformed_image_requests(payload: dict[str, object], expect: str) -> No
 
 
 def test_null_digit_means_unconditional() -> None:
-    assert parse("image", {"digit": None}).digit is None  # type: ignore[attr-defined]
+    request = parse("image", {"digit": None})
+    assert isinstance(request, ImageRequest) and request.digit is None
 
 
 def test_binary_is_refused_with_1003() -> None:
@@ -162,8 +165,8 @@ def test_close_reasons_fit_in_123_bytes() -> None:
 def test_canonical_key_ignores_field_order() -> None:
     a = parse("text", '{"seed": 3, "steps": 4}')
     b = parse("text", '{"steps": 4, "seed": 3}')
-    assert run_key("text", a) == run_key("text", b)  # type: ignore[arg-type]
-    assert run_key("text", a) != run_key("image", a)  # type: ignore[arg-type]
+    assert run_key("text", a) == run_key("text", b)
+    assert run_key("text", a) != run_key("image", a)
 
 
 # ---- URL round trip ------------------------------------------------------------------------------------

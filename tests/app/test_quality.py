@@ -19,6 +19,7 @@ from models.frames import FIXED, NEW, TextFrame, TextQuality, TextToken
 from models.text import frontier
 from models.text.decoding import RaceRequest, TextRequest
 from models.text.judge import Judge, Segment, load_judge
+from models.text.model import TextModel, load_text_model
 from models.text.race import AUTOREGRESSIVE, DIFFUSION, Lane, RaceFrame
 from tests.app.live import Live, exchange, live_server, run
 
@@ -95,37 +96,40 @@ def test_the_rule_picks_the_fewest_steps_within_bounds_or_the_best_reading(tmp_p
 # On the committed checkpoints
 
 
+Twins = tuple[TextModel, TextModel]  # the diffusion model and its autoregressive twin
+
+
 @pytest.fixture(scope="module")
 def judge() -> Judge:
     return load_judge(CHECKPOINT_ROOT / "text-judge")
 
 
 @pytest.fixture(scope="module")
-def models() -> tuple[object, object]:
-    from models.text.model import load_text_model
-
+def models() -> Twins:
     return load_text_model(CHECKPOINT_ROOT / "text-diffusion"), load_text_model(CHECKPOINT_ROOT / "text-ar")
 
 
 @pytest.fixture(scope="module")
-def live(models: tuple[object, object], judge: Judge) -> Iterator[Live]:
+def live(models: Twins, judge: Judge) -> Iterator[Live]:
     diffusion, autoregressive = models
     backends = Backends(text=RealText(diffusion, judge), image=FakeImage(), race=RealRace(diffusion, autoregressive, judge))
     with live_server(backends=backends, use_torch=True, cache_bytes=0) as server:
         yield server
 
 
-def _direct(judge: Judge, model: object, frame: TextFrame) -> TextQuality:
+def _direct(judge: Judge, model: TextModel, frame: TextFrame) -> TextQuality:
     """The judge's figures recomputed here from the frame's token ids: prompt read, generated text scored."""
-    decode = model.tokenizer.decode  # type: ignore[attr-defined]
-    given = [t.token_id for t in frame.tokens if t.state == FIXED]
-    written = [t.token_id for t in frame.tokens if t.state != FIXED]
+    decode = model.tokenizer.decode
+    ids = [t.token_id for t in frame.tokens]
+    assert None not in ids, "a finished frame has every position decided"
+    given = [t.token_id for t in frame.tokens if t.state == FIXED and t.token_id is not None]
+    written = [t.token_id for t in frame.tokens if t.state != FIXED and t.token_id is not None]
     return judge.score(
         [Segment(decode(given, skip_special_tokens=False), False), Segment(decode(written, skip_special_tokens=False), True)]
     )
 
 
-def test_a_finished_text_run_reports_the_judges_figures_of_its_final_text(live: Live, judge: Judge, models: tuple) -> None:
+def test_a_finished_text_run_reports_the_judges_figures_of_its_final_text(live: Live, judge: Judge, models: Twins) -> None:
     request = {"prompt": "Once upon a time", "length": 24, "steps": 24, "seed": 4}
     result = run(exchange(live.ws("text"), request))
     assert result.code == 1000 and result.types[-1] == "done"
@@ -137,7 +141,7 @@ def test_a_finished_text_run_reports_the_judges_figures_of_its_final_text(live: 
     assert f"judge perplexity {last.quality.judge_ppl:.1f} per word" in html and "Judge perplexity: how surprised" in html
 
 
-def test_a_remasking_run_sets_the_same_seed_without_remasking_before_it(live: Live, judge: Judge, models: tuple) -> None:
+def test_a_remasking_run_sets_the_same_seed_without_remasking_before_it(live: Live, judge: Judge, models: Twins) -> None:
     request = {"prompt": "Once upon a time", "length": 16, "steps": 32, "remask": "loop", "seed": 1}
     done = run(exchange(live.ws("text", fmt="html"), request)).last
     *_, plain = RealText(models[0], None).sample(TextRequest(**{**request, "remask": "none", "steps": 16}))
@@ -146,7 +150,7 @@ def test_a_remasking_run_sets_the_same_seed_without_remasking_before_it(live: Li
     assert f"→ {done['quality']['judge_ppl']:.1f} with it" in done["content"]
 
 
-def test_each_race_lane_reports_its_quality_and_the_verdict_carries_both(live: Live, judge: Judge, models: tuple) -> None:
+def test_each_race_lane_reports_its_quality_and_the_verdict_carries_both(live: Live, judge: Judge, models: Twins) -> None:
     request = {"prompt": "Once upon a time", "length": 16, "steps": 4, "seed": 3}
     done = run(exchange(live.ws("race", fmt="html"), request)).last
     *_, last = RealRace(models[0], models[1], judge).sample(RaceRequest(**request))

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import redis
 import websockets
+from redis.typing import EncodableT, FieldT
 
 from app.engine.interface import Unavailable, run_key
 from app.engine.redis_keys import GROUP, Keys, run_id, worker_member
@@ -215,8 +216,14 @@ def test_workers_refuse_a_job_over_the_web_limits_whoever_enqueued_it(scale: Clu
     key = run_key("text", request)
     run, ticket = run_id(key), int(store.incr(keys.seq))
     store.set(keys.owner(run), ticket, ex=60)
-    fields = {"run": run, "key": key, "kind": "text", "request": request.model_dump_json(), "ticket": ticket}
-    store.xadd(keys.jobs, fields)  # type: ignore[arg-type]
+    fields: dict[FieldT, EncodableT] = {
+        "run": run,
+        "key": key,
+        "kind": "text",
+        "request": request.model_dump_json(),
+        "ticket": ticket,
+    }
+    store.xadd(keys.jobs, fields)
     entries = wait_for(lambda: store.xrange(keys.run(run)), 10, "the worker's answer", scale.workers)
     assert [(e[0], e[1]["type"], e[1]["refused"]) for e in entries] == [(f"{ticket}-1", "failed", "1")]
     assert "steps 100000 is over the limit" in entries[0][1]["message"]

@@ -11,8 +11,8 @@ from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 from PIL import Image
-from pytest import MonkeyPatch
 
 from app.backends.fakes import FakeImage, FakeText
 from app.engine.interface import Producer
@@ -214,7 +214,7 @@ def test_html_message_is_the_json_message_plus_the_fragment() -> None:
     assert {k: v for k, v in html.items() if k != "content"} == plain and html["content"].startswith("<article")
 
 
-def test_memoised_text_render_is_byte_identical_to_rendering_each_frame_alone(monkeypatch: MonkeyPatch) -> None:
+def test_memoised_text_render_is_byte_identical_to_rendering_each_frame_alone(monkeypatch: pytest.MonkeyPatch) -> None:
     """A run's memo (chips and token JSON shared across frames) changes nothing in the output."""
     clock = itertools.count()
     monkeypatch.setattr(render_module, "perf_counter", lambda: next(clock) * 0.0123)  # ms_per_step 12.3

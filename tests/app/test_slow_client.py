@@ -14,6 +14,8 @@ import socket
 import struct
 import time
 
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
 from tests.app.live import Live, exchange, live_server, run
 
 # What one long run sends in html format (fake model, 256 tokens, 256 steps): ~15 MB, far more than the
@@ -59,7 +61,7 @@ class RawClient:
 
     def messages(self) -> list[dict[str, object]]:
         """Read every message until the server's close frame."""
-        out = []
+        out: list[dict[str, object]] = []
         while True:
             first, second = self._read(2)
             length = second & 0x7F
@@ -76,8 +78,9 @@ class RawClient:
         self.sock.close()
 
 
-def ws_connections(live: Live) -> list[object]:
-    return [c for c in live.server.server_state.connections if hasattr(c, "conn")]  # websocket protocols only
+def ws_connections(live: Live) -> list[WebSocketsSansIOProtocol]:
+    """The server's websocket connections (app/__main__.py runs uvicorn's websockets-sansio protocol)."""
+    return [c for c in live.server.server_state.connections if isinstance(c, WebSocketsSansIOProtocol)]
 
 
 def test_a_client_that_reads_nothing_delays_no_one_and_holds_a_bounded_buffer() -> None:

@@ -5,17 +5,20 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable, Iterator
 
 import pytest
 import websockets
 
 from app.backends.fakes import FakeImage, FakeRace, FakeText
 from app.backends.interface import Backends
+from models.frames import TextFrame
+from models.text.decoding import TextRequest
 from tests.app.live import Live, exchange, live_server, run, strip_timing
 
 
 @pytest.fixture(scope="module")
-def live() -> Live:
+def live() -> Iterator[Live]:
     with live_server(step_seconds=0.002) as server:
         yield server
 
@@ -24,7 +27,7 @@ def test_text_frames_stream_then_done(live: Live) -> None:
     result = run(exchange(live.ws("text"), {"length": 12, "steps": 6, "seed": 5}))
     assert result.types == ["frame"] * 7 + ["done"]
     assert [f["step"] for f in result.frames] == list(range(7))
-    assert [f["masked"] for f in result.frames][0] == 12 and result.frames[-1]["masked"] == 0
+    assert result.frames[0]["masked"] == 12 and result.frames[-1]["masked"] == 0
     assert all(f["total"] == 6 for f in result.frames)
     assert result.last["text"].startswith("Once upon a time") and "___" not in result.last["text"]
     assert result.code == 1000
@@ -189,7 +192,7 @@ class NoContextText:
     def __init__(self) -> None:
         self.inner = FakeText(context=20)
 
-    def sample(self, request, should_stop=None):  # type: ignore[no-untyped-def]
+    def sample(self, request: TextRequest, should_stop: Callable[[], bool] | None = None) -> Iterator[TextFrame]:
         return self.inner.sample(request, should_stop)
 
 

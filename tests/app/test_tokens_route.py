@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from app.backends.fakes import FakeImage, FakeRace, FakeText
@@ -16,19 +15,11 @@ from app.backends.real import RealText
 from app.demos.errors import RequestError
 from app.demos.protocol import parse_request
 from app.main import create_app
-from app.routes import tokens
 from app.settings import Settings
 from tests.app.live import Live, exchange, live_server, run
 
 CHECKPOINTS = Path(__file__).resolve().parents[2] / "models" / "checkpoints"
 LIMIT = 40  # max_prompt_chars in these tests: the bound of the endpoint's text
-
-
-def with_tokens_route(app: FastAPI) -> FastAPI:
-    """The app with `/text/tokens` (a no-op once app.main registers the router itself)."""
-    if not any(getattr(route, "path", None) == "/text/tokens" for route in app.routes):
-        app.include_router(tokens.router)
-    return app
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +32,7 @@ def diffusion() -> Any:
 def client_with(text: Any) -> TestClient:
     backends = Backends(text=text, image=FakeImage(), race=FakeRace())
     settings = Settings(models="fake", max_prompt_chars=LIMIT)
-    return TestClient(with_tokens_route(create_app(settings, loader=lambda _s: backends, use_torch=False)))
+    return TestClient(create_app(settings, loader=lambda _s: backends, use_torch=False))
 
 
 @pytest.fixture(scope="module")

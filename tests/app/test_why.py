@@ -4,7 +4,6 @@ committed CSV with this test's own reading of it (never through app.why.data).""
 from __future__ import annotations
 
 import csv
-import dataclasses
 import math
 import re
 from collections.abc import Iterator
@@ -29,12 +28,7 @@ HEADER = "curve,step,epochs,train_loss,heldout_loss\n"
 
 
 def fake_backends() -> Backends:
-    """The fakes for every field `Backends` has (it gained a race lane; pass one when it is there)."""
-    kwargs: dict[str, object] = {"text": fakes.FakeText(), "image": fakes.FakeImage()}
-    names = {f.name for f in dataclasses.fields(Backends)}
-    if "race" in names:
-        kwargs["race"] = fakes.FakeRace()
-    return Backends(**kwargs)  # type: ignore[arg-type]
+    return Backends(text=fakes.FakeText(), image=fakes.FakeImage(), race=fakes.FakeRace())
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +91,7 @@ def test_plot_maps_points_to_coordinates(tmp_path: Path) -> None:
     mark = loss_plot.Mark(10.0, 3.2, "1", ("onset",))
     view = loss_plot.plot_view(curves, [mark], aria_label="summary")
     left, right, top, bottom = view.left, view.right, view.top, view.bottom
-    assert left < right and top < bottom and 0 <= left and right <= view.width and bottom <= view.height
+    assert left < right and top < bottom and left >= 0 and right <= view.width and bottom <= view.height
 
     # x: epochs on a log axis from 1 to 10; y: loss on a linear axis from 3.0 (bottom) to 4.0 (top)
     def x(epochs: float) -> float:
@@ -199,7 +193,9 @@ def test_each_diffusion_curve_from_the_twin_gets_its_own_facts(tmp_path: Path) -
     assert facts.furthest_diffusion_epochs is first.last_epochs  # 30 epochs against 20
     assert second.recent_from_epochs.value == 10  # a stage-ends curve: the change over its last stage
     marks = why.plot_marks(facts)
-    assert [m.label for m in marks] == ["1", "2", "3"] and marks[2].parts[0].startswith("diffusion, from AR step 200")
+    assert [m.label for m in marks] == ["1", "2", "3"]
+    first_part = marks[2].parts[0]
+    assert isinstance(first_part, str) and first_part.startswith("diffusion, from AR step 200")
 
 
 def test_a_stage_ends_curve_is_drawn_with_a_dot_at_each_point(tmp_path: Path) -> None:
@@ -356,7 +352,9 @@ def expected_numbers() -> dict[str, tuple[float, str]]:
         put(f"{key}.recent.from_heldout_loss", start["held"])
         put(f"{key}.recent.span_epochs", last["epochs"] - start["epochs"])
         put(f"{key}.recent.fall", start["held"] - last["held"])
-        step = int(re.match(r"diffusion, from AR step (\d+)", name).group(1))  # type: ignore[union-attr]
+        init = re.match(r"diffusion, from AR step (\d+)", name)
+        assert init is not None, name
+        step = int(init.group(1))
         put(f"{key}.init.step", step)
         put(f"{key}.init.epochs", next(p["epochs"] for p in ar if p["step"] == step))
         spans: list[list[dict[str, float]]] = []

@@ -65,7 +65,7 @@ def test_line_breaks_and_the_end_of_a_story_break_the_line_and_are_never_raw() -
 
 def test_a_rendered_frame_wraps_words_and_keeps_one_chip_per_token() -> None:
     tokens = [token("Once", FIXED), token(" v"), token("ill"), token("age"), token(END_OF_STORY), token("", BLANK)]
-    frame = TextFrame(step=1, total=2, tokens=tokens, committed=(), remasked=(), forward_passes=1)
+    frame = TextFrame(step=1, total=2, tokens=tuple(tokens), committed=(), remasked=(), forward_passes=1)
     html = json.loads(render_text_frame(frame, 1.0).html)["content"]
     assert html.count('class="word"') == 4  # Once / village / end of story / the blank
     assert html.count('class="tok') == len(tokens)  # the inspector still addresses pieces

@@ -3,6 +3,7 @@ follows the playback, /why's demos show all of themselves, and the type is large
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -105,6 +106,7 @@ def real_live() -> Iterator[Live]:
 PROMPT = "Tom went jogging.<|endoftext|>\nOnce upon a time"
 
 
+@pytest.mark.real_model
 def test_a_word_of_several_pieces_is_one_visual_word_and_specials_are_drawn_as_meant(browser: Any, real_live: Live) -> None:
     page = open_page(browser, f"{real_live.http}/text?prompt={quote(PROMPT)}&length=8&steps=8", SIZES[0])
     page.click("#generate")
@@ -116,7 +118,7 @@ def test_a_word_of_several_pieces_is_one_visual_word_and_specials_are_drawn_as_m
     expect(pieces).to_have_count(5)  # the full stop continues the word too
     boxes = [pieces.nth(k).bounding_box() for k in range(5)]
     assert len({round(b["y"]) for b in boxes}) == 1, "the pieces share one line box"
-    for left, right in zip(boxes, boxes[1:], strict=False):
+    for left, right in itertools.pairwise(boxes):
         assert abs(right["x"] - (left["x"] + left["width"])) < 1, "no gap between the pieces of a word"
     assert "".join(pieces.nth(k).locator(".w").inner_text() for k in range(5)) == "jogging."
     # the inspector still opens on each piece
@@ -215,7 +217,7 @@ SMALLEST_FONT = """() => {
 
 
 @pytest.mark.parametrize(
-    "url,size",
+    ("url", "size"),
     [
         ("/embed/text?result=1", SLIDE),
         ("/embed/race?result=1", SLIDE),

@@ -58,7 +58,9 @@ def test_both_lanes_animate_and_one_scrub_moves_both(page: Any, live: Live, arti
     # the AR cursor walks the raster one pixel a pass, frame after frame; the DDPM's x0 changes every pass
     xs = frame_attributes(page, ".lane-ar rect.cursor", "x")
     ys = frame_attributes(page, ".lane-ar rect.cursor", "y")
-    positions = [int(y) * SIZE + int(x) for x, y in zip(xs[:-1], ys[:-1])]
+    cursors = [(x, y) for x, y in zip(xs[:-1], ys[:-1]) if x is not None and y is not None]
+    assert len(cursors) == len(xs) - 1  # a cursor in every frame but the last
+    positions = [int(y) * SIZE + int(x) for x, y in cursors]
     assert positions == sorted(set(positions)) and positions[:3] == [0, 1, 2] and xs[-1] is None  # no cursor when done
     x0 = frame_attributes(page, ".lane-diffusion figure:nth-of-type(2) image", "href")
     assert x0[0] is None and len(set(x0[1:21])) == 20 and len(set(x0[20:])) == 1  # refined each pass, then final

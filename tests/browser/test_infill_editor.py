@@ -16,12 +16,12 @@ from playwright.sync_api import expect
 from app.backends.fakes import FakeImage, FakeRace
 from app.backends.interface import Backends
 from app.backends.real import RealText
-from app.routes import tokens
 from tests.app.live import Live, live_server
 
 CHECKPOINTS = Path(__file__).resolve().parents[2] / "models" / "checkpoints"
 PROMPT = "Tom had a red ball and a blue kite. He was sad."
 PROMPT_BOX = "#controls textarea[name=prompt]"
+pytestmark = pytest.mark.real_model  # every test's server runs the committed text model
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +34,6 @@ def diffusion() -> Any:
 @pytest.fixture(scope="module")
 def live(diffusion: Any) -> Iterator[Live]:
     with live_server(backends=Backends(text=RealText(diffusion), image=FakeImage(), race=FakeRace())) as server:
-        if not any(getattr(route, "path", None) == "/text/tokens" for route in server.app.routes):
-            server.app.include_router(tokens.router)  # until app.main registers it
         yield server
 
 

@@ -46,6 +46,7 @@ def percent(p: float) -> str:
     return "100%" if p >= 0.995 else "<1%" if 0 < p < 0.005 else f"{round(p * 100)}%"
 
 
+@pytest.mark.real_model
 def test_the_inspector_shows_what_the_frames_carried_and_follows_the_player(page: Any, real: Live) -> None:
     finished_run(page, f"{real.http}/text?length=16&steps=8&seed=4")
     last = frame_count(page) - 1
@@ -75,6 +76,7 @@ def test_the_inspector_shows_what_the_frames_carried_and_follows_the_player(page
     assert page.console_errors == []
 
 
+@pytest.mark.real_model
 def test_the_inspector_by_keyboard_alone(page: Any, real: Live) -> None:
     finished_run(page, f"{real.http}/text?length=12&steps=6&seed=2")
     page.focus("[data-act=end]")
@@ -100,6 +102,7 @@ def test_the_inspector_by_keyboard_alone(page: Any, real: Live) -> None:
     expect(page.locator("#status")).not_to_have_text(status or "")
 
 
+@pytest.mark.real_model
 def test_a_token_sent_back_shows_what_it_was_and_the_inspector_lists_the_change(page: Any, real: Live) -> None:
     finished_run(page, f"{real.http}/text?length=24&steps=12&seed=3&remask=loop")
     expect(page.locator("#frames .frame:not(.placeholder) .counters")).to_contain_text(re.compile(r"\d+ changes of mind"))

@@ -51,7 +51,7 @@ def test_each_embed_fits_a_slide_idle_and_after_a_run(
     context.close()
 
 
-@pytest.mark.parametrize("path", EMBEDS + ["/text", "/image", "/race", "/why", "/"])
+@pytest.mark.parametrize("path", [*EMBEDS, "/text", "/image", "/race", "/why", "/"])
 def test_a_phone_never_scrolls_sideways(browser: Any, live: Live, path: str) -> None:
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
     page = context.new_page()
@@ -238,6 +238,7 @@ def real_live() -> Any:
         yield server
 
 
+@pytest.mark.real_model
 @pytest.mark.parametrize("theme", THEMES)
 @pytest.mark.parametrize("path", ["/embed/text", "/embed/race"])
 def test_real_model_embeds_fit_a_960x540_slide(browser: Any, real_live: Live, path: str, theme: str) -> None:

@@ -109,7 +109,7 @@ def test_image_page_changes_across_frames(page: Any, live: Live, artifacts: Path
     page.click("#generate")
     page.wait_for_selector("#notice.done")
     sources = frame_attributes(page, "img.xt", "src")
-    assert len(sources) == 11 and len(set(sources)) > 5 and all(s.startswith("data:image/png") for s in sources)
+    assert len(sources) == 11 and len(set(sources)) > 5 and all(s and s.startswith("data:image/png") for s in sources)
     status_starts(page, "step 10 of 10")
     assert page.locator(f"{VISIBLE} svg.schedule circle.dot").count() == 1
     rendering = page.eval_on_selector(f"{VISIBLE} img.xt", "el => getComputedStyle(el).imageRendering")
@@ -135,7 +135,7 @@ def host_page(html: str) -> Iterator[str]:
     body = html.encode()
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             self.send_response(200)
             self.send_header("Content-Type", "text/html; charset=utf-8")
             self.send_header("Content-Length", str(len(body)))

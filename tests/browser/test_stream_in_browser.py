@@ -55,12 +55,14 @@ def wait_until(page: Any, condition: Callable[[], bool], timeout: float = 10.0) 
         page.wait_for_timeout(20)
 
 
-def canvases(page: Any) -> list[str]:
+def canvases(page: Any) -> list[str | None]:
     return frame_texts(page)
 
 
 def last_x0(page: Any) -> str:
-    return frame_attributes(page, "img.x0", "src")[-1]
+    source = frame_attributes(page, "img.x0", "src")[-1]
+    assert source is not None, "the last frame has no x0 image"
+    return source
 
 
 class CountingText(FakeText):
@@ -83,7 +85,7 @@ class BrokenText(FakeText):
     def sample(self, request: TextRequest, should_stop: Callable[[], bool] | None = None) -> Iterator[Any]:
         for frame in super().sample(request, should_stop):
             if frame.step == 3:
-                raise Exception("the fake model broke")  # noqa: TRY002  (a fault, deliberately not a Refused)
+                raise RuntimeError("the fake model broke")  # a fault, deliberately not a Refused
             yield frame
 
 

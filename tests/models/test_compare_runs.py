@@ -13,7 +13,7 @@ from models.text.evaluate import heldout_loss
 from models.text.model import untrained_text_model
 
 
-@pytest.fixture()
+@pytest.fixture
 def run(tmp_path: Path) -> Path:
     model = untrained_text_model(causal=False, seed=3)
     folder = tmp_path / "run"
@@ -58,7 +58,9 @@ def stage(folder: Path, run: Path, best_step: int, rows: list[str]) -> Path:
     return folder
 
 
-def test_head_log_writes_the_stages_as_one_log_at_their_best_steps(run: Path, tmp_path: Path, capsys) -> None:
+def test_head_log_writes_the_stages_as_one_log_at_their_best_steps(
+    run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     valid = tmp_path / "valid.txt"
     valid.write_text("<|endoftext|>".join(f"Story {i}: the cat sat on mat number {i * 7}." for i in range(400)))
     rows = ["100,1000,1.0,4.5,4.6,1e-3,10", "200,2000,2.0,4.1,4.2,5e-4,20", "300,3000,3.0,4.0,4.3,1e-4,30"]
@@ -68,20 +70,20 @@ def test_head_log_writes_the_stages_as_one_log_at_their_best_steps(run: Path, tm
     compare_runs.main([str(first), str(second), "--valid", str(valid), "--windows", "2", "--draws", "2", "--head-log", str(out)])
     heads = [json.loads(line)["head"] for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     with out.open() as f:
-        rows = list(csv.DictReader(f))
+        written = list(csv.DictReader(f))
     # one row per stage, at its best step; the second stage runs on from the first's best row (step 200), not its last
-    assert [(r["step"], r["tokens_seen"], r["epochs"], r["train_loss"], r["wall_seconds"]) for r in rows] == [
+    assert [(r["step"], r["tokens_seen"], r["epochs"], r["train_loss"], r["wall_seconds"]) for r in written] == [
         ("200", "2000", "2.0", "4.1", "20.0"),
         ("300", "3000", "3.0", "3.9", "35.0"),
     ]
-    assert [float(r["heldout_loss"]) for r in rows] == heads  # measured on the head, not copied from the log
-    assert float(rows[0]["heldout_loss"]) != 4.2
+    assert [float(r["heldout_loss"]) for r in written] == heads  # measured on the head, not copied from the log
+    assert float(written[0]["heldout_loss"]) != 4.2
 
 
 def test_head_log_refuses_a_folder_without_a_training_log(run: Path, tmp_path: Path) -> None:
     valid = tmp_path / "valid.txt"
     valid.write_text("<|endoftext|>".join(f"Story {i}." for i in range(400)))
-    with pytest.raises(SystemExit, match="needs training_summary.json and training.csv"):
+    with pytest.raises(SystemExit, match=r"needs training_summary\.json and training\.csv"):
         compare_runs.main([str(run), "--valid", str(valid), "--windows", "2", "--head-log", str(tmp_path / "h.csv")])
 
 

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from models.image.data import HELD_OUT_DIGITS, held_out_digit
 from models.image.forward import forward_noise
 from models.image.masks import MASK_CHARS, PIXELS, PRESETS, MaskError, decode_mask, encode_mask, preset_mask
-from models.image.model import load_image_model
+from models.image.model import ImageModel, load_image_model
 from models.image.request import ImageRequest, lab_problem
 from models.image.sample import sample_image, sample_request, start_step_for
 from models.requests import SamplingError
@@ -94,10 +94,12 @@ def test_lab_fields_must_make_one_run() -> None:
     assert lab_problem(ImageRequest(source=3)) is None  # from t = 999
     assert lab_problem(ImageRequest(source=3, start_t=400)) is None
     assert lab_problem(ImageRequest(source=3, mask=mask)) is None
-    assert lab_problem(ImageRequest(start_t=400))[0] == "start_t"  # type: ignore[index]
-    assert "start_t needs a source" in lab_problem(ImageRequest(start_t=400))[1]  # type: ignore[index]
-    assert "mask needs a source" in lab_problem(ImageRequest(mask=mask))[1]  # type: ignore[index]
-    assert "cannot be combined" in lab_problem(ImageRequest(source=1, start_t=5, mask=mask))[1]  # type: ignore[index]
+    start_alone = lab_problem(ImageRequest(start_t=400))
+    assert start_alone is not None and start_alone[0] == "start_t" and "start_t needs a source" in start_alone[1]
+    mask_alone = lab_problem(ImageRequest(mask=mask))
+    assert mask_alone is not None and "mask needs a source" in mask_alone[1]
+    both = lab_problem(ImageRequest(source=1, start_t=5, mask=mask))
+    assert both is not None and "cannot be combined" in both[1]
     assert lab_problem(ImageRequest(source=1, mask="A" * MASK_CHARS)) == (
         "mask",
         "mask fills no pixel: paint at least one pixel to fill",
@@ -114,11 +116,11 @@ def test_a_run_from_noise_dumps_as_before_the_lab() -> None:
 
 
 @pytest.fixture(scope="module")
-def model():  # type: ignore[no-untyped-def]
+def model() -> ImageModel:
     return load_image_model(CHECKPOINTS / "image-ddpm", CHECKPOINTS / "digit-classifier")
 
 
-def test_denoising_from_t999_is_a_full_run_from_that_noise(model) -> None:  # type: ignore[no-untyped-def]
+def test_denoising_from_t999_is_a_full_run_from_that_noise(model: ImageModel) -> None:
     """At t = 999 nothing of the digit is left (sqrt(alpha_bar) ~ 1e-4): denoising from there is the full run from
     the same noise, to within a grey level."""
     request = ImageRequest(digit=None, sampler="ddim", steps=20, seed=0)
@@ -130,7 +132,7 @@ def test_denoising_from_t999_is_a_full_run_from_that_noise(model) -> None:  # ty
     assert lab[-1].reference is not None and np.array_equal(lab[-1].reference, held_out_digit(11)[0])
 
 
-def test_denoising_from_a_low_t_comes_back_to_the_digit_and_from_a_high_t_drifts(model) -> None:  # type: ignore[no-untyped-def]
+def test_denoising_from_a_low_t_comes_back_to_the_digit_and_from_a_high_t_drifts(model: ImageModel) -> None:
     image, label = held_out_digit(0)
     drift = {}
     for t in (200, 950):
@@ -142,14 +144,14 @@ def test_denoising_from_a_low_t_comes_back_to_the_digit_and_from_a_high_t_drifts
     assert drift[200] < 10 < drift[950]  # grey levels: back to the digit from t = 200, far from it from t = 950
 
 
-def test_a_start_below_the_samplers_last_step_is_refused_clearly(model) -> None:  # type: ignore[no-untyped-def]
+def test_a_start_below_the_samplers_last_step_is_refused_clearly(model: ImageModel) -> None:
     assert start_step_for(model, ImageRequest(steps=50), 500) == (25, 499)
     with pytest.raises(SamplingError, match=r"start_t 5 is below DDIM's last step at 50 steps \(t = 19\)"):
         list(sample_request(model, ImageRequest(source=0, start_t=5)))
 
 
 @pytest.mark.parametrize("preset", ["top", "centre"])
-def test_inpainting_keeps_the_known_pixels_exactly(model, preset: str) -> None:  # type: ignore[no-untyped-def]
+def test_inpainting_keeps_the_known_pixels_exactly(model: ImageModel, preset: str) -> None:
     """The bound: the kept pixels' largest change at the end is at most 1 grey level (uint8 rounding); measured 0."""
     image, _label = held_out_digit(4)
     fill = preset_mask(preset)

@@ -2,6 +2,7 @@
 
 import copy
 import dataclasses
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,7 @@ def test_every_sampler_streams_and_ends_clean(model, sampler):
     assert final.timestep == 0 and final.noise_level == 0.0
     assert final.xt.shape == final.x0.shape == (2, 28, 28) and final.xt.dtype == np.uint8
     levels = [f.noise_level for f in frames]
-    assert all(a >= b for a, b in zip(levels, levels[1:]))
+    assert all(a >= b for a, b in itertools.pairwise(levels))
     assert frames[0].forward_passes == 0 and final.forward_passes == 5  # cond+uncond batched: one pass a step
 
 
@@ -62,8 +63,8 @@ def test_inpainting_keeps_known_pixels_and_shows_jumps(model):
     final = frames[-1]
     # As diffusers' RePaint pipeline: the last step (at t = 0) returns the clean image, the kept pixels exactly.
     assert final.step == final.total and final.timestep == 0 and final.noise_level == 0.0
-    assert np.array_equal(final.xt[0][keep], image[keep])
-    assert all(np.array_equal(f.keep, keep) and f.reference is image for f in frames)
+    assert final.xt is not None and np.array_equal(final.xt[0][keep], image[keep])
+    assert all(f.keep is not None and np.array_equal(f.keep, keep) and f.reference is image for f in frames)
 
 
 def test_bad_requests_are_refused(model):

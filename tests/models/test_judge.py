@@ -54,6 +54,7 @@ def test_only_the_generated_text_is_scored_and_the_context_conditions_it(judge: 
     quality = judge.score([Segment(given, False), Segment(written, True)])
     assert quality.judge_ppl == round(math.exp(with_context.nll / 7), 2) and quality.real_words == 1.0
     gibberish = judge.score([Segment(given, False), Segment(", there a a grurh The waslf thank car he he", True)])
+    assert gibberish.judge_ppl is not None and quality.judge_ppl is not None and gibberish.real_words is not None
     assert gibberish.judge_ppl > 3 * quality.judge_ppl and gibberish.real_words < 1.0
 
 

@@ -3,6 +3,7 @@ rewrites a pixel, forced pixels, and a checkpoint round trip; and the race itsel
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -114,7 +115,7 @@ def test_a_race_completes_with_both_final_images(ddpm) -> None:
     assert len(diffusion.digit_probabilities) == 10 and len(ar.digit_probabilities) == 10
     assert [f.clock for f in frames] == sorted(f.clock for f in frames)
     painted = [f.lanes[0] for f in frames]  # the AR lane never rewrites a pixel it painted
-    for before, after in zip(painted, painted[1:]):
+    for before, after in itertools.pairwise(painted):
         done = before.cursor if before.cursor is not None else IMAGE_SIZE * IMAGE_SIZE
         assert np.array_equal(before.image.reshape(-1)[:done], after.image.reshape(-1)[:done])
 

@@ -21,7 +21,7 @@ from models.text.evaluate import (
     record,
     sample_quality,
 )
-from models.text.model import untrained_text_model
+from models.text.model import TextModel, untrained_text_model
 
 RESULT = {
     "heldout_windows": 3,
@@ -102,7 +102,9 @@ def test_seeds_sets_the_samples_per_prompt(tmp_path: Path, monkeypatch: pytest.M
     drawn: list[tuple[bool, str, int]] = []
     real_generate = text_evaluate.generate
 
-    def recording_generate(model, prompt, length, steps, seed, decoding):  # noqa: ANN001, ANN202
+    def recording_generate(
+        model: TextModel, prompt: str, length: int, steps: int, seed: int, decoding: Decoding
+    ) -> tuple[list[int], list[int], float]:
         drawn.append((model.network.config.causal, prompt, seed))
         return real_generate(model, prompt, length, steps, seed, decoding)
 

@@ -5,6 +5,7 @@ clock on tiny untrained models (the model is not the point there)."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -115,7 +116,8 @@ def test_infill_race_gives_the_ar_lane_only_the_left_text(tiny) -> None:
     lanes = {lane.name: lane for lane in frames[-1].lanes}
     left = ar.tokenizer.encode("Tom had a ball. ").ids
     generated = [t.token_id for t in lanes[AUTOREGRESSIVE].frame.tokens][len(left) :]
-    assert sum(read, []) == left + generated[:-1]  # each token read once: the left text, then its own output
+    # each token read once: the left text, then its own output
+    assert list(itertools.chain.from_iterable(read)) == left + generated[:-1]
     assert lanes[AUTOREGRESSIVE].unseen == " He was sad." and lanes[DIFFUSION].unseen == ""
     right = diffusion.tokenizer.encode(" He was sad.").ids
     assert [t.token_id for t in lanes[DIFFUSION].frame.tokens][-len(right) :] == right  # fixed text kept
@@ -132,7 +134,7 @@ def test_the_race_takes_one_gap_with_text_before_it() -> None:
 
 def test_a_stop_ends_the_race_within_a_tick(tiny) -> None:
     diffusion, ar = tiny
-    ticks = []
+    ticks: list[int] = []
     for frame in sample_race(diffusion, ar, TextRequest(length=20, steps=10), should_stop=lambda: len(ticks) >= 3):
         ticks.append(frame.step)
     assert ticks == [0, 1, 2]

@@ -11,6 +11,7 @@ remask_count, committed and remasked positions) is checked against an independen
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +23,7 @@ import torch.nn.functional as F
 from models.frames import BLANK, COMMITTED, FIXED, NEW, REMASKED, TextFrame, TextToken, TokenAlternative
 from models.text.decoding import REMASK_SCHEDULES, STRATEGIES, TextRequest
 from models.text.model import TextModel, load_text_model, untrained_text_model
-from models.text.network import TextTransformer, apply_rotary
+from models.text.network import Block, TextTransformer, apply_rotary
 from models.text.sample import (
     TOP_K,
     _Alternatives,
@@ -166,6 +167,7 @@ def reference_diffusion(model: TextModel, request: TextRequest, remask_rate: flo
                 remasked = _choose_remask(request, slots, candidates, min(remask_n, len(candidates)), generator)
                 for position in remasked:
                     slot = slots[position]
+                    assert slot.token_id is not None  # only a decided position is remasked
                     slot.was = model.pieces[slot.token_id]
                     slot.token_id, slot.committed_at, slot.confidence = None, None, 0.0
                     slot.remask_count += 1
@@ -301,7 +303,7 @@ def test_rows_give_each_rows_argmax_and_alternatives_even_with_ties():
 def test_unchanged_tokens_and_alternatives_are_the_same_objects(checkpoint):
     """What lets a step skip rebuilding them: a position that did not change keeps its `TextToken`."""
     frames = list(sample_diffusion(checkpoint, TextRequest(length=16, steps=8, block_length=0, seed=4)))
-    for before, after in zip(frames[1:], frames[2:]):
+    for before, after in itertools.pairwise(frames[1:]):
         for position, (old, new) in enumerate(zip(before.tokens, after.tokens)):
             if old.state in (FIXED, COMMITTED):
                 assert new is old, f"step {after.step}, position {position}"
@@ -325,6 +327,7 @@ def plain_forward(network: TextTransformer, ids: torch.Tensor) -> torch.Tensor:
     cos, sin = network.rope_cos[:T], network.rope_sin[:T]
     x = network.embed(ids)
     for block in network.blocks:
+        assert isinstance(block, Block)
         attention = block.attention
         C = x.shape[-1]
         q, k, v = attention.qkv(block.norm1(x)).view(B, T, 3, attention.heads, C // attention.heads).permute(2, 0, 3, 1, 4)
