@@ -13,7 +13,7 @@ TORCH_INDEX_OPTION = $(shell $(PYTHON) -c "import urllib.request as u; u.urlopen
 PIP_INSTALL = $(BIN)/pip install --disable-pip-version-check -q -c constraints.txt $(TORCH_INDEX_OPTION)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help install install-dev chromium services run test test-fast lint bench clean
+.PHONY: help install install-dev chromium services docker-engine run test test-fast lint bench clean
 
 help:                                ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:[^#]*## /\t/' | expand -t 16
@@ -42,6 +42,11 @@ services:                            ## Debian's redis-server and nginx for the 
 	  $(SUDO) apt-get update -q && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends redis-server nginx; }
 
+docker-engine:                       ## Debian's docker.io and debootstrap for tests/test_docker_engine.py (the test starts dockerd)
+	@command -v dockerd >/dev/null && command -v debootstrap >/dev/null || { \
+	  $(SUDO) apt-get update -q && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends docker.io debootstrap; }
+
 run: install                         ## serve the app (HOST=..., PORT=...)
 	$(BIN)/python -m app --host $(HOST) --port $(PORT)
 
@@ -51,7 +56,7 @@ lint: install-dev                    ## ruff (lint and format), mypy, hadolint
 	$(BIN)/mypy
 	$(BIN)/hadolint Dockerfile
 
-test: install-dev chromium services lint  ## everything: lint, then every test, the browser and scale-out ones included
+test: install-dev chromium services docker-engine lint  ## everything: lint, then every test (browser, scale-out, a real docker build)
 	$(BIN)/python -m pytest -q
 
 test-fast: install-dev               ## every test but the browser and slow ones (markers); no sudo, no Chromium needed

@@ -9,6 +9,7 @@ to THEATER_PORT, then 8000.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import tempfile
@@ -27,10 +28,8 @@ def port_file() -> Path:
 
 def announce_port(port: int) -> None:
     """Best effort: a server that cannot write the file still serves; the check then falls back."""
-    try:
+    with contextlib.suppress(OSError):
         port_file().write_text(f"{port}\n")
-    except OSError:
-        pass
 
 
 def server_port() -> int:

@@ -20,7 +20,7 @@ class Rendered:
     """One outgoing message: `json` (JSON text, for ?format=json) and `html` (the same JSON text with the
     "content" fragment for htmx), the latter rendered by `make_html` on first access and then kept."""
 
-    __slots__ = ("type", "json", "_html", "_make_html")
+    __slots__ = ("_html", "_make_html", "json", "type")
 
     def __init__(self, type: str, json: str, *, html: str | None = None, make_html: Callable[[], str] | None = None):
         assert html is not None or make_html is not None

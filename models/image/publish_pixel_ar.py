@@ -29,7 +29,7 @@ from models.image.race_recovery import Outcome
 from models.image.train_pixel_ar import heldout_bits
 
 
-def test_bits(network: PixelCNN, data: Path, limit: int | None = None) -> float:
+def t10k_bits(network: PixelCNN, data: Path, limit: int | None = None) -> float:
     """Bits per pixel on the t10k digits (the first `limit` of them, or all)."""
     images, labels = load_split(data, "t10k")
     images, labels = images[:limit], labels[:limit]
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
     half.load_state_dict({k: v.half().float() for k, v in network.state_dict().items()})
     half.eval()
     # fp16 is free when it moves the bits of the first 1,000 test digits by less than 0.001
-    use_half = abs(test_bits(half, args.data, 1000) - test_bits(network, args.data, 1000)) < 1e-3
+    use_half = abs(t10k_bits(half, args.data, 1000) - t10k_bits(network, args.data, 1000)) < 1e-3
 
     out = args.out_root / args.name
     if out.exists():
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
     shutil.copy(args.run / "training.csv", out / "training.csv")
     write_manifest(out)
     published = load_pixel_ar(out).network
-    bits = test_bits(published, args.data)
+    bits = t10k_bits(published, args.data)
 
     started = time.perf_counter()
     matches = class_match(published, args.ddpm, args.classifier, args.per_digit, args.ddim_steps)

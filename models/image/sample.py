@@ -14,7 +14,7 @@ import inspect
 import threading
 import weakref
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -95,7 +95,7 @@ class Meter:
     image, one thread), with the same probabilities to within 1e-8. The copy is made once per classifier, and
     again if its weights change (a training loop's)."""
 
-    _copies: weakref.WeakKeyDictionary[DigitClassifier, tuple[tuple[tuple[int, int], ...], DigitClassifier]] = (
+    _copies: ClassVar[weakref.WeakKeyDictionary[DigitClassifier, tuple[tuple[tuple[int, int], ...], DigitClassifier]]] = (
         weakref.WeakKeyDictionary()
     )
     _lock = threading.Lock()

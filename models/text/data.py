@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from pathlib import Path
 
@@ -16,10 +17,8 @@ def repair_mojibake(text: str) -> str:
     fixed = []
     for line in text.split("\n"):
         if "â" in line or "Ã" in line:
-            try:
+            with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):
                 line = line.encode("cp1252").decode("utf-8")
-            except (UnicodeEncodeError, UnicodeDecodeError):
-                pass
             line = line.replace("â€", "”")
         fixed.append(line)
     return "\n".join(fixed)
