@@ -14,6 +14,8 @@ import tomllib
 import urllib.request
 from pathlib import Path, PurePosixPath
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
@@ -238,6 +240,7 @@ def test_dockerignore_keeps_what_the_image_copies_and_drops_local_state():
     assert ignored("diffusion_theater.egg-info", patterns) and ignored("app/__pycache__", patterns)
 
 
+@pytest.mark.slow
 def test_start_command_serves_healthz_and_healthcheck_passes(tmp_path):
     """The HEALTHCHECK finds a server started with --port (not THEATER_PORT, not 8000) and never asks a proxy: with
     http_proxy at a dead address, as Docker's client proxy settings put one in every container, it stays healthy."""

@@ -345,6 +345,7 @@ def test_a_client_that_leaves_stops_the_run_it_started() -> None:
 # The models a trace names
 
 
+@pytest.mark.real_model
 def test_the_checkpoint_sha256_is_read_from_its_manifest() -> None:
     folder = CHECKPOINTS / "text-ar"
     expected = sha256_of(folder / "model.safetensors")

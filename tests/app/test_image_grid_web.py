@@ -187,6 +187,8 @@ def real_live() -> Iterator[Live]:
         yield server
 
 
+@pytest.mark.slow
+@pytest.mark.real_model
 @pytest.mark.parametrize("digit", [2, 7])
 def test_a_grid_on_the_committed_ddpm_draws_16_of_the_digit(real_live: Live, digit: int) -> None:
     result = run(exchange(real_live.ws("image/grid"), {"digit": digit, "sampler": "ddim", "steps": 20, "seed": 0}))

@@ -405,6 +405,7 @@ def _checkpoints_without_the_pixel_model(tmp_path: Path) -> Path:
     return tmp_path
 
 
+@pytest.mark.real_model
 def test_a_missing_pixel_checkpoint_falls_back_loudly_and_the_ddpm_is_loaded_once(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -438,6 +439,7 @@ def real_race() -> RealImageRace:
     return RealImageRace(pixel, image)
 
 
+@pytest.mark.real_model
 def test_a_real_race_completes_over_the_socket(real_race: RealImageRace) -> None:
     backends = Backends(text=FakeText(), image=FakeImage(), race=FakeRace(), image_race=real_race)
     with live_server(backends=backends, use_torch=True) as server:

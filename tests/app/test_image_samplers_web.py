@@ -201,6 +201,7 @@ def real_live() -> Iterator[Live]:
 # Measured at 100/20/10 steps, seed 0, guidance 1, digits 0-9: DDPM drew 9 of the 10 digits asked for, DDIM 10,
 # DPM-Solver++ 3 (at 10 steps it draws most digits as an 8; at its default 20 steps, alone, 7 of 10). A 3 is one
 # every lane draws, so a lane that does not read as one here is broken.
+@pytest.mark.real_model
 def test_the_three_samplers_on_the_committed_ddpm_all_finish_and_draw_the_digit(real_live: Live) -> None:
     request = {"digit": 3, "ddpm_steps": 100, "ddim_steps": 20, "dpm_steps": 10, "seed": 0}
     result = run(exchange(real_live.ws("image/samplers"), request))

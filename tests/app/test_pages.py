@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import mmap
 import re
 import threading
 from collections.abc import Iterator
@@ -210,7 +211,11 @@ def test_stats_reports_threads_memory_and_loop_lag(client: TestClient) -> None:
     parked = [threading.Thread(target=release.wait, daemon=True) for _ in range(5)]
     for thread in parked:
         thread.start()
-    ballast = b"\x01" * (64 << 20)  # 64 MiB, every page written: resident
+    # 64 MiB of fresh anonymous pages, each written: resident. (Not a bytes object: malloc may hand back memory
+    # that earlier tests freed and that is still resident, and then the RSS does not grow.)
+    ballast = mmap.mmap(-1, 64 << 20)
+    for offset in range(0, len(ballast), mmap.PAGESIZE):
+        ballast[offset] = 1
     try:
         grown = client.get("/stats").json()
     finally:
@@ -218,9 +223,9 @@ def test_stats_reports_threads_memory_and_loop_lag(client: TestClient) -> None:
         for thread in parked:
             thread.join(5)
     assert grown["threads"] - body["threads"] in (4, 5, 6)  # the five parked threads, +-1 as above
-    assert grown["rss_bytes"] - body["rss_bytes"] >= 56 << 20  # the ballast (the allocator may reuse a little)
+    assert grown["rss_bytes"] - body["rss_bytes"] >= 56 << 20  # the ballast (other memory may be released meanwhile)
     assert abs(grown["rss_bytes"] - vm_rss_bytes()) <= 16 << 20
-    del ballast
+    ballast.close()
     assert set(body["loop_lag"]) == {"p50_ms", "p99_ms", "max_ms", "samples"}
     assert body["engine"]["running"] == 0
 

@@ -6,9 +6,12 @@ import json
 import time
 import urllib.request
 
+import pytest
+
 from tests.app.live import exchange, live_server, run
 
 
+@pytest.mark.slow
 def test_a_fresh_server_answers_the_default_runs_from_the_cache() -> None:
     with live_server(step_seconds=0.02, prewarm=True) as live:
         with urllib.request.urlopen(f"{live.http}/readyz", timeout=5) as response:  # ready while prewarming

@@ -129,6 +129,8 @@ def _direct(judge: Judge, model: TextModel, frame: TextFrame) -> TextQuality:
     )
 
 
+@pytest.mark.slow
+@pytest.mark.real_model
 def test_a_finished_text_run_reports_the_judges_figures_of_its_final_text(live: Live, judge: Judge, models: Twins) -> None:
     request = {"prompt": "Once upon a time", "length": 24, "steps": 24, "seed": 4}
     result = run(exchange(live.ws("text"), request))
@@ -141,6 +143,8 @@ def test_a_finished_text_run_reports_the_judges_figures_of_its_final_text(live: 
     assert f"judge perplexity {last.quality.judge_ppl:.1f} per word" in html and "Judge perplexity: how surprised" in html
 
 
+@pytest.mark.slow
+@pytest.mark.real_model
 def test_a_remasking_run_sets_the_same_seed_without_remasking_before_it(live: Live, judge: Judge, models: Twins) -> None:
     request = {"prompt": "Once upon a time", "length": 16, "steps": 32, "remask": "loop", "seed": 1}
     done = run(exchange(live.ws("text", fmt="html"), request)).last
@@ -150,6 +154,8 @@ def test_a_remasking_run_sets_the_same_seed_without_remasking_before_it(live: Li
     assert f"→ {done['quality']['judge_ppl']:.1f} with it" in done["content"]
 
 
+@pytest.mark.slow
+@pytest.mark.real_model
 def test_each_race_lane_reports_its_quality_and_the_verdict_carries_both(live: Live, judge: Judge, models: Twins) -> None:
     request = {"prompt": "Once upon a time", "length": 16, "steps": 4, "seed": 3}
     done = run(exchange(live.ws("race", fmt="html"), request)).last

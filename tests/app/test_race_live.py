@@ -15,6 +15,7 @@ from tests.app.live import Live, exchange, live_server, run
 
 CHECKPOINTS = Path(__file__).resolve().parents[2] / "models" / "checkpoints"
 LEFT, RIGHT = "Tom had a red ball. ", " He was sad."
+pytestmark = pytest.mark.real_model
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,7 @@ TEXT = {"prompt": "Once upon a time", "length": 12, "steps": 4, "seed": 7}
 # 10 steps: at 5, one final guess in ten is a blur every classifier reads under 50% (measured on 30 runs: 3 for
 # the scoring classifier, 3 for the meter's); this one reads 0.88 (scoring) and 0.82 (the meter's) at 10
 IMAGE = {"digit": 7, "sampler": "ddim", "steps": 10, "seed": 3}
+pytestmark = pytest.mark.real_model  # the committed checkpoints, loaded in place or from a copy
 
 
 @pytest.fixture(scope="module")

@@ -241,6 +241,7 @@ def holder_pid(group: Cluster) -> int:
     return int(str(pending[0]["consumer"]).rsplit("-", 1)[1])
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_run_its_run_completes_elsewhere_each_frame_once_in_order() -> None:
     with cluster(need("redis-server"), replicas=2, workers=2, fake_step_ms=60) as group:
         request = {"prompt": "Kill", "length": 30, "steps": 30, "seed": 404}
@@ -267,6 +268,7 @@ def test_a_worker_killed_mid_run_its_run_completes_elsewhere_each_frame_once_in_
         assert took < 15
 
 
+@pytest.mark.slow
 def test_redis_going_away_gives_clear_errors_then_service_resumes() -> None:
     with cluster(need("redis-server"), replicas=2, workers=2, fake_step_ms=50) as group:
 

@@ -41,6 +41,7 @@ def real(diffusion: Any) -> Iterator[TestClient]:
         yield client
 
 
+@pytest.mark.real_model
 @pytest.mark.parametrize("text", ["red ball", " red ball", "Tom had a red ball.", "", "naïve café ___ {8}", "a" * LIMIT])
 def test_the_count_is_the_tokenizers(real: TestClient, diffusion: Any, text: str) -> None:
     response = real.get("/text/tokens", params={"text": text})
@@ -48,6 +49,7 @@ def test_the_count_is_the_tokenizers(real: TestClient, diffusion: Any, text: str
     assert response.json() == {"tokens": len(diffusion.tokenizer.encode(text).ids)}
 
 
+@pytest.mark.real_model
 def test_the_text_is_bounded_by_the_prompt_limit(real: TestClient) -> None:
     assert real.get("/text/tokens", params={"text": "b" * LIMIT}).status_code == 200  # at the edge
     over = real.get("/text/tokens", params={"text": "b" * (LIMIT + 1)})  # one past it
@@ -81,6 +83,7 @@ def live(diffusion: Any) -> Iterator[Live]:
         yield server
 
 
+@pytest.mark.real_model
 def test_a_template_with_sized_gaps_streams_and_keeps_its_fixed_text(live: Live, diffusion: Any) -> None:
     request = {"prompt": "Tom had a red ball. ___{3} He was ___{2}.", "length": 64, "steps": 3, "seed": 2}
     result = run(exchange(live.ws("text"), request))
@@ -96,6 +99,7 @@ def test_a_template_with_sized_gaps_streams_and_keeps_its_fixed_text(live: Live,
     assert result.last["text"].startswith("Tom had a red ball.") and result.last["text"].endswith(".")
 
 
+@pytest.mark.real_model
 def test_a_malformed_gap_is_refused_naming_it(live: Live) -> None:
     result = run(exchange(live.ws("text"), {"prompt": "a ___{4} b ___{0} c", "steps": 2}))
     assert result.types == ["error"] and result.code == 1008
@@ -103,6 +107,7 @@ def test_a_malformed_gap_is_refused_naming_it(live: Live) -> None:
     assert "from 1 to the length limit" in result.last["message"]
 
 
+@pytest.mark.real_model
 def test_a_template_over_the_context_names_the_gap_to_shorten(live: Live) -> None:
     result = run(exchange(live.ws("text"), {"prompt": "Tom had a ball. ___{100} ___{150} He was sad.", "steps": 2}))
     assert result.types == ["error"] and result.code == 1008

@@ -120,6 +120,8 @@ def model() -> ImageModel:
     return load_image_model(CHECKPOINTS / "image-ddpm", CHECKPOINTS / "digit-classifier")
 
 
+@pytest.mark.real_model
+@pytest.mark.slow
 def test_denoising_from_t999_is_a_full_run_from_that_noise(model: ImageModel) -> None:
     """At t = 999 nothing of the digit is left (sqrt(alpha_bar) ~ 1e-4): denoising from there is the full run from
     the same noise, to within a grey level."""
@@ -132,6 +134,8 @@ def test_denoising_from_t999_is_a_full_run_from_that_noise(model: ImageModel) ->
     assert lab[-1].reference is not None and np.array_equal(lab[-1].reference, held_out_digit(11)[0])
 
 
+@pytest.mark.real_model
+@pytest.mark.slow
 def test_denoising_from_a_low_t_comes_back_to_the_digit_and_from_a_high_t_drifts(model: ImageModel) -> None:
     image, label = held_out_digit(0)
     drift = {}
@@ -144,12 +148,15 @@ def test_denoising_from_a_low_t_comes_back_to_the_digit_and_from_a_high_t_drifts
     assert drift[200] < 10 < drift[950]  # grey levels: back to the digit from t = 200, far from it from t = 950
 
 
+@pytest.mark.real_model
 def test_a_start_below_the_samplers_last_step_is_refused_clearly(model: ImageModel) -> None:
     assert start_step_for(model, ImageRequest(steps=50), 500) == (25, 499)
     with pytest.raises(SamplingError, match=r"start_t 5 is below DDIM's last step at 50 steps \(t = 19\)"):
         list(sample_request(model, ImageRequest(source=0, start_t=5)))
 
 
+@pytest.mark.real_model
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", ["top", "centre"])
 def test_inpainting_keeps_the_known_pixels_exactly(model: ImageModel, preset: str) -> None:
     """The bound: the kept pixels' largest change at the end is at most 1 grey level (uint8 rounding); measured 0."""

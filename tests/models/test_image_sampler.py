@@ -27,6 +27,7 @@ def model():
     return untrained_image_model()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sampler", SAMPLERS)
 def test_every_sampler_streams_and_ends_clean(model, sampler):
     frames = list(sample_image(model, ImageRequest(sampler=sampler, steps=5, batch=2, seed=1)))
@@ -83,7 +84,7 @@ def test_noise_schedule_is_cosine_shaped(model):
 
 
 @pytest.mark.parametrize("sampler", SAMPLERS)
-@pytest.mark.parametrize("steps", [1, 2, 7])
+@pytest.mark.parametrize("steps", [1, 2, pytest.param(7, marks=pytest.mark.slow)])
 def test_every_step_count_starts_from_pure_noise(model, sampler, steps):
     frames = list(sample_image(model, ImageRequest(sampler=sampler, steps=steps)))
     # DPM-Solver++ starts at t=995: the log-SNR is clipped there for the cosine schedule.
@@ -96,6 +97,7 @@ def classifier():
     return load_classifier(Path(__file__).resolve().parents[2] / "models" / "checkpoints" / "digit-classifier")
 
 
+@pytest.mark.real_model
 @pytest.mark.parametrize(("name", "full_size_convs"), [("digit-classifier", 2), ("digit-meter", 1)])
 def test_the_meter_gives_the_classifiers_probabilities(name, full_size_convs):
     """The meter runs a copy with batch norm folded in and channels-last activations: the same numbers, for the
@@ -114,6 +116,7 @@ def test_the_meter_gives_the_classifiers_probabilities(name, full_size_convs):
     assert got.tolist() == [[round(p, 4) for p in row] for row in expected.tolist()]
 
 
+@pytest.mark.real_model
 def test_the_meter_follows_the_classifiers_weights(classifier):
     changed = copy.deepcopy(classifier)
     first = Meter(changed)
@@ -128,6 +131,7 @@ def test_the_meter_follows_the_classifiers_weights(classifier):
     assert Meter(None)(x0) == ()
 
 
+@pytest.mark.real_model
 def test_frames_carry_the_meter(model, classifier):
     metered = dataclasses.replace(model, classifier=classifier)
     frames = list(sample_image(metered, ImageRequest(steps=3, batch=2)))

@@ -63,12 +63,14 @@ def old_canvas(model, prompt: str, length: int) -> list[int | None]:
 # ---- a bare `___` (and a prompt without one) means what it always meant --------------------------------------
 
 
+@pytest.mark.real_model
 def test_a_bare_gap_gives_the_canvas_it_always_gave(model) -> None:
     left, right = "Tom had a red ball. ", " He was sad."
     assert canvas(model, left + "___" + right, 5) == ids(model, left) + [None] * 5 + ids(model, right)
     assert canvas(model, "Once upon a time", 3) == ids(model, "Once upon a time") + [None] * 3
 
 
+@pytest.mark.real_model
 @pytest.mark.parametrize(
     "prompt",
     [
@@ -91,6 +93,7 @@ def test_prompts_without_sizes_keep_their_canvas_byte_for_byte(model, prompt: st
 # ---- sized gaps --------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.real_model
 def test_a_sized_gap_takes_its_own_number_of_blanks(model) -> None:
     prompt = "The cat ___{3} on the ___{5} mat."
     expected = ids(model, "The cat ") + [None] * 3 + ids(model, " on the ") + [None] * 5 + ids(model, " mat.")
@@ -98,6 +101,7 @@ def test_a_sized_gap_takes_its_own_number_of_blanks(model) -> None:
     assert parse_gaps(prompt) == (["The cat ", " on the ", " mat."], [3, 5])
 
 
+@pytest.mark.real_model
 def test_bare_and_sized_gaps_mixed(model) -> None:
     prompt = "a ___ b ___{2} c"
     assert canvas(model, prompt, 4) == ids(model, "a ") + [None] * 4 + ids(model, " b ") + [None] * 2 + ids(model, " c")
@@ -105,15 +109,18 @@ def test_bare_and_sized_gaps_mixed(model) -> None:
     assert TextRequest(prompt=prompt, length=4).gap_sizes == [4, 2]
 
 
+@pytest.mark.real_model
 def test_adjacent_gaps_are_one_run_of_blanks(model) -> None:
     assert parse_gaps("a ___{3}___{4} b") == (["a ", "", " b"], [3, 4])
     assert canvas(model, "a ___{3}___{4} b", 9) == ids(model, "a ") + [None] * 7 + ids(model, " b")
 
 
+@pytest.mark.real_model
 def test_what_follows_a_size_is_text(model) -> None:
     assert parse_gaps("___{8}{x} and ___ {9}") == (["", "{x} and ", " {9}"], [8, None])
 
 
+@pytest.mark.real_model
 @pytest.mark.parametrize(
     "prompt", ["a ___{3} b", "a ___ b ___{2} c", "___{1}", "x ___{4}___{6} y ___", "Tom had a red ball. ___{8} He was sad."]
 )
@@ -214,6 +221,7 @@ def test_the_old_hints_stay_for_bare_gaps_and_an_overlong_prompt() -> None:
     )  # 6 words leave 1 blank for 2 gaps
 
 
+@pytest.mark.real_model
 def test_the_sampler_refuses_a_template_that_does_not_fit_before_any_work(model) -> None:
     request = TextRequest(prompt="Tom had a red ball. ___{8} ___{300} He was sad.")
     with pytest.raises(SamplingError, match=r"too many; shorten gap 2 \(300 blanks\) to \d+ or less$"):

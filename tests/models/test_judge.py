@@ -22,6 +22,7 @@ def judge() -> Judge:
     return load_judge(JUDGE)
 
 
+@pytest.mark.real_model
 def test_the_judge_loads_from_its_manifest_and_is_not_either_twin(judge: Judge) -> None:
     assert judge.model.causal and judge.model.trained
     card = json.loads((JUDGE / "training_summary.json").read_text())
@@ -31,6 +32,7 @@ def test_the_judge_loads_from_its_manifest_and_is_not_either_twin(judge: Judge) 
     assert len(judge.words) > 5000 and "once" in judge.words and "lily" in judge.words
 
 
+@pytest.mark.real_model
 @pytest.mark.parametrize("tampered", ["words.json", "model.safetensors"])
 def test_a_tampered_judge_is_refused_loudly(tmp_path: Path, tampered: str) -> None:
     copy = tmp_path / JUDGE_NAME
@@ -45,6 +47,7 @@ def test_words_are_letters_with_inner_apostrophes_and_the_end_mark_is_no_word() 
     assert words_of("Lily's dog didn\u2019t bark.<|endoftext|>Once") == ["lily's", "dog", "didn't", "bark", "once"]
 
 
+@pytest.mark.real_model
 def test_only_the_generated_text_is_scored_and_the_context_conditions_it(judge: Judge) -> None:
     given, written = "Once upon a time", ", there was a little girl named Lily."
     with_context = judge.measure([Segment(given, False), Segment(written, True)])
@@ -58,6 +61,7 @@ def test_only_the_generated_text_is_scored_and_the_context_conditions_it(judge: 
     assert gibberish.judge_ppl > 3 * quality.judge_ppl and gibberish.real_words < 1.0
 
 
+@pytest.mark.real_model
 def test_text_longer_than_the_context_is_read_in_windows(judge: Judge) -> None:
     story = "Tom and Lily went to the park. They played with a red ball. " * 30  # over 256 judge tokens
     assert len(judge.model.tokenizer.encode(story).ids) > judge.model.context
@@ -66,6 +70,7 @@ def test_text_longer_than_the_context_is_read_in_windows(judge: Judge) -> None:
     assert quality.words == len(words_of(story))
 
 
+@pytest.mark.real_model
 def test_a_frame_is_judged_on_its_decoded_runs(judge: Judge) -> None:
     tokenizer = judge.model.tokenizer
     prompt_ids = tokenizer.encode("Once upon a time").ids

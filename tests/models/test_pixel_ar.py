@@ -57,6 +57,7 @@ def test_a_pass_over_the_rows_a_pixel_can_read_gives_the_full_images_logits() ->
             )
 
 
+@pytest.mark.slow
 def test_painting_goes_in_raster_order_and_never_rewrites_a_pixel() -> None:
     model = untrained_pixel_ar(SMALL, seed=3)
     forced = {100: 3, 101: 3}
@@ -72,6 +73,7 @@ def test_painting_goes_in_raster_order_and_never_rewrites_a_pixel() -> None:
     assert frames[-1].passes == IMAGE_SIZE * IMAGE_SIZE - 2  # a forced pixel takes no pass
 
 
+@pytest.mark.slow
 def test_the_batched_sampler_draws_what_the_streaming_one_draws_for_the_same_pixels() -> None:
     model = untrained_pixel_ar(SMALL, seed=4)
     batch = sample_batch(model.network, torch.tensor([2, 7]), torch.Generator().manual_seed(0), forced={0: 3})
@@ -103,6 +105,8 @@ def pixel_model():
     return load_pixel_ar(folder) if folder.exists() else untrained_pixel_ar(SMALL)
 
 
+@pytest.mark.real_model
+@pytest.mark.slow
 def test_a_race_completes_with_both_final_images(ddpm) -> None:
     frames = list(sample_image_race(pixel_model(), ddpm, ImageRaceRequest(digit=2, steps=10, seed=1)))
     last = frames[-1]
@@ -120,6 +124,8 @@ def test_a_race_completes_with_both_final_images(ddpm) -> None:
         assert np.array_equal(before.image.reshape(-1)[:done], after.image.reshape(-1)[:done])
 
 
+@pytest.mark.real_model
+@pytest.mark.slow
 def test_the_forced_mistake_is_in_both_lanes_from_the_step_it_is_applied(ddpm) -> None:
     steps = 10
     frames = list(sample_image_race(pixel_model(), ddpm, ImageRaceRequest(digit=1, steps=steps, seed=2, mistake=True)))
@@ -151,6 +157,8 @@ def diffusion_lanes(ddpm, timing: MistakeTiming | None, steps: int = 10) -> list
     return lanes
 
 
+@pytest.mark.real_model
+@pytest.mark.slow
 def test_the_timing_knob_moves_the_step_the_stroke_enters_the_ddpm(ddpm) -> None:
     steps = 10
     clean = diffusion_lanes(ddpm, None, steps)
@@ -181,6 +189,7 @@ def test_mistake_steps_at_the_edges_leave_a_step_after_the_stroke_when_there_is_
         mistake_step(0)
 
 
+@pytest.mark.real_model
 def test_the_later_the_timing_the_more_of_the_stroke_the_state_keeps(ddpm) -> None:
     found = [signal_at(ddpm, 50, timing) for timing in MISTAKE_TIMINGS]
     assert [t for t, _ in found] == sorted((t for t, _ in found), reverse=True)
@@ -192,6 +201,8 @@ def test_the_later_the_timing_the_more_of_the_stroke_the_state_keeps(ddpm) -> No
     assert signal_at(ddpm, 1, "middle") == (-1, 1.0)  # a one-step run: after its only step, the final image
 
 
+@pytest.mark.real_model
+@pytest.mark.slow
 def test_a_one_step_race_gets_the_stroke_at_full_ink_in_its_final_image(ddpm) -> None:
     frames = list(sample_image_race(pixel_model(), ddpm, ImageRaceRequest(digit=0, steps=1, seed=0, mistake=True)))
     last = frames[-1].lanes[1]

@@ -38,6 +38,7 @@ NELBO_TO_NLL_TARGET = 1.11
 # about 0.4 of the twin's distinct-2; the bound on gen-ppl is the target's 2x.
 DISTINCT2_SHARE_MIN = 0.9
 GEN_PPL_RATIO_MAX = 2.0
+pytestmark = pytest.mark.real_model  # every test here measures a committed checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -73,10 +74,12 @@ def test_ar_twin_heldout_nll(ar_nll):
     assert ar_nll < AR_NLL_MAX
 
 
+@pytest.mark.slow
 def test_diffusion_heldout_nelbo(diffusion_nelbo):
     assert diffusion_nelbo < DIFFUSION_NELBO_MAX
 
 
+@pytest.mark.slow
 def test_diffusion_nelbo_is_within_the_target_of_the_twins_nll(diffusion_nelbo, ar_nll):
     assert diffusion_nelbo / ar_nll <= NELBO_TO_NLL_TARGET, (diffusion_nelbo, ar_nll)
 
@@ -97,11 +100,13 @@ def default_sample_quality(text_models):
     return {name: sample_quality(model, ar, DEFAULT_DECODING, PROMPTS, 2, 64, 64) for name, model in text_models.items()}
 
 
+@pytest.mark.slow
 def test_default_decoding_is_about_as_varied_as_the_twin(default_sample_quality):
     diffusion, ar = default_sample_quality["diffusion"], default_sample_quality["ar"]
     assert diffusion["distinct2"] >= DISTINCT2_SHARE_MIN * ar["distinct2"], (diffusion, ar)
 
 
+@pytest.mark.slow
 def test_default_decoding_reads_within_the_gen_ppl_bound(default_sample_quality):
     diffusion, ar = default_sample_quality["diffusion"], default_sample_quality["ar"]
     assert diffusion["gen_ppl"] <= GEN_PPL_RATIO_MAX * ar["gen_ppl"], (diffusion, ar)
@@ -151,6 +156,7 @@ def digits(image_model):
 MIN_CLASS_MATCHES = {"ddim": 29, "ddpm": 29, "dpm": 29}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sampler", SAMPLERS)
 def test_ddpm_draws_the_requested_digit_with_every_sampler(digits, sampler):
     _, labels, probabilities = digits(sampler)
@@ -167,6 +173,7 @@ def test_ddpm_draws_the_requested_digit_with_every_sampler(digits, sampler):
 FD_TO_FLOOR_MAX = 2.0
 
 
+@pytest.mark.slow
 def test_ddim_digits_lie_near_t10k_in_the_classifiers_feature_space(digits, image_model):
     generated, _, _ = digits("ddim")
     classifier = image_model.classifier

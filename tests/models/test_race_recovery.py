@@ -86,6 +86,8 @@ def _tiny_pixel_checkpoint(folder: Path) -> Path:
     return folder
 
 
+@pytest.mark.real_model
+@pytest.mark.slow
 def test_the_cli_writes_every_timing_and_the_same_file_for_the_same_seed(tmp_path: Path) -> None:
     pixel = _tiny_pixel_checkpoint(tmp_path / "pixel")
     files = [tmp_path / "a" / "recovery.json", tmp_path / "b" / "recovery.json"]  # the command names the file
@@ -151,6 +153,7 @@ def committed():
     return recovery
 
 
+@pytest.mark.real_model
 def test_the_committed_file_measures_the_committed_checkpoints(committed) -> None:
     assert committed.checkpoints == {
         "image-pixel-ar": sha256_of(CHECKPOINT_ROOT / "image-pixel-ar" / "model.safetensors"),
@@ -169,6 +172,7 @@ def test_the_committed_file_has_every_timing_with_at_least_100_samples_a_model_a
         assert (outcome.low, outcome.high) == tuple(round(v, 4) for v in wilson_interval(outcome.matches, outcome.samples))
 
 
+@pytest.mark.real_model
 def test_the_committed_timings_are_where_the_race_puts_the_stroke(committed) -> None:
     from models.image.model import load_image_model
 

@@ -39,6 +39,7 @@ def cached_logits(network, ids: torch.Tensor, prefill: int) -> torch.Tensor:
     return torch.cat(outs, dim=1)
 
 
+@pytest.mark.real_model
 @pytest.mark.parametrize("prefill", [1, 5, 17])
 def test_cached_logits_equal_the_uncached_forward_on_the_committed_twin(twin, prefill: int) -> None:
     ids = torch.tensor(
@@ -78,6 +79,7 @@ def test_the_cache_refuses_the_bidirectional_model_and_the_context_edge(tiny) ->
             ar.network(torch.zeros(1, 1, dtype=torch.long), cache)
 
 
+@pytest.mark.real_model
 def test_cached_and_uncached_sampling_write_the_same_text(twin) -> None:
     request = TextRequest(prompt="Once upon a time", length=24, seed=5)
     cached = list(sample_autoregressive(twin, request))

@@ -247,6 +247,7 @@ def twin() -> TextModel:
     return load_text_model(CHECKPOINTS / "text-ar")
 
 
+@pytest.mark.real_model
 @pytest.mark.parametrize(("request_", "rate"), diffusion_requests(length=20, steps=10), ids=name)
 def test_diffusion_frames_equal_the_reference_on_the_checkpoint(checkpoint, request_, rate):
     assert_same_frames(
@@ -260,11 +261,13 @@ def test_diffusion_frames_equal_the_reference_on_an_untrained_model(request_, ra
     assert_same_frames(list(sample_diffusion(tiny, request_, remask_rate=rate)), list(reference_diffusion(tiny, request_, rate)))
 
 
+@pytest.mark.real_model
 def test_the_default_request_equals_the_reference(checkpoint):
     request = TextRequest()
     assert_same_frames(list(sample_diffusion(checkpoint, request)), list(reference_diffusion(checkpoint, request, 0.1)))
 
 
+@pytest.mark.real_model
 @pytest.mark.parametrize("use_cache", [True, False])
 @pytest.mark.parametrize(
     "request_",
@@ -300,6 +303,7 @@ def test_rows_give_each_rows_argmax_and_alternatives_even_with_ties():
     assert all(a is b for a, b in zip(again, rows))  # unchanged rows: the same tuples
 
 
+@pytest.mark.real_model
 def test_unchanged_tokens_and_alternatives_are_the_same_objects(checkpoint):
     """What lets a step skip rebuilding them: a position that did not change keeps its `TextToken`."""
     frames = list(sample_diffusion(checkpoint, TextRequest(length=16, steps=8, block_length=0, seed=4)))
@@ -351,6 +355,7 @@ def test_the_fused_rotary_gives_the_plain_formula():
     torch.testing.assert_close(fused, plain, rtol=0, atol=1e-6)
 
 
+@pytest.mark.real_model
 def test_the_heads_rows_equal_the_full_forwards_rows(checkpoint):
     """The diffusion sampler applies the head to the blanks' rows only: the same logits as the whole canvas's."""
     ids = torch.randint(2, checkpoint.network.config.vocab_size, (1, 68), generator=torch.Generator().manual_seed(3))
@@ -361,6 +366,7 @@ def test_the_heads_rows_equal_the_full_forwards_rows(checkpoint):
     torch.testing.assert_close(some, full, rtol=0, atol=1e-4)
 
 
+@pytest.mark.real_model
 @pytest.mark.parametrize("name", ["text-diffusion", "text-ar"])
 def test_logits_equal_the_plain_forward_on_the_checkpoint(name):
     model = load_text_model(CHECKPOINTS / name)
