@@ -15,7 +15,7 @@ memory stay flat over thousands of sessions (the cache is bounded by THEATER_CAC
 reported apart so it is not mistaken for a leak).
 
 `--redis` runs the engine on Redis (docs/scale-out.md): it starts redis-server, `--replicas` web replicas and
-`--workers` workers (`python -m app.engine.redis_worker`, THEATER_MAX_RUNNING jobs each), spreads the clients over the replicas
+`--workers` workers (`python -m app.worker`, THEATER_MAX_RUNNING jobs each), spreads the clients over the replicas
 in turn, and reports the same fields; threads, RSS and loop lag are the first replica's, the engine counts
 (jobs_started) all workers'.
 """
@@ -89,7 +89,7 @@ def main() -> None:
     parser.add_argument("--waves", type=int, default=0, help="further waves of --clients sessions, for threads/RSS")
     parser.add_argument("--redis", action="store_true", help="the engine on Redis: start redis-server, replicas, workers")
     parser.add_argument("--replicas", type=int, default=2, help="with --redis: web replicas (python -m app)")
-    parser.add_argument("--workers", type=int, default=2, help="with --redis: workers (python -m app.engine.redis_worker)")
+    parser.add_argument("--workers", type=int, default=2, help="with --redis: workers (python -m app.worker)")
     args = parser.parse_args()
     global LENGTH
     LENGTH = args.length

@@ -7,7 +7,7 @@
 // inspector) and tests read the buffer; a "theater:show" event on document says which frame is shown.
 (() => {
   "use strict";
-  const BASE_FPS = Number(document.getElementById("player")?.dataset.baseFps) || 8; // app/render/playback.py
+  const BASE_FPS = Number(document.getElementById("player")?.dataset.baseFps) || 8; // app/web/playback.py
   const reducedMotion = window.matchMedia("(prefers-reduced-motion: reduce)");
   const $ = (id) => document.getElementById(id);
 

@@ -48,7 +48,7 @@ SMALL_RUNS = {
 }
 LONG_RUN = {"sampler": "ddpm", "steps": 1000, "seed": 7}
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.real_model]  # it serves the committed checkpoints
 
 
 def say(config: pytest.Config, line: str) -> None:

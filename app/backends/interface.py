@@ -10,7 +10,7 @@ from typing import Protocol
 
 import numpy as np
 
-from app.demos.errors import Close, RequestError
+from app.errors import Close, RequestError
 from models.frames import ImageFrame, TextFrame
 from models.image.race_frames import ImageRaceFrame
 from models.image.request import ImageRaceRequest, ImageRequest

@@ -4,7 +4,7 @@ request as it is (the protocol's request types are the samplers'); `app.backends
 once, in the app's lifespan, in a worker thread (`app.backends.load`), never at import time and never on the event
 loop; torch is imported only then. The image race shares the image backend's loaded DDPM; the grid and the
 samplers side by side need no backend of their own: they run the image backend's `sample` (with `batch` set, or
-three of it interleaved; `app.render.producers`).
+three of it interleaved; `app.demos.producers`).
 The context and race checks are the models' own rules (`models.text.decoding`, `models.text.race`).
 """
 
@@ -88,7 +88,7 @@ class RealImage:
     def sample(self, request: ImageRequest, should_stop: ShouldStop | None = None) -> Iterator[ImageFrame]:
         from models.image import sample as image_sample
 
-        try:  # `batch` is the grid's (app.render.producers sets it); from noise or a held-out digit
+        try:  # `batch` is the grid's (app.demos.producers sets it); from noise or a held-out digit
             yield from image_sample.sample_request(self.model, request, should_stop=should_stop)
         except SamplingError as error:
             raise Refused(str(error)) from error

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import unicodedata
 
-from app.demos.errors import RequestError
+from app.errors import RequestError
 from app.settings import Settings
 from models.image.request import LAB_FIELDS, ImageRaceRequest, ImageRequest, ImageSamplersRequest, lab_problem
 from models.text.decoding import TextRequest, gap_limit_problem

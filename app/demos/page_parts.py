@@ -13,13 +13,13 @@ from urllib.parse import urlencode
 from markupsafe import Markup
 
 from app.backends.interface import Backends
-from app.demos.query import to_query
 from app.render import image_race, image_race_page
 from app.render.grid import placeholder_sheets
 from app.render.image import lab_preview
 from app.render.race import LANE_TITLES, WHY_COUNTS_DIFFER
 from app.render.samplers import placeholder_lanes
 from app.render.text import confidence_legend
+from app.web.query import to_query
 from app.why import frontier_view
 from app.why.frontier_view import FrontierView
 from models.image.request import LAB_FIELDS, ImageRaceRequest, ImageRequest, ImageSamplersRequest, lab_problem

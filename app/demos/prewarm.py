@@ -8,9 +8,9 @@ import asyncio
 import logging
 
 from app.backends.interface import Backends
-from app.demos.errors import RequestError
 from app.demos.registry import DEMOS
 from app.engine.interface import Busy, Failed, Runs, ShuttingDown, Unavailable
+from app.errors import RequestError
 from app.render.message import Rendered
 
 log = logging.getLogger("theater.prewarm")

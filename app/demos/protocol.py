@@ -20,8 +20,8 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
-from app.demos.errors import Close, RequestError
 from app.demos.registry import demo
+from app.errors import Close, RequestError
 from app.settings import Settings
 
 Request = BaseModel  # a demo's request: its registry entry says which type

@@ -17,10 +17,9 @@ from typing import Any
 from PIL import Image
 
 from app.backends.interface import Backends
-from app.demos import limits, page_parts
+from app.demos import limits, page_parts, producers
 from app.engine.interface import Producer
 from app.export import gif, gif_images, gif_text
-from app.render import producers
 from app.settings import Settings
 from models.image.request import ImageRaceRequest, ImageRequest, ImageSamplersRequest
 from models.requests import StrictRequest
@@ -48,7 +47,7 @@ class Demo:
     request: type[StrictRequest]  # parses the websocket message and the page's query string
     check: Callable[[Any, Settings], None]  # the web layer's limits (`app.demos.limits`): RequestError
     backend: Callable[[Backends], Any]  # the backend the page names (its model line); None: not loaded
-    producer: Callable[[Backends, Any], Producer]  # (backends, request) -> the run (`app.render.producers`)
+    producer: Callable[[Backends, Any], Producer]  # (backends, request) -> the run (`app.demos.producers`)
     page: Page
     parts: Callable[[Any, Backends], dict[str, Any]]  # the page's demo-specific parts (`app.demos.page_parts`)
     gif: GifRenderer  # `/export/<kind>.gif` (`app.export`)

@@ -1,5 +1,5 @@
 """The engine on Redis, web-replica side: runs are claimed and queued in Redis, computed by workers
-(`app.engine.redis_worker`), and read back from each run's stream; this process never samples.
+(`app.worker`), and read back from each run's stream; this process never samples.
 
     request --key--> a claim in flight (owner)?   -> follow that generation of the run (joined, not recomputed)
                      the run's stream ends done?  -> replay it (the shared replay cache; no job)

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from PIL import GifImagePlugin, Image, ImageDraw, ImageFont
 
-from app.render.playback import BASE_FPS
+from app.web.playback import BASE_FPS
 from app.web.static_files import STATIC_ROOT
 
 MAX_GIF_FRAMES = 200

@@ -17,21 +17,11 @@ from typing import TypeVar
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
+from app.demos.export_request import ExportError, check, check_site, collect, parse_speed, request_from_query, split_name
 from app.demos.registry import DEMOS
 from app.export.gif import render_gif
-from app.export.trace import (
-    ExportError,
-    check,
-    check_site,
-    collect,
-    describe_models,
-    filename,
-    parse_speed,
-    request_from_query,
-    split_name,
-    trace_json,
-)
-from app.web.deps import BackendsDep, EngineDep, SettingsDep
+from app.export.trace import describe_models, filename, trace_json
+from app.routes.deps import BackendsDep, EngineDep, SettingsDep
 from app.web.templating import templates
 
 router = APIRouter(tags=["export"])
@@ -84,7 +74,7 @@ async def export(name: str, request: Request, settings: SettingsDep, backends: B
         check(backends, run_request)
         messages = await unless_client_leaves(request, collect(engine, kind, backends, run_request))
         if extension == "json":
-            models = describe_models(kind, backends, settings.checkpoint_dir)
+            models = describe_models(DEMOS[kind].models(backends), settings.checkpoint_dir)
             content = await asyncio.to_thread(lambda: trace_json(kind, run_request, models, messages).encode("utf-8"))
             media_type = "application/json"
         else:

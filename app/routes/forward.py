@@ -26,7 +26,7 @@ from markupsafe import escape
 
 from app.demos.registry import IMAGE_OPTIONS
 from app.render.image import png_base64, schedule_plot
-from app.web.deps import BackendsDep, SettingsDep
+from app.routes.deps import BackendsDep, SettingsDep
 from app.web.templating import stream_macros, templates
 from models.image.data import HELD_OUT_DIGITS, held_out_split
 from models.image.forward import noised

@@ -18,8 +18,8 @@ from fastapi.responses import HTMLResponse
 
 from app.demos.registry import IMAGE_OPTIONS
 from app.render.image import png_base64
+from app.routes.deps import BackendsDep, SettingsDep
 from app.routes.forward import DEFAULT_INDEX, DIGITS, ForwardError, number_in_range
-from app.web.deps import BackendsDep, SettingsDep
 from app.web.templating import templates
 from models.image.data import held_out_digit
 from models.image.masks import MASK_CHARS, PIXELS, PRESETS, SIDE, MaskError, decode_mask, encode_mask, preset_mask

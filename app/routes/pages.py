@@ -17,10 +17,10 @@ from fastapi.responses import HTMLResponse
 from app.backends.interface import NO_IMAGE_RACE, Backends
 from app.demos.page_parts import DEFAULTS
 from app.demos.protocol import from_query
-from app.demos.query import to_query
 from app.demos.registry import DEMOS, Demo
+from app.routes.deps import BackendsDep, SettingsDep
 from app.settings import Settings
-from app.web.deps import BackendsDep, SettingsDep
+from app.web.query import to_query
 from app.web.templating import render_block, templates
 
 router = APIRouter(tags=["pages"])

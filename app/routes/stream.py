@@ -23,14 +23,14 @@ from collections.abc import Iterator
 from fastapi import APIRouter, WebSocket
 
 from app.backends.interface import Backends
-from app.demos.errors import Close, RequestError
 from app.demos.protocol import Request, close_reason, parse_request
 from app.demos.registry import DEMOS, Demo
 from app.engine.interface import Busy, Failed, Queued, Runs, RunSubscription, ShuttingDown, Unavailable, busy_message
+from app.errors import Close, RequestError
 from app.render.message import Rendered
 from app.render.notices import render_error, render_queued
+from app.routes.deps import BackendsDep, EngineDep, SettingsDep
 from app.settings import Settings
-from app.web.deps import BackendsDep, EngineDep, SettingsDep
 from app.web.security import origin_allowed
 
 log = logging.getLogger("theater.stream")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from app.web.deps import BackendsDep, SettingsDep
+from app.routes.deps import BackendsDep, SettingsDep
 
 router = APIRouter(tags=["text"])
 

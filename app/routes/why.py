@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from app.web.deps import BackendsDep
+from app.routes.deps import BackendsDep
 from app.web.templating import templates
 from app.why import frontier_view
 from app.why import page as why

@@ -8,8 +8,8 @@ from typing import Any
 from fastapi.templating import Jinja2Templates
 from starlette.requests import Request
 
-from app.render.playback import BASE_FPS, SPEEDS
 from app.settings import REPO_ROOT
+from app.web.playback import BASE_FPS, SPEEDS
 from app.web.static_files import static_url
 from models.image.request import GUIDANCE_MAX
 from models.requests import SEED_MAX

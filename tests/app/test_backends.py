@@ -8,8 +8,8 @@ import pytest
 from app.backends.fakes import FakeImage, FakeRace
 from app.backends.interface import Backends
 from app.backends.real import RealImage, RealText
-from app.demos.errors import RequestError
 from app.engine.interface import Refused
+from app.errors import RequestError
 from models.image.request import ImageRequest
 from models.text.decoding import TextRequest, tokens_needed
 
@@ -66,9 +66,9 @@ def test_the_web_layer_and_the_fakes_import_without_torch() -> None:
 
 def test_a_client_cannot_ask_for_a_batch_of_images() -> None:
     from app.demos.protocol import from_query, parse_request
-    from app.demos.query import to_query
     from app.engine.interface import run_key
     from app.settings import Settings
+    from app.web.query import to_query
 
     with pytest.raises(RequestError, match="unknown field 'batch'"):
         parse_request("image", '{"batch": 4}', Settings())

@@ -11,11 +11,11 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from app.backends.fakes import FakeText
+from app.demos import producers as render_module
+from app.demos.producers import text_run
 from app.engine.interface import Busy, Failed, Queued, Refused, ShuttingDown
 from app.engine.local import Engine, Subscription
-from app.render import producers as render_module
 from app.render.message import Rendered
-from app.render.producers import text_run
 from models.text.decoding import TextRequest
 from tests.app.live import backends_with
 

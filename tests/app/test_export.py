@@ -25,6 +25,8 @@ from PIL.GifImagePlugin import GifImageFile
 
 from app.backends.fakes import FakeImage, FakeRace, FakeText
 from app.backends.interface import Backends, ImageBackend
+from app.demos.export_request import request_from_query
+from app.demos.registry import DEMOS
 from app.engine.interface import Refused
 from app.export.gif import (
     CONFIDENCE,
@@ -37,18 +39,10 @@ from app.export.gif import (
     image_height,
     sample_indices,
 )
-from app.export.trace import (
-    FORMAT,
-    VERSION,
-    describe_model,
-    describe_models,
-    manifest_sha256,
-    request_from_query,
-    trace_json,
-)
+from app.export.trace import FORMAT, VERSION, describe_model, describe_models, manifest_sha256, trace_json
 from app.main import create_app
-from app.render.playback import BASE_FPS, SPEEDS
 from app.settings import REPO_ROOT, Settings
+from app.web.playback import BASE_FPS, SPEEDS
 from app.web.templating import templates
 from models.checkpoints import sha256_of
 from models.text.decoding import RaceRequest, TextRequest
@@ -362,7 +356,7 @@ def test_the_checkpoint_sha256_is_read_from_its_manifest() -> None:
     assert describe_model(SimpleNamespace(model=untrained), CHECKPOINTS)["sha256"] is None
     # a stand-in for the real image backend: only its loaded model's name and classifier are read
     image = cast(ImageBackend, SimpleNamespace(model=SimpleNamespace(name="image-ddpm", trained=True, classifier=object())))
-    models = describe_models("image", Backends(text=FakeText(), image=image, race=FakeRace()), CHECKPOINTS)
+    models = describe_models(DEMOS["image"].models(Backends(text=FakeText(), image=image, race=FakeRace())), CHECKPOINTS)
     assert models[0]["sha256"] == manifest_sha256(CHECKPOINTS / "image-ddpm", "unet/model.safetensors") is not None
     assert models[1]["name"] == "digit-classifier" and models[1]["sha256"] is not None
 
@@ -370,8 +364,10 @@ def test_the_checkpoint_sha256_is_read_from_its_manifest() -> None:
 def test_fakes_have_names_and_no_checkpoint() -> None:
     backends = Backends(text=FakeText(), image=FakeImage(), race=FakeRace())
     assert describe_model(FakeText(), CHECKPOINTS) == {"name": "fake-text", "sha256": None, "trained": False}
-    assert [m["name"] for m in describe_models("race", backends, CHECKPOINTS)] == ["fake-text", "fake-text-ar"]
-    assert describe_models("image", backends, CHECKPOINTS) == [{"name": "fake-image", "sha256": None, "trained": False}]
+    assert [m["name"] for m in describe_models(DEMOS["race"].models(backends), CHECKPOINTS)] == ["fake-text", "fake-text-ar"]
+    assert describe_models(DEMOS["image"].models(backends), CHECKPOINTS) == [
+        {"name": "fake-image", "sha256": None, "trained": False}
+    ]
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -12,9 +12,9 @@ import httpx
 import pytest
 from PIL import Image, ImageSequence
 
-from app.demos.query import to_query
 from app.demos.registry import DEMOS
 from app.export.gif import HOLD_LAST_MS, MAX_GIF_FRAMES
+from app.web.query import to_query
 from tests.app.live import Live, exchange, fake_backends, live_server, run
 
 # A small run of each demo (the registry's request types with a few fields set), and the frames it has.

@@ -19,10 +19,10 @@ from PIL import Image
 from app.backends.fakes import FakeImage
 from app.backends.interface import Backends
 from app.backends.load import load_backends
-from app.demos.errors import RequestError
 from app.demos.protocol import parse_request
 from app.demos.registry import DEMOS
 from app.engine.interface import run_key
+from app.errors import RequestError
 from app.render.grid import reading
 from app.render.message import Rendered
 from app.settings import Settings

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from app.demos.errors import RequestError
 from app.demos.protocol import from_query, parse_request
 from app.engine.interface import run_key
+from app.errors import RequestError
 from app.settings import Settings
 from models.image.data import held_out_digit
 from models.image.masks import MASK_CHARS, PRESETS, decode_mask, encode_mask, preset_mask

@@ -21,14 +21,14 @@ from app.backends.fakes import FakeImage, FakeImageRace, FakeRace, FakeText
 from app.backends.interface import Backends
 from app.backends.load import load_backends
 from app.backends.real import RealImage, RealImageRace
-from app.demos.errors import RequestError
 from app.demos.protocol import from_query, parse_request
-from app.demos.query import to_query
 from app.engine.interface import run_key
+from app.errors import RequestError
 from app.main import create_app
 from app.render.image_race import ImageRaceRun, rate_text
 from app.render.image_race_page import recovery_summary
 from app.settings import Settings
+from app.web.query import to_query
 from models.image.race_frames import AUTOREGRESSIVE, DIFFUSION, MISTAKE_PIXELS, ImageLane, ImageRaceFrame
 from models.image.race_recovery import Outcome, Recovery, TimingRow, load_recovery, recovery_to_dict
 from models.image.request import MISTAKE_TIMINGS, ImageRaceRequest

@@ -15,11 +15,11 @@ from fastapi.testclient import TestClient
 
 from app.backends.fakes import FakeImage
 from app.backends.load import load_backends
-from app.demos.errors import RequestError
 from app.demos.protocol import from_query, parse_request
-from app.demos.query import to_query
+from app.errors import RequestError
 from app.render.samplers import comparison
 from app.settings import Settings
+from app.web.query import to_query
 from models.image.request import ImageSamplersRequest, Sampler
 from models.image.samplers_race import LANES, SamplerLane, lane_step, race_samplers
 from tests.app.live import Live, exchange, live_server, run

@@ -11,11 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
-from app.demos.errors import Close, RequestError
 from app.demos.protocol import check_limits, close_reason, from_query, parse_request
-from app.demos.query import to_query
 from app.engine.interface import run_key
+from app.errors import Close, RequestError
 from app.settings import Settings
+from app.web.query import to_query
 from models.image.request import ImageRequest
 from models.text.decoding import TextRequest
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -73,3 +74,69 @@ def test_an_entry_alone_serves_the_page_the_embed_the_fragment_the_socket_and_th
         first = ws.receive_json()
     assert first["type"] in ("queued", "frame")
     assert client.get("/replay").text.count(demo.page.title) >= 1  # /replay knows what a trace of it is
+
+
+# The floors of app/, bottom up (docs/architecture.md): a module imports only its own floor and those below.
+FLOORS = [
+    {"app.settings", "app.errors", "app.healthcheck"},
+    {"app.web"},
+    {"app.why"},
+    {"app.render"},
+    {"app.engine"},
+    {"app.backends"},
+    {"app.export"},
+    {"app.demos"},
+    {"app.routes"},
+    {"app.main", "app.worker", "app.__main__"},
+]
+
+
+def floor_of(module: str) -> int:
+    for rank, floor in enumerate(FLOORS):
+        if any(module == name or module.startswith(name + ".") for name in floor):
+            return rank
+    raise AssertionError(f"{module} is on no floor: add its package to FLOORS and docs/architecture.md")
+
+
+def module_imports() -> dict[str, set[str]]:
+    """Each app module -> the app modules it imports at its top level (imports inside functions are lazy ones)."""
+    modules = {".".join(p.relative_to(REPO_ROOT).with_suffix("").parts).removesuffix(".__init__"): p for p in APP.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        targets: set[str] = set()
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("app"):
+                targets |= {
+                    f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules else node.module for a in node.names
+                }
+            elif isinstance(node, ast.Import):
+                targets |= {a.name for a in node.names if a.name.startswith("app")}
+        graph[name] = {t for t in targets if t in modules and t != name}
+    return graph
+
+
+def test_each_module_imports_only_its_floor_and_those_below() -> None:
+    upward = sorted(
+        f"{module} -> {target}"
+        for module, targets in module_imports().items()
+        for target in targets
+        if floor_of(target) > floor_of(module)
+    )
+    assert not upward
+
+
+def test_no_module_import_forms_a_cycle() -> None:
+    graph = module_imports()
+    done: set[str] = set()
+
+    def visit(module: str, path: list[str]) -> None:
+        if module in path:
+            raise AssertionError(" -> ".join([*path[path.index(module) :], module]))
+        if module in done:
+            return
+        for target in sorted(graph[module]):
+            visit(target, [*path, module])
+        done.add(module)
+
+    for module in sorted(graph):
+        visit(module, [])

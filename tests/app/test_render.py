@@ -15,14 +15,14 @@ import pytest
 from PIL import Image
 
 from app.backends.fakes import FakeImage, FakeText
+from app.demos import producers as render_module
+from app.demos.producers import image_run, text_run
 from app.engine.interface import Producer
 from app.render import decided
-from app.render import producers as render_module
 from app.render.decided import decided_at
 from app.render.image import PLOT_H, PLOT_W, ImageRun, png_base64
 from app.render.message import Rendered
 from app.render.notices import render_error, render_queued
-from app.render.producers import image_run, text_run
 from app.render.text import confidence_class, render_text_frame, visible
 from app.settings import REPO_ROOT
 from app.web.templating import stream_macros

@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 from app.backends.fakes import FakeImage, FakeRace, FakeText
 from app.backends.interface import Backends
 from app.backends.real import RealText
-from app.demos.errors import RequestError
 from app.demos.protocol import parse_request
+from app.errors import RequestError
 from app.main import create_app
 from app.settings import Settings
 from tests.app.live import Live, exchange, live_server, run
