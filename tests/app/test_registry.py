@@ -13,7 +13,8 @@ from fastapi.testclient import TestClient
 from app.demos.registry import DEMOS
 from app.main import create_app
 from app.settings import REPO_ROOT, Settings
-from tests.app.live import fake_backends
+from tests.app.live import Live, exchange, fake_backends, live_server, run
+from tests.app.test_export_every_demo import SMALL
 
 APP = REPO_ROOT / "app"
 KINDS = "|".join(re.escape(kind) for kind in DEMOS)
@@ -21,6 +22,12 @@ KINDS = "|".join(re.escape(kind) for kind in DEMOS)
 # many fields use, so only comparisons of a `kind` catch them).
 PATH_KINDS = "|".join(re.escape(kind) for kind in DEMOS if "/" in kind)
 NAMES_A_KIND = re.compile(rf"""["'](?:{PATH_KINDS})["']|\bkind\s*(?:==|!=|in)\s*[(\[]?["'](?:{KINDS})["']""")
+
+
+@pytest.fixture(scope="module")
+def live() -> Iterator[Live]:
+    with live_server(backends=fake_backends()) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +67,9 @@ def test_the_engine_never_imports_templating_nor_the_fakes() -> None:
 
 
 @pytest.mark.parametrize("kind", list(DEMOS))
-def test_an_entry_alone_serves_the_page_the_embed_the_fragment_the_socket_and_the_exports(client: TestClient, kind: str) -> None:
+def test_an_entry_alone_serves_the_page_the_embed_the_fragment_the_socket_and_the_exports(
+    client: TestClient, live: Live, kind: str
+) -> None:
     demo = DEMOS[kind]
     page = client.get(f"/{kind}")
     assert page.status_code == 200 and f"<title>{demo.page.title} · Diffusion Theater</title>" in page.text
@@ -69,10 +78,11 @@ def test_an_entry_alone_serves_the_page_the_embed_the_fragment_the_socket_and_th
     assert embed.status_code == 200 and demo.page.heading in embed.text
     fragment = client.get(f"/{kind}/run")
     assert fragment.status_code == 200 and f'hx-ws:connect="{demo.socket_path}"' in fragment.text
-    with client.websocket_connect(f"{demo.socket_path}?format=json") as ws:
-        ws.send_text(demo.request().model_dump_json())
-        first = ws.receive_json()
-    assert first["type"] in ("queued", "frame")
+    # a real socket (the test client's websocket can raise CancelledError as it closes)
+    result = run(
+        exchange(f"ws://127.0.0.1:{live.port}{demo.socket_path}?format=json", demo.request(**SMALL[kind]).model_dump_json())
+    )
+    assert result.types[-1] == "done" and "frame" in result.types
     assert client.get("/replay").text.count(demo.page.title) >= 1  # /replay knows what a trace of it is
 
 
