@@ -54,7 +54,6 @@ def page_context(request: Request, kind: str, embed: bool, settings: Settings, b
         "model_trained": backend.trained if backend is not None else False,
         "model_description": getattr(backend, "description", ""),
         "untrained": backends.untrained,
-        "exportable": True,  # every demo exports its trace and a GIF (`app.routes.export`)
         "active": autoplay,
         "page_path": f"/embed/{kind}" if embed else f"/{kind}",
     }
