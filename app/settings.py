@@ -14,6 +14,8 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from models.text.decoding import EDIT_WINDOW_MAX, EDIT_WORD_CHARS_MAX
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CORES = os.cpu_count() or 1
 
@@ -36,6 +38,10 @@ class Settings(BaseSettings):
     max_prompt_chars: int = Field(400, ge=1)
     max_length: int = Field(192, ge=1, description="tokens to generate; with the prompt, must also fit the model context (256)")
     max_text_steps: int = Field(256, ge=1)
+    max_edit_word_chars: int = Field(
+        EDIT_WORD_CHARS_MAX, ge=1, le=EDIT_WORD_CHARS_MAX, description="a rework's new word (or short phrase)"
+    )
+    max_edit_window: int = Field(32, ge=1, le=EDIT_WINDOW_MAX, description="a rework's words each side of the new word")
     max_image_steps: int = Field(1000, ge=1)
     max_message_bytes: int = Field(4096, ge=256, description="largest websocket message a client may send")
     max_messages_per_second: int = Field(5, ge=1, description="messages a client may send per connection per second")

@@ -52,6 +52,34 @@ class TextQuality:
 
 
 @dataclass(frozen=True)
+class MarkedWord:
+    text: str
+    mark: str  # SAME, CHANGED or EDITED (the changed word itself)
+
+
+SAME, CHANGED, EDITED = "same", "changed", "edited"
+
+
+@dataclass(frozen=True)
+class Rework:
+    """A finished rework (`models.text.rework`) against the text it started from: both texts word by word, each word
+    marked, and how many words changed on each side of the edited word."""
+
+    old: tuple[MarkedWord, ...]  # the base run's text (prompt included), words that are gone marked CHANGED
+    new: tuple[MarkedWord, ...]  # this lane's text, words that are new marked CHANGED
+    changed_before: int  # words that differ before the edited word (a replaced run counts its longer side)
+    changed_after: int
+    words_before: int  # the old text's words on each side (what could have changed)
+    words_after: int
+    old_word: str
+    new_word: str
+    redo: str
+    window: int
+    base_passes: int  # what the base run cost (a rework pays it again only when the base is not cached)
+    base_quality: TextQuality | None = None  # the judge's figures for the old text
+
+
+@dataclass(frozen=True)
 class TextFrame:
     step: int  # 0 = initial canvas, total = final
     total: int
@@ -62,6 +90,7 @@ class TextFrame:
     model: str = "diffusion"  # "diffusion" or "ar"
     quality: TextQuality | None = None  # the judge's figures: set on a finished run's last frame only
     baseline: TextQuality | None = None  # with remasking: the same request and seed without it (before -> after)
+    rework: Rework | None = None  # a rework's last frame: the before/after comparison
 
     @property
     def masked(self) -> int:

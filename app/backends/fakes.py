@@ -22,8 +22,10 @@ from models.image import race_frames as image_race
 from models.image.data import held_out_digit
 from models.image.masks import decode_mask
 from models.image.request import ImageRaceRequest, ImageRequest, lab_problem
-from models.text.decoding import RaceRequest, TextRequest, context_problem
+from models.requests import SamplingError
+from models.text.decoding import RaceRequest, TextRequest, canvas_gaps, context_problem
 from models.text.race import AUTOREGRESSIVE, DIFFUSION, LaneSpec, RaceFrame, autoregressive_request, race_frames
+from models.text.rework import rework_frames, rework_race
 
 WORDS = (
     " the",
@@ -79,20 +81,41 @@ class FakeText:
         return len(_split(text))
 
     def sample(self, request: TextRequest, should_stop: Callable[[], bool] | None = None) -> Iterator[TextFrame]:
+        if request.is_rework:  # the base run, then the edit: through the real rework code
+            try:
+                yield from rework_frames(self._plain, _decode, self.count_tokens, self.context, request, should_stop)
+            except SamplingError as error:
+                raise Refused(str(error)) from error
+            return
+        yield from self._plain(request, should_stop)
+
+    def _plain(self, request: TextRequest, should_stop: Callable[[], bool] | None = None) -> Iterator[TextFrame]:
         with self._lock:
             self.calls += 1
         problem = context_problem(request, self.context, self.count_tokens)
         if problem:  # as models.text.sample.SamplingError, translated by app.backends.real
             raise Refused(problem)
         rng = random.Random(request.seed)
-        prompt = [TextToken(FIXED, i, piece, 1.0) for i, piece in enumerate(_split(request.prompt))]
-        n, steps = request.length, request.steps
+        # The canvas as the real sampler lays it out: each piece of fixed text, then its gap's blanks
+        texts, sizes = canvas_gaps(request.prompt, request.length)
+        layout: list[TextToken | None] = []  # None: a blank
+        for index, text in enumerate(texts):
+            if index:
+                layout += [None] * sizes[index - 1]
+            layout += [TextToken(FIXED, len(layout) + i, piece, 1.0) for i, piece in enumerate(_split(text))]
+        slots = [position for position, token in enumerate(layout) if token is None]  # blank k is at slots[k]
+        n, steps = len(slots), request.steps
         words = [rng.choice(WORDS) for _ in range(n)]
         order = list(range(n))
         rng.shuffle(order)
         current: list[TextToken] = [TextToken(BLANK, None, "", 0.0, guess=rng.choice(WORDS)) for _ in range(n)]
+
+        def canvas(blanks: list[TextToken]) -> tuple[TextToken, ...]:
+            filled = iter(blanks)
+            return tuple(token if token is not None else next(filled) for token in layout)
+
         passes = 0
-        yield TextFrame(0, steps, tuple(prompt + current), passes)
+        yield TextFrame(0, steps, canvas(current), passes)
         done = 0
         for step in range(1, steps + 1):
             if should_stop is not None and should_stop():
@@ -134,10 +157,10 @@ class FakeText:
             yield TextFrame(
                 step,
                 steps,
-                tuple(prompt + current),
+                canvas(current),
                 passes,
-                committed=tuple(len(prompt) + p for p in committed),  # canvas positions, as the real sampler
-                remasked=tuple(len(prompt) + p for p in remasked),
+                committed=tuple(slots[p] for p in committed),  # canvas positions, as the real sampler
+                remasked=tuple(slots[p] for p in remasked),
             )
 
 
@@ -180,6 +203,15 @@ class FakeRace:
         self.untrained = [self.diffusion.name, self.autoregressive.name]
 
     def sample(self, request: RaceRequest, should_stop: Callable[[], bool] | None = None) -> Iterator[RaceFrame]:
+        if request.is_rework:  # through the real rework code, as the real race
+            diffusion, context = self.diffusion, self.diffusion.context
+            try:
+                yield from rework_race(
+                    diffusion._plain, self.autoregressive.sample, _decode, diffusion.count_tokens, context, request, should_stop
+                )
+            except SamplingError as error:
+                raise Refused(str(error)) from error
+            return
         ar_request, unseen = autoregressive_request(request)  # as sample_race
         yield from race_frames(
             [
@@ -203,6 +235,10 @@ def _settle(token: TextToken) -> TextToken:
             token.remask_count,
         )
     return TextToken(BLANK, None, "", 0.0, token.guess, (), None, token.remask_count, token.was)
+
+
+def _decode(tokens: list[TextToken]) -> str:
+    return "".join(token.text for token in tokens)
 
 
 def _split(prompt: str) -> list[str]:

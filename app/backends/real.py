@@ -17,7 +17,7 @@ import numpy as np
 
 from app.backends.interface import ShouldStop
 from app.engine.interface import Refused
-from models.frames import ImageFrame, TextFrame
+from models.frames import ImageFrame, TextFrame, TextToken
 from models.image.race_frames import ImageRaceFrame
 from models.image.request import ImageRaceRequest, ImageRequest
 from models.requests import SamplingError
@@ -47,7 +47,10 @@ class RealText:
         from models.text.sample import sample_diffusion
 
         try:
-            frames = sample_diffusion(self.model, request, should_stop=should_stop)
+            if request.is_rework:
+                frames = self._rework(request, should_stop)
+            else:
+                frames = sample_diffusion(self.model, request, should_stop=should_stop)
             if self.judge is None:
                 yield from frames
                 return
@@ -55,10 +58,25 @@ class RealText:
         except SamplingError as error:  # the sampler's refusal is the client's error, not a fault
             raise Refused(str(error)) from error
 
+    def _rework(self, request: TextRequest, should_stop: ShouldStop | None) -> Iterator[TextFrame]:
+        """The base run, then the edit reworked (`models.text.rework`); the judge reads the old text too."""
+        from models.text.judge import judge_frame
+        from models.text.rework import rework_frames
+        from models.text.sample import sample_diffusion
+
+        def sample(r: TextRequest, stop: ShouldStop | None) -> Iterator[TextFrame]:
+            return sample_diffusion(self.model, r, should_stop=stop)
+
+        judge = (lambda frame: judge_frame(self.judge, self.model, frame)) if self.judge is not None else None
+        return rework_frames(sample, self._decode, self.count_tokens, self.context, request, should_stop, judge)
+
+    def _decode(self, tokens: list[TextToken]) -> str:
+        return str(self.model.tokenizer.decode([t.token_id for t in tokens], skip_special_tokens=False))
+
     def _without_remasking(self, request: TextRequest) -> Callable[[], TextFrame] | None:
         """With remasking: the same request and seed without it, one token a pass (more steps than tokens commit
         one a step either way), whose judged text the done summary sets before this run's (before -> after)."""
-        if request.remask == "none":
+        if request.remask == "none" or request.is_rework:
             return None
         from models.text.sample import sample_diffusion
 
@@ -107,7 +125,10 @@ class RealRace:
         from models.text.judge import judged_race
 
         try:
-            races = sample_race(self.diffusion, self.autoregressive, request, should_stop=should_stop)
+            if request.is_rework:
+                races = self._rework(request, should_stop)
+            else:
+                races = sample_race(self.diffusion, self.autoregressive, request, should_stop=should_stop)
             if self.judge is None:
                 yield from races
                 return
@@ -115,6 +136,28 @@ class RealRace:
             yield from judged_race(races, self.judge, models)
         except SamplingError as error:
             raise Refused(str(error)) from error
+
+    def _rework(self, request: RaceRequest, should_stop: ShouldStop | None) -> Iterator[RaceFrame]:
+        """The same edit in both lanes, from the diffusion model's base run (`models.text.rework.rework_race`)."""
+        from models.text.judge import judge_frame
+        from models.text.rework import rework_race
+        from models.text.sample import count_tokens, sample_autoregressive, sample_diffusion
+
+        def diffusion(r: TextRequest, stop: ShouldStop | None) -> Iterator[TextFrame]:
+            return sample_diffusion(self.diffusion, r, should_stop=stop)
+
+        def autoregressive(r: TextRequest, stop: ShouldStop | None) -> Iterator[TextFrame]:
+            return sample_autoregressive(self.autoregressive, r, stop)
+
+        def decode(tokens: list[TextToken]) -> str:
+            return str(self.diffusion.tokenizer.decode([t.token_id for t in tokens], skip_special_tokens=False))
+
+        def count(text: str) -> int:
+            return count_tokens(self.diffusion, text)
+
+        judge = (lambda frame: judge_frame(self.judge, self.diffusion, frame)) if self.judge is not None else None
+        context = int(self.diffusion.context)
+        return rework_race(diffusion, autoregressive, decode, count, context, request, should_stop, judge)
 
 
 class RealImageRace:

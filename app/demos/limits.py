@@ -9,6 +9,7 @@ from app.errors import RequestError
 from app.settings import Settings
 from models.image.request import LAB_FIELDS, ImageRaceRequest, ImageRequest, ImageSamplersRequest, lab_problem
 from models.text.decoding import TextRequest, gap_limit_problem
+from models.text.rework import edit_problem
 
 SAMPLERS_STEPS = ("ddpm_steps", "ddim_steps", "dpm_steps")  # each samplers lane's steps, held to max_image_steps
 
@@ -46,6 +47,25 @@ def check_text(request: TextRequest, settings: Settings) -> None:
         raise RequestError(
             f"block_length {request.block_length} is over the limit of {settings.max_length} tokens", field="block_length"
         )
+    check_edit(request, settings)
+
+
+def check_edit(request: TextRequest, settings: Settings) -> None:
+    """A rework's fields (`models.text.rework`): what the page and the socket both refuse before a job starts; a
+    word number past the end of the text is the sampler's to find (only the base run knows how many words it has)."""
+    problem = edit_problem(request)
+    if problem:
+        raise RequestError(problem[1], field=problem[0])
+    if len(request.edit_word) > settings.max_edit_word_chars:
+        raise RequestError(
+            f"edit_word is too long: {len(request.edit_word)} characters, the limit is {settings.max_edit_word_chars}",
+            field="edit_word",
+        )
+    bad = bad_characters(request.edit_word)
+    if bad:
+        raise RequestError(f"edit_word contains {bad}", field="edit_word")
+    if request.window > settings.max_edit_window:
+        raise RequestError(f"window {request.window} is over the limit of {settings.max_edit_window} words", field="window")
 
 
 def _check_image_steps(steps: int, settings: Settings) -> None:

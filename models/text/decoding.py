@@ -26,6 +26,12 @@ from models.text.frontier import race_default_steps
 # The order is the one validation messages list them in ("strategy should be 'confidence', 'random', ...").
 Strategy = Literal["confidence", "random", "margin", "entropy"]
 RemaskSchedule = Literal["none", "cap", "conf", "loop"]
+# A rework (`models.text.rework`): what to write again around a changed word.
+Redo = Literal["window", "after", "all"]
+REDO_REGIONS: tuple[Redo, ...] = ("window", "after", "all")
+EDIT_WORD_CHARS_MAX = 40  # the new word (or short phrase): the hard cap; the web layer's limit may be lower
+EDIT_WINDOW_MAX = 64  # words each side of the new word (redo=window): the hard cap
+EDIT_FIELDS = ("edit_at", "edit_word", "redo", "window")
 STRATEGIES: tuple[Strategy, ...] = get_args(Strategy)
 REMASK_SCHEDULES: tuple[RemaskSchedule, ...] = get_args(RemaskSchedule)
 
@@ -77,6 +83,12 @@ class TextRequest(StrictRequest):
     )
     remask: RemaskSchedule = "none"
     seed: int = Field(0, ge=0, le=SEED_MAX)
+    # A rework: the run above (the base) with its generated word `edit_at` changed to `edit_word`, the `redo` region
+    # around it blank again and written anew (`models.text.rework`). Cross-field rules: `models.text.rework.edit_problem`.
+    edit_at: int | None = Field(None, ge=0, le=4096, description="rework: the generated word to change (0: the first)")
+    edit_word: str = Field("", max_length=EDIT_WORD_CHARS_MAX, description="rework: the word that replaces it")
+    redo: Redo = Field("window", description="rework: the words around it, everything after it, or all but the prompt")
+    window: int = Field(4, ge=1, le=EDIT_WINDOW_MAX, description="rework, redo=window: words each side to write anew")
 
     @field_validator("prompt")
     @classmethod
@@ -90,6 +102,15 @@ class TextRequest(StrictRequest):
                 {"gap": error.gap, "written": error.written, "reason": error.reason},
             ) from None
         return prompt
+
+    @property
+    def is_rework(self) -> bool:
+        return self.edit_at is not None
+
+    def base(self) -> TextRequest:
+        """The run a rework starts from: this request without its edit."""
+        fields = type(self).model_fields
+        return self.model_copy(update={name: fields[name].default for name in EDIT_FIELDS})
 
     @property
     def gap_sizes(self) -> list[int]:
