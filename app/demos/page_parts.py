@@ -23,8 +23,9 @@ from app.web.query import to_query
 from app.why import frontier_view
 from app.why.frontier_view import FrontierView
 from models.image.request import LAB_FIELDS, ImageRaceRequest, ImageRequest, ImageSamplersRequest, lab_problem
-from models.text.decoding import RACE_DEFAULT_STEPS, TextRequest, canvas_gaps
+from models.text.decoding import EDIT_FIELDS, RACE_DEFAULT_STEPS, TextRequest, canvas_gaps
 from models.text.frontier import race_rows
+from models.text.rework import edit_problem
 
 # Every key a demo page's template reads, with the value a demo that has no such part gives it.
 DEFAULTS: dict[str, Any] = {
@@ -41,6 +42,8 @@ DEFAULTS: dict[str, Any] = {
     "lab_preview": None,
     "lab": None,
     "infill_help": False,
+    "rework": None,
+    "rework_presets": [],
 }
 
 # Diffusion steps the race page offers (a link may carry any other valid value; it is added to the menu).
@@ -62,6 +65,47 @@ RACE_PRESETS = [
     ("Continue a story", {"prompt": "Once upon a time", "length": "64", "steps": str(RACE_DEFAULT_STEPS)}),
     ("Fill a gap", {"prompt": "Tom had a red ball. ___ He was sad.", "length": "16", "steps": "8"}),
 ]
+
+# The seed's example: an early word sets the story's direction (her mood); the edit flips it and the rest has to
+# follow. `models.text.rework_eval` measures this preset over many seeds (docs/rework-eval.json).
+REWORK_PRESET = {
+    "prompt": "Once upon a time, there was a little girl named Lily. She was very",
+    "length": "48",
+    "steps": "48",
+    "edit_at": "0",
+    "edit_word": "sad",
+    "window": "8",
+    "autoplay": "1",
+}
+REWORK_PRESETS = [("Change her mood", REWORK_PRESET)]
+
+
+def rework_note(request: TextRequest, page_path: str) -> SimpleNamespace | None:
+    """A reworked run's page: what the edit is, the fields that keep it when the form is sent again, and the ways
+    back (the run it starts from; the same edit on the other page)."""
+    if not request.is_rework or edit_problem(request):  # a bad combination was dropped with a note already
+        return None
+    query = to_query(request)
+    base = urlencode({k: v for k, v in query.items() if k not in EDIT_FIELDS})
+    region = {
+        "window": f"{request.window} word{'s' if request.window != 1 else ''} on each side written again",
+        "after": "everything after it written again",
+        "all": "everything but the prompt written again",
+    }[request.redo]
+    race = page_path.endswith("race")
+    lanes = f"the diffusion lane with {region}; the twin keeps what came before and writes everything after it"
+    word = request.edit_word.strip()
+    sentence = f"Reworking word {request.edit_at} of the run these settings make: it becomes \u201c{word}\u201d, " + (
+        f"{lanes}." if race else f"{region}."
+    )
+    other = "text" if race else "race"
+    return SimpleNamespace(
+        sentence=sentence,
+        hidden=[(name, query[name]) for name in EDIT_FIELDS],
+        base_url=f"{page_path}?{base}",
+        other_url=f"{other}?{urlencode({**query, 'autoplay': '1'})}",
+        other_label="the same edit on the text page" if race else "race this edit against the twin",
+    )
 
 
 def step_labels(frontier: FrontierView) -> dict[int, str]:
@@ -113,8 +157,18 @@ def lab_links(request: ImageRequest) -> SimpleNamespace | None:
 # Each demo's parts
 
 
+def rework_presets() -> list[tuple[str, str]]:
+    return [(label, urlencode(values)) for label, values in REWORK_PRESETS]
+
+
 def text_parts(request: TextRequest, backends: Backends) -> dict[str, Any]:
-    return {"confidence_legend": confidence_legend(), "idle_canvas": idle_canvas(request), "infill_help": True}
+    return {
+        "confidence_legend": confidence_legend(),
+        "idle_canvas": idle_canvas(request),
+        "infill_help": True,
+        "rework": rework_note(request, "text"),
+        "rework_presets": rework_presets(),
+    }
 
 
 def race_parts(request: TextRequest, backends: Backends) -> dict[str, Any]:
@@ -129,6 +183,8 @@ def race_parts(request: TextRequest, backends: Backends) -> dict[str, Any]:
         "step_labels": step_labels(frontier) if frontier else {},
         "frontier": frontier,
         "presets": [(label, urlencode(values)) for label, values in RACE_PRESETS],
+        "rework": rework_note(request, "race"),
+        "rework_presets": rework_presets(),
     }
 
 

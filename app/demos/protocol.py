@@ -23,6 +23,7 @@ from pydantic.fields import FieldInfo
 from app.demos.registry import demo
 from app.errors import Close, RequestError
 from app.settings import Settings
+from models.text.decoding import EDIT_FIELDS
 
 Request = BaseModel  # a demo's request: its registry entry says which type
 
@@ -135,6 +136,13 @@ def from_query(kind: str, query: Mapping[str, str], settings: Settings) -> tuple
             check_limits(kind, request, settings)
             break
         except RequestError as error:
+            if error.field in EDIT_FIELDS and any(name in values for name in EDIT_FIELDS):
+                # an edit is one thing: a bad one leaves the run it would start from
+                notes.append(f"ignored the edit: {error.message}; showing the run without it")
+                for name in EDIT_FIELDS:
+                    values.pop(name, None)
+                request = model.model_validate(values)
+                continue
             if error.field is None or error.field not in values:  # even the default is over a limit
                 notes.append(f"{error.message}; change the server's limits or this setting")
                 break

@@ -9,12 +9,13 @@ from types import SimpleNamespace
 from app.render.decision_map import decision_map
 from app.render.message import Rendered, dump_json, pack, with_content
 from app.render.quality import comparison, explanation, figures
+from app.render.rework import edit_form, race_before_after, rework_json
 from app.render.text import TextMemo, change_lines, decisions_json, visible, with_tokens, words_html
 from app.web.templating import stream_macros
 from app.why import frontier_view
 from models.frames import COMMITTED, NEW, TextFrame
 from models.text.decisions import DecisionLog
-from models.text.decoding import TextRequest
+from models.text.decoding import INFILL_MARK, TextRequest
 from models.text.frontier import LENGTH, Row, race_rows, twin_row
 from models.text.race import AUTOREGRESSIVE, DIFFUSION, Lane, RaceFrame
 
@@ -139,6 +140,7 @@ class RaceRun:
                     "unseen": lane.unseen,
                     "decisions": decisions_json(log),
                     "quality": lane.frame.quality.as_json() if lane.frame.quality else None,
+                    **({"rework": rework_json(lane.frame.rework)} if lane.frame.rework else {}),
                 }
             )
         data = {"type": "done", "steps": race.total, "lanes": lanes}
@@ -161,13 +163,32 @@ class RaceRun:
                 maps=maps,
                 changes=changes,
                 changes_title=f"Changes of mind ({remasks})" if remasks else "",
-                verdict=" ".join(filter(None, [race_verdict(race), in_context(self.request)])),
+                verdict=" ".join(
+                    filter(
+                        None, [race_verdict(race), "" if self.request and self.request.is_rework else in_context(self.request)]
+                    )
+                ),
                 quality="",
                 quality_note=explanation(twin) if judged else "",
+                rework=race_before_after([(LANE_TITLES[lane.name], lane.frame, lane.wall_ms) for lane in race.lanes]),
+                edit=self._edit_form(race),
             )
             return stream_macros().run_done(view)
 
         return pack(data, content, target="#notice", swap="outerHTML")
+
+    def _in_context(self) -> str:
+        """The committed frontier's row for this setting; none for a rework (its diffusion lane runs fewer steps)."""
+        return "" if self.request is not None and self.request.is_rework else in_context(self.request)
+
+    def _edit_form(self, race: RaceFrame) -> SimpleNamespace | None:
+        """The same edit form as the text page's, over the diffusion lane's text (a plain race's diffusion lane is the
+        run a reworked race starts from); none for an infill race, which a rework does not start from."""
+        request = self.request
+        diffusion = next((lane.frame for lane in race.lanes if lane.name == DIFFUSION), None)
+        if request is None or diffusion is None or INFILL_MARK in request.prompt:
+            return None
+        return edit_form(request, diffusion)
 
 
 def in_context(request: TextRequest | None, rows: list[Row] | None = None) -> str:

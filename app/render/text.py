@@ -19,9 +19,11 @@ from app.render.decision_map import decision_map
 from app.render.message import Rendered, dump_json, pack, with_content
 from app.render.notices import done_summary
 from app.render.quality import explanation, text_summary
+from app.render.rework import before_after, edit_form, rework_json
 from app.web.templating import stream_macros
 from models.frames import BLANK, FIXED, NEW, REMASKED, TextFrame, TextToken
 from models.text.decisions import REMASK, DecisionLog
+from models.text.decoding import TextRequest
 from models.text.tokenizer import END_OF_STORY
 
 CONFIDENCE_BUCKETS = 5
@@ -305,7 +307,9 @@ def change_lines(log: DecisionLog) -> list[str]:
     return lines
 
 
-def render_text_done(frame: TextFrame, ms_total: float, log: DecisionLog | None = None) -> Rendered:
+def render_text_done(
+    frame: TextFrame, ms_total: float, log: DecisionLog | None = None, request: TextRequest | None = None
+) -> Rendered:
     steps = max(frame.total, 1)
     data: dict[str, Any] = {
         "type": "done",
@@ -320,6 +324,8 @@ def render_text_done(frame: TextFrame, ms_total: float, log: DecisionLog | None 
         data["quality"] = frame.quality.as_json()
     if frame.baseline is not None:
         data["without_remasking"] = frame.baseline.as_json()
+    if frame.rework is not None:
+        data["rework"] = rework_json(frame.rework)
     summary = done_summary(frame.total, frame.forward_passes, ms_total)
     quality = text_summary(frame.quality, frame.baseline)
 
@@ -342,6 +348,8 @@ def render_text_done(frame: TextFrame, ms_total: float, log: DecisionLog | None 
             verdict="",
             quality=quality,
             quality_note=explanation() if quality else "",
+            rework=before_after(frame, ms_total),
+            edit=edit_form(request, frame) if request is not None else None,
         )
         return macros.run_done(view)
 
@@ -349,14 +357,15 @@ def render_text_done(frame: TextFrame, ms_total: float, log: DecisionLog | None 
 
 
 class TextRun:
-    def __init__(self, remasking: bool = False) -> None:
+    def __init__(self, remasking: bool = False, request: TextRequest | None = None) -> None:
         self.memo = TextMemo()
         self.log = DecisionLog()
         self.remasking = remasking
+        self.request = request  # its done message offers to rework it
 
     def frame(self, frame: TextFrame, ms_per_step: float) -> Rendered:
         self.log.record(frame)
         return render_text_frame(frame, ms_per_step, self.memo, self.remasking)
 
     def done(self, frame: TextFrame, ms_total: float) -> Rendered:
-        return render_text_done(frame, ms_total, self.log)
+        return render_text_done(frame, ms_total, self.log, self.request)
