@@ -98,7 +98,7 @@
     return node;
   }
 
-  function alternatives(list) {
+  function alternatives(list, use) {
     const ol = el("ol");
     for (const [text, p] of list || []) {
       const li = el("li");
@@ -107,9 +107,41 @@
       bar.style.width = Math.max(1, Math.round(p * 100)) / 10 + "em";  // CSSOM, allowed by the page's CSP
       bar.setAttribute("aria-hidden", "true");
       li.append(bar);
+      if (use && String(text).trim()) {
+        const button = el("button", "small-button use", "Use");
+        button.type = "button";
+        button.setAttribute("aria-label", "Use \u201c" + shown(text) + "\u201d as the new word (the rework form below)");
+        button.addEventListener("click", () => use(text));
+        li.append(" ", button);
+      }
       ol.append(li);
     }
     return ol;
+  }
+
+  // ---- the rework form (app/render/rework.py, under a finished run): the word whose canvas positions hold this
+  // token, as Python listed them; "Use" puts an alternative in its place (the word's other pieces kept) and moves
+  // focus to the new-word box. The form itself does the rest (plain GET).
+  function reworkUse(lane, position) {
+    const select = $("rework-at");
+    const input = $("rework-word");
+    if (!select || !input || lane !== 0) return null;
+    const option = Array.from(select.options).find((o) =>
+      o.dataset.first !== undefined && +o.dataset.first <= position && position < +o.dataset.last);
+    if (!option) return null;
+    return (text) => {
+      const frames = player().frames;
+      const last = frames[frames.length - 1];
+      const pieces = [];
+      for (let i = +option.dataset.first; i < +option.dataset.last; i++) {
+        const token = tokenAt(last, lane, i);
+        pieces.push(i === position ? text : (token && token.text) || "");
+      }
+      select.value = option.value;
+      input.value = pieces.join("").trim();
+      input.focus();
+      input.select();
+    };
   }
 
   // Right under the frames (inside the run block, which a new run replaces: then it is put back).
@@ -169,7 +201,7 @@
       then.append(el("p", "", "\u201c" + shown(c.text) + "\u201d with confidence " + percent(c.confidence) +
         (decided.frame === frame ? "" : " (later than the step shown)")));
       if (c.alternatives && c.alternatives.length) {
-        then.append(el("p", "small", "Top guesses when it was decided:"), alternatives(c.alternatives));
+        then.append(el("p", "small", "Top guesses when it was decided:"), alternatives(c.alternatives, reworkUse(lane, position)));
       }
     } else {
       then.append(el("h3", "", "Not decided yet"), el("p", "", p.finished ? "The run ended before it was decided." : "Frames are still coming."));
