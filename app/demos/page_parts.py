@@ -5,6 +5,7 @@ over `DEFAULTS`."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
@@ -21,6 +22,7 @@ from app.render.samplers import placeholder_lanes
 from app.render.text import confidence_legend
 from app.web.query import to_query
 from app.why import frontier_view
+from app.why.data_files import data_path
 from app.why.frontier_view import FrontierView
 from models.image.request import LAB_FIELDS, ImageRaceRequest, ImageRequest, ImageSamplersRequest, lab_problem
 from models.text.decoding import EDIT_FIELDS, RACE_DEFAULT_STEPS, TextRequest, canvas_gaps
@@ -44,6 +46,7 @@ DEFAULTS: dict[str, Any] = {
     "infill_help": False,
     "rework": None,
     "rework_presets": [],
+    "rework_measured": "",
 }
 
 # Diffusion steps the race page offers (a link may carry any other valid value; it is added to the menu).
@@ -78,6 +81,7 @@ REWORK_PRESET = {
     "autoplay": "1",
 }
 REWORK_PRESETS = [("Change her mood", REWORK_PRESET)]
+REWORK_EVAL = "rework-eval.json"
 
 
 def rework_note(request: TextRequest, page_path: str) -> SimpleNamespace | None:
@@ -157,6 +161,27 @@ def lab_links(request: ImageRequest) -> SimpleNamespace | None:
 # Each demo's parts
 
 
+def rework_measured() -> str:
+    """The preset measured over many seeds (`models.text.rework_eval`, the committed docs/rework-eval.json), as it
+    came out: read at request time, like /why's files; empty when the file is missing."""
+    path = data_path(REWORK_EVAL)
+    if path is None:
+        return ""
+    data = json.loads(path.read_text())
+    lanes, base, seeds = data["lanes"], data["base"], data["seeds"]
+    diffusion, twin = lanes["diffusion"], lanes["ar"]
+    return (
+        f"Measured on this preset over {seeds} seeds (word 0 \u2192 \u201csad\u201d): a sad word followed the edit in "
+        f"{diffusion['follows_sad']} of {seeds} diffusion reworks ({data['window']} words each side) and in "
+        f"{twin['follows_sad']} of {seeds} of the twin's rewrites ({base['follows_sad']} of {seeds} base texts had one). "
+        f"The diffusion model changed {diffusion['mean_changed_after']:.1f} words after the edit in "
+        f"{diffusion['mean_forward_passes']:.1f} passes; the twin {twin['mean_changed_after']:.1f} in "
+        f"{twin['mean_forward_passes']:.0f}. Judge perplexity of the whole text (median): diffusion "
+        f"{diffusion['median_judge_ppl_whole']:.1f}, twin {twin['median_judge_ppl_whole']:.1f}, before the edit "
+        f"{base['median_judge_ppl_whole']:.1f}."
+    )
+
+
 def rework_presets() -> list[tuple[str, str]]:
     return [(label, urlencode(values)) for label, values in REWORK_PRESETS]
 
@@ -168,6 +193,7 @@ def text_parts(request: TextRequest, backends: Backends) -> dict[str, Any]:
         "infill_help": True,
         "rework": rework_note(request, "text"),
         "rework_presets": rework_presets(),
+        "rework_measured": rework_measured(),
     }
 
 
@@ -185,6 +211,7 @@ def race_parts(request: TextRequest, backends: Backends) -> dict[str, Any]:
         "presets": [(label, urlencode(values)) for label, values in RACE_PRESETS],
         "rework": rework_note(request, "race"),
         "rework_presets": rework_presets(),
+        "rework_measured": rework_measured(),
     }
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from app.settings import REPO_ROOT
 
 DATA_ROOT = REPO_ROOT / "docs"
-DATA_FILES = ("text-frontier.csv", "data-efficiency.csv", "image-race-recovery.json")
+DATA_FILES = ("text-frontier.csv", "data-efficiency.csv", "image-race-recovery.json", "rework-eval.json")
 
 
 def data_url(path: Path) -> str | None:
