@@ -29,6 +29,9 @@ PAGES = [
     "/text?theme=projector",
     "/race?theme=projector",
     "/embed/race?theme=dark",
+    "/text?length=16&steps=8&edit_at=2&edit_word=sad",  # a rework: the note, then the before/after view and form
+    "/race?length=16&steps=8&edit_at=2&edit_word=sad&window=2",
+    "/embed/text?length=16&steps=8&edit_at=2&edit_word=sad&theme=projector",
 ]
 BLOCKING = ("critical", "serious", "moderate")
 

@@ -136,7 +136,7 @@ def test_bad_edits_are_refused_with_the_field_named(diffusion: TextModel) -> Non
         rework(diffusion, edit_at=count - 1, edit_word="x", redo="after")
     long_word = " ".join(["elephant"] * 4)
     full = BASE.model_copy(update={"length": 256 - count_tokens(diffusion, BASE.prompt), "steps": 8})
-    with pytest.raises(SamplingError, match="edit_word makes the text .* over the model's context of 256"):
+    with pytest.raises(SamplingError, match=r"edit_word makes the text .* over the model's context of 256"):
         list(
             rework_frames(
                 sampler(diffusion),
