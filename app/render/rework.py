@@ -41,6 +41,7 @@ def edit_form(request: TextRequest, frame: TextFrame) -> SimpleNamespace | None:
     change (with its canvas positions, for the inspector, when the frame shown is the base itself), the new word
     and the region. A rework's own frame is not its base: its words come from the comparison, without positions."""
     base = request.base()
+    words: list[tuple[int, str, tuple[int, int] | None]]
     if frame.rework is not None:
         words = [(index, word, None) for index, word in enumerate(frame.rework.base_words)]
     elif frame.masked == 0:

@@ -19,8 +19,9 @@ from models.text.decoding import EDIT_WORD_CHARS_MAX, RaceRequest, TextRequest
 from tests.app.live import Live, exchange, run
 
 SETTINGS = Settings(max_edit_word_chars=10, max_edit_window=6)
-BASE = {"prompt": "Once upon a time she was very", "length": 20, "steps": 10, "seed": 2}
-EDIT = {**BASE, "edit_at": 3, "edit_word": "happy", "redo": "window", "window": 2}
+PROMPT = "Once upon a time she was very"
+BASE: dict[str, Any] = {"prompt": PROMPT, "length": 20, "steps": 10, "seed": 2}
+EDIT: dict[str, Any] = {**BASE, "edit_at": 3, "edit_word": "happy", "redo": "window", "window": 2}
 
 
 def refused(payload: dict[str, Any], kind: str = "text") -> RequestError:
@@ -87,14 +88,15 @@ def test_a_plain_run_offers_the_edit_form_with_each_words_positions(live: Live) 
 
 
 def test_the_race_twin_reads_the_text_before_the_word_and_the_word(live: Live) -> None:
-    prompts_before = len(live.backends.race.autoregressive.prompts)  # type: ignore[union-attr]
+    twin = live.backends.race.autoregressive  # type: ignore[attr-defined]  # the fake race's twin
+    prompts_before = len(twin.prompts)
     done = done_of(run(exchange(live.ws("race", fmt="html"), EDIT)))
     lanes = {lane["lane"]: lane for lane in done["lanes"]}
     assert lanes["ar"]["rework"]["changed_before"] == 0
-    prompt = live.backends.race.autoregressive.prompts[prompts_before]  # type: ignore[union-attr]
+    prompt = twin.prompts[prompts_before]
     text = run(exchange(live.ws("text"), BASE)).last["text"]
-    words = text[len(BASE["prompt"]) :].split()
-    assert prompt == BASE["prompt"] + " " + " ".join(words[:3]) + " happy"
+    words = text[len(PROMPT) :].split()
+    assert prompt == PROMPT + " " + " ".join(words[:3]) + " happy"
     assert "Each lane against the text it started from" in done["content"]
 
 

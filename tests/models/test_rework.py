@@ -4,7 +4,7 @@ giving the same frames."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -32,12 +32,12 @@ def twin() -> TextModel:
     return load_text_model(CHECKPOINTS / "text-ar")
 
 
-def decode(model: TextModel):  # type: ignore[no-untyped-def]
-    return lambda tokens: model.tokenizer.decode([t.token_id for t in tokens], skip_special_tokens=False)
+def decode(model: TextModel) -> Callable[[list[TextToken]], str]:
+    return lambda tokens: str(model.tokenizer.decode([t.token_id or 0 for t in tokens], skip_special_tokens=False))
 
 
-def sampler(model: TextModel):  # type: ignore[no-untyped-def]
-    def sample(request: TextRequest, stop: object = None) -> Iterator[TextFrame]:
+def sampler(model: TextModel) -> Callable[[TextRequest, Callable[[], bool] | None], Iterator[TextFrame]]:
+    def sample(request: TextRequest, stop: Callable[[], bool] | None = None) -> Iterator[TextFrame]:
         return sample_diffusion(model, request)
 
     return sample
@@ -107,7 +107,7 @@ def test_the_race_rework_twin_keeps_every_token_before_the_edit(diffusion: TextM
     word = generated_words(base.tokens)[4]
     before = text(diffusion, base.tokens[: word.start])
 
-    def ar(r: TextRequest, stop: object = None) -> Iterator[TextFrame]:
+    def ar(r: TextRequest, stop: Callable[[], bool] | None = None) -> Iterator[TextFrame]:
         return sample_autoregressive(twin, r)
 
     *_, last = rework_race(sampler(diffusion), ar, decode(diffusion), lambda t: count_tokens(diffusion, t), 256, request)
