@@ -71,8 +71,10 @@ class Rework:
     changed_after: int
     words_before: int  # the old text's words on each side (what could have changed)
     words_after: int
+    at: int  # the edited word's number among the base run's generated words
     old_word: str
     new_word: str
+    base_words: tuple[str, ...]  # the base run's generated words as `edit_at` counts them (what a next edit picks)
     redo: str
     window: int
     base_passes: int  # what the base run cost (a rework pays it again only when the base is not cached)

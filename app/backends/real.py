@@ -47,10 +47,10 @@ class RealText:
         from models.text.sample import sample_diffusion
 
         try:
-            if request.is_rework:
-                frames = self._rework(request, should_stop)
-            else:
-                frames = sample_diffusion(self.model, request, should_stop=should_stop)
+            if request.is_rework:  # judged inside, every text over the same span
+                yield from self._rework(request, should_stop)
+                return
+            frames = sample_diffusion(self.model, request, should_stop=should_stop)
             if self.judge is None:
                 yield from frames
                 return
@@ -60,15 +60,13 @@ class RealText:
 
     def _rework(self, request: TextRequest, should_stop: ShouldStop | None) -> Iterator[TextFrame]:
         """The base run, then the edit reworked (`models.text.rework`); the judge reads the old text too."""
-        from models.text.judge import judge_frame
         from models.text.rework import rework_frames
         from models.text.sample import sample_diffusion
 
         def sample(r: TextRequest, stop: ShouldStop | None) -> Iterator[TextFrame]:
             return sample_diffusion(self.model, r, should_stop=stop)
 
-        judge = (lambda frame: judge_frame(self.judge, self.model, frame)) if self.judge is not None else None
-        return rework_frames(sample, self._decode, self.count_tokens, self.context, request, should_stop, judge)
+        return rework_frames(sample, self._decode, self.count_tokens, self.context, request, should_stop, _text_judge(self.judge))
 
     def _decode(self, tokens: list[TextToken]) -> str:
         return str(self.model.tokenizer.decode([t.token_id for t in tokens], skip_special_tokens=False))
@@ -87,6 +85,15 @@ class RealText:
             return last
 
         return draw
+
+
+def _text_judge(judge: Any) -> Callable[[str, str], Any] | None:
+    """The judge over (given text, written text), as `models.text.rework` asks for it."""
+    if judge is None:
+        return None
+    from models.text.judge import Segment
+
+    return lambda given, written: judge.score([Segment(given, False), Segment(written, True)])
 
 
 class RealImage:
@@ -125,10 +132,10 @@ class RealRace:
         from models.text.judge import judged_race
 
         try:
-            if request.is_rework:
-                races = self._rework(request, should_stop)
-            else:
-                races = sample_race(self.diffusion, self.autoregressive, request, should_stop=should_stop)
+            if request.is_rework:  # judged inside, every text over the same span
+                yield from self._rework(request, should_stop)
+                return
+            races = sample_race(self.diffusion, self.autoregressive, request, should_stop=should_stop)
             if self.judge is None:
                 yield from races
                 return
@@ -139,7 +146,6 @@ class RealRace:
 
     def _rework(self, request: RaceRequest, should_stop: ShouldStop | None) -> Iterator[RaceFrame]:
         """The same edit in both lanes, from the diffusion model's base run (`models.text.rework.rework_race`)."""
-        from models.text.judge import judge_frame
         from models.text.rework import rework_race
         from models.text.sample import count_tokens, sample_autoregressive, sample_diffusion
 
@@ -155,8 +161,8 @@ class RealRace:
         def count(text: str) -> int:
             return count_tokens(self.diffusion, text)
 
-        judge = (lambda frame: judge_frame(self.judge, self.diffusion, frame)) if self.judge is not None else None
         context = int(self.diffusion.context)
+        judge = _text_judge(self.judge)
         return rework_race(diffusion, autoregressive, decode, count, context, request, should_stop, judge)
 
 

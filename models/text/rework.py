@@ -33,7 +33,9 @@ from models.text.race import AUTOREGRESSIVE, DIFFUSION, LaneSpec, RaceFrame, rac
 Sampler = Callable[[TextRequest, Callable[[], bool] | None], Iterator[TextFrame]]
 Decode = Callable[[list[TextToken]], str]  # decided tokens -> their text (the tokenizer decodes their ids)
 Count = Callable[[str], int]
-JudgeText = Callable[[TextFrame], TextQuality]
+# The judge over (given text, written text): every text of a rework is judged over the same span, everything after
+# the base's prompt, so "before" and "after" compare like with like (a rework's fixed kept words are scored too).
+JudgeText = Callable[[str, str], TextQuality]
 
 
 def edit_problem(request: TextRequest) -> tuple[str, str] | None:
@@ -112,8 +114,10 @@ class ReworkPlan:
     new_text: str  # the new word as it sits in the text (with the old word's leading whitespace)
     where: _Where  # the new word in `request`'s canvas
     ar_where: _Where
+    given: str  # the base's prompt (its leading fixed text): what the judge reads as context, never scores
     words_before: int  # generated words before and after it in the base
     words_after: int
+    base_words: tuple[str, ...]
     base_passes: int
     request_edit: TextRequest  # the rework as asked (for the comparison's labels)
 
@@ -193,6 +197,8 @@ def plan_rework(base: TextFrame, request: TextRequest, decode: Decode, count: Co
     if blanks and tokens_needed(rework, count) > context:
         over = tokens_needed(rework, count)
         raise SamplingError(f"edit_word makes the text {over} tokens, over the model's context of {context}: use a shorter word")
+    prompt_end = next((p for p, t in enumerate(tokens) if t.state != FIXED), len(tokens))
+    given = text_of(range(prompt_end))
     before_positions = list(range(word.start))
     after_positions = list(range(word.stop, len(tokens)))
     old_before, old_after = text_of(before_positions), text_of(after_positions)
@@ -208,8 +214,10 @@ def plan_rework(base: TextFrame, request: TextRequest, decode: Decode, count: Co
         new_text=new_text,
         where=_Where(piece, where.offset),
         ar_where=_Where(0, len(old_before)),
+        given=given,
         words_before=at,
         words_after=len(words) - at - 1,
+        base_words=tuple(text_of(w).strip() for w in words),
         base_passes=base.forward_passes,
         request_edit=request,
     )
@@ -280,13 +288,22 @@ def compare(plan: ReworkPlan, new_before: str, new_after: str, base_quality: Tex
         changed_after=changed_after,
         words_before=plan.words_before,
         words_after=plan.words_after,
+        at=plan.words_before,
         old_word=old_word,
         new_word=new_word,
+        base_words=plan.base_words,
         redo=edit.redo,
         window=edit.window,
         base_passes=plan.base_passes,
         base_quality=base_quality,
     )
+
+
+def _judged(judge: JudgeText | None, given: str, before: str, word: str, after: str) -> TextQuality | None:
+    if judge is None:
+        return None
+    full = before + word + after
+    return judge(given, full[len(given) :]) if full.startswith(given) else judge("", full)
 
 
 def _finished(frames: Iterator[TextFrame]) -> TextFrame | None:
@@ -305,16 +322,18 @@ def rework_frames(
     should_stop: Callable[[], bool] | None = None,
     judge: JudgeText | None = None,
 ) -> Iterator[TextFrame]:
-    """The base run (not streamed), then the rework's frames; its last frame carries the comparison."""
+    """The base run (not streamed), then the rework's frames; its last frame carries the comparison and, with a
+    judge, the judge's figures over everything after the prompt (the base's over the same span)."""
     base = _finished(sample(request.base(), should_stop))
     if base is None:  # asked to stop
         return
     plan = plan_rework(base, request, decode, count, context)
-    base_quality = judge(base) if judge is not None else None
+    base_quality = _judged(judge, plan.given, plan.old_before, plan.old_word, plan.old_after)
     for frame in sample(plan.request, should_stop):
         if frame.step >= frame.total and frame.masked == 0:
             before, after = split_lane(frame, decode, plan.where, plan.new_text)
-            frame = replace(frame, rework=compare(plan, before, after, base_quality))
+            quality = _judged(judge, plan.given, before, plan.new_text, after)
+            frame = replace(frame, rework=compare(plan, before, after, base_quality), quality=quality)
         yield frame
 
 
@@ -336,7 +355,7 @@ def rework_race(
     if base is None:
         return
     plan = plan_rework(base, request, decode, count, context)
-    base_quality = judge(base) if judge is not None else None
+    base_quality = _judged(judge, plan.given, plan.old_before, plan.old_word, plan.old_after)
     specs = [
         LaneSpec(DIFFUSION, diffusion(plan.request, should_stop)),
         LaneSpec(AUTOREGRESSIVE, autoregressive(plan.ar_request, should_stop)),
@@ -348,7 +367,9 @@ def rework_race(
             for lane in race.lanes:
                 if lane.frame.masked == 0:
                     before, after = split_lane(lane.frame, decode, places[lane.name], plan.new_text)
-                    lane = replace(lane, frame=replace(lane.frame, rework=compare(plan, before, after, base_quality)))
+                    rework = compare(plan, before, after, base_quality)
+                    quality = _judged(judge, plan.given, before, plan.new_text, after)
+                    lane = replace(lane, frame=replace(lane.frame, rework=rework, quality=quality))
                 lanes.append(lane)
             race = replace(race, lanes=tuple(lanes))
         yield race

@@ -34,7 +34,7 @@ from tqdm import tqdm
 from models.checkpoints import CHECKPOINT_ROOT
 from models.frames import CHANGED, EDITED, MarkedWord, TextFrame
 from models.text.decoding import RaceRequest, TextRequest
-from models.text.judge import Judge, Segment, judge_frame, judged_race, load_judge, words_of
+from models.text.judge import Judge, Segment, judged_race, load_judge, words_of
 from models.text.model import TextModel, load_text_model
 from models.text.race import AUTOREGRESSIVE, DIFFUSION
 from models.text.rework import rework_race
@@ -105,8 +105,9 @@ def measure_seed(seed: int, setup: Setup) -> dict[str, Any]:
         dm.context,
         request,
         None,
-        lambda frame: judge_frame(judge, dm, frame),
+        lambda given, written: judge.score([Segment(given, False), Segment(written, True)]),  # base: the whole text
     )
+    # each lane's own words (its `judge_ppl`); `judge_ppl_whole` below scores the same span in every text
     *_, last = judged_race(races, judge, {DIFFUSION: dm, AUTOREGRESSIVE: am})
     row: dict[str, Any] = {"seed": seed}
     for lane in last.lanes:
