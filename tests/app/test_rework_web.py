@@ -129,3 +129,15 @@ def test_the_pages_cite_the_presets_committed_measurement(client: TestClient) ->
         assert f"Measured on this preset over {seeds} seeds" in page
         assert f"in {diffusion['follows_sad']} of {seeds} diffusion reworks" in page
         assert "edit_word=sad" in page  # the preset's link carries its edit
+
+
+def test_a_reworks_trace_and_gif_carry_the_edit(client: TestClient) -> None:
+    trace = client.get("/export/text.json", params=EDIT)
+    assert trace.status_code == 200
+    data = trace.json()
+    assert data["request"]["edit_at"] == 3 and data["request"]["edit_word"] == "happy"
+    assert data["messages"][-1]["rework"]["new_word"] == "happy"
+    gif = client.get("/export/text.gif", params=EDIT)
+    assert gif.status_code == 200 and gif.content[:6] == b"GIF89a"
+    bad = client.get("/export/text.json", params={**EDIT, "edit_word": ""})
+    assert bad.status_code == 400 and "edit_word is empty" in bad.text
