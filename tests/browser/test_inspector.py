@@ -14,7 +14,7 @@ from tests.app.live import Live, live_server
 from tests.browser.buffer import frame_count, live_elements
 from tests.browser.test_player import scrub_to
 
-DOM_BOUND = 2_400  # elements on the whole page after a 192-token, 256-step run (2,126 measured with the rework form, one option a word)
+DOM_BOUND = 2_400  # elements after a 192-token, 256-step run (2,126 measured: the rework form lists every word)
 
 TOKENS = """([index, lane]) => {
   const data = window.theaterPlayer.frames[index].data;
