@@ -69,8 +69,6 @@ class Rework:
     new: tuple[MarkedWord, ...]  # this lane's text, words that are new marked CHANGED
     changed_before: int  # words that differ before the edited word (a replaced run counts its longer side)
     changed_after: int
-    words_before: int  # the old text's words on each side (what could have changed)
-    words_after: int
     at: int  # the edited word's number among the base run's generated words
     old_word: str
     new_word: str
@@ -79,6 +77,15 @@ class Rework:
     window: int
     base_passes: int  # what the base run cost (a rework pays it again only when the base is not cached)
     base_quality: TextQuality | None = None  # the judge's figures for the old text
+
+    @property
+    def words_before(self) -> int:
+        """The base's generated words on each side of the edited one (what could have changed)."""
+        return self.at
+
+    @property
+    def words_after(self) -> int:
+        return len(self.base_words) - self.at - 1
 
 
 @dataclass(frozen=True)

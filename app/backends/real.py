@@ -66,10 +66,8 @@ class RealText:
         def sample(r: TextRequest, stop: ShouldStop | None) -> Iterator[TextFrame]:
             return sample_diffusion(self.model, r, should_stop=stop)
 
-        return rework_frames(sample, self._decode, self.count_tokens, self.context, request, should_stop, _text_judge(self.judge))
-
-    def _decode(self, tokens: list[TextToken]) -> str:
-        return str(self.model.tokenizer.decode([t.token_id for t in tokens], skip_special_tokens=False))
+        decode, judge = _decoder(self.model), _text_judge(self.judge)
+        return rework_frames(sample, decode, self.count_tokens, self.context, request, should_stop, judge)
 
     def _without_remasking(self, request: TextRequest) -> Callable[[], TextFrame] | None:
         """With remasking: the same request and seed without it, one token a pass (more steps than tokens commit
@@ -85,6 +83,12 @@ class RealText:
             return last
 
         return draw
+
+
+def _decoder(model: Any) -> Callable[[list[TextToken]], str]:
+    """Decided tokens -> their text, decoded from their ids at once (a character split across pieces comes out
+    whole), as `models.text.rework` asks for it."""
+    return lambda tokens: str(model.tokenizer.decode([t.token_id for t in tokens], skip_special_tokens=False))
 
 
 def _text_judge(judge: Any) -> Callable[[str, str], Any] | None:
@@ -155,15 +159,12 @@ class RealRace:
         def autoregressive(r: TextRequest, stop: ShouldStop | None) -> Iterator[TextFrame]:
             return sample_autoregressive(self.autoregressive, r, stop)
 
-        def decode(tokens: list[TextToken]) -> str:
-            return str(self.diffusion.tokenizer.decode([t.token_id for t in tokens], skip_special_tokens=False))
-
         def count(text: str) -> int:
             return count_tokens(self.diffusion, text)
 
         context = int(self.diffusion.context)
         judge = _text_judge(self.judge)
-        return rework_race(diffusion, autoregressive, decode, count, context, request, should_stop, judge)
+        return rework_race(diffusion, autoregressive, _decoder(self.diffusion), count, context, request, should_stop, judge)
 
 
 class RealImageRace:

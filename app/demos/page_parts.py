@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlencode
@@ -18,6 +20,7 @@ from app.render import image_race, image_race_page
 from app.render.grid import placeholder_sheets
 from app.render.image import lab_preview
 from app.render.race import LANE_TITLES, WHY_COUNTS_DIFFER
+from app.render.rework import region_phrase
 from app.render.samplers import placeholder_lanes
 from app.render.text import confidence_legend
 from app.web.query import to_query
@@ -91,11 +94,7 @@ def rework_note(request: TextRequest, page_path: str) -> SimpleNamespace | None:
         return None
     query = to_query(request)
     base = urlencode({k: v for k, v in query.items() if k not in EDIT_FIELDS})
-    region = {
-        "window": f"{request.window} word{'s' if request.window != 1 else ''} on each side written again",
-        "after": "everything after it written again",
-        "all": "everything but the prompt written again",
-    }[request.redo]
+    region = region_phrase(request.redo, request.window)
     race = page_path.endswith("race")
     lanes = f"the diffusion lane with {region}; the twin keeps what came before and writes everything after it"
     word = request.edit_word.strip()
@@ -163,10 +162,14 @@ def lab_links(request: ImageRequest) -> SimpleNamespace | None:
 
 def rework_measured() -> str:
     """The preset measured over many seeds (`models.text.rework_eval`, the committed docs/rework-eval.json), as it
-    came out: read at request time, like /why's files; empty when the file is missing."""
+    came out: read at request time, like /why's files, and parsed once per version of the file (as the frontier
+    view is); empty when the file is missing."""
     path = data_path(REWORK_EVAL)
-    if path is None:
-        return ""
+    return _measured_sentence(path, path.stat().st_mtime_ns) if path is not None else ""
+
+
+@lru_cache(maxsize=4)
+def _measured_sentence(path: Path, _mtime_ns: int) -> str:
     data = json.loads(path.read_text())
     lanes, base, seeds = data["lanes"], data["base"], data["seeds"]
     diffusion, twin = lanes["diffusion"], lanes["ar"]

@@ -61,7 +61,7 @@ def _producer(frames: Callable[[Callable[[], bool]], Iterator[Any]], new_run: Ca
 
 def text_run(backends: Backends, request: TextRequest) -> Producer:
     """The diffusion model's sampler; its run renderer keeps the decision log (and the remasking one)."""
-    return _producer(lambda stop: backends.text.sample(request, stop), lambda: TextRun(request.remask != "none", request))
+    return _producer(lambda stop: backends.text.sample(request, stop), lambda: TextRun(request))
 
 
 def race_run(backends: Backends, request: RaceRequest) -> Producer:

@@ -30,7 +30,8 @@ def _shown(word: str) -> str:
     return word if len(word) <= LABEL_CHARS else word[: LABEL_CHARS - 1] + "\u2026"
 
 
-def _region(redo: str, window: int) -> str:
+def region_phrase(redo: str, window: int) -> str:
+    """What a rework writes again, as the page and the done message both say it."""
     if redo == "window":
         return f"{window} word{'s' if window != 1 else ''} on each side written again"
     return "everything after it written again" if redo == "after" else "everything but the prompt written again"
@@ -106,7 +107,7 @@ def before_after(frame: TextFrame, ms_total: float) -> SimpleNamespace | None:
     )
     return SimpleNamespace(
         title=f"Word {rework.at} changed: \u201c{rework.old_word}\u201d \u2192 \u201c{rework.new_word}\u201d, "
-        f"{_region(rework.redo, rework.window)}",
+        f"{region_phrase(rework.redo, rework.window)}",
         lines=[line for line in (_changed_line(rework), _quality_line(rework, frame.quality), cost) if line],
         old=_marked(rework.old),
         new=_marked(rework.new),
@@ -138,7 +139,7 @@ def race_before_after(lanes: list[tuple[str, TextFrame, float]]) -> SimpleNamesp
     base = first.base_quality
     return SimpleNamespace(
         title=f"Word {first.at} changed: \u201c{first.old_word}\u201d \u2192 \u201c{first.new_word}\u201d; the diffusion "
-        f"lane: {_region(first.redo, first.window)}; the twin: everything after it",
+        f"lane: {region_phrase(first.redo, first.window)}; the twin: everything after it",
         lines=[f"The text it started from, judged: {figures(base)}." if base else ""],
         old=_marked(first.old),
         new=[],

@@ -357,10 +357,10 @@ def render_text_done(
 
 
 class TextRun:
-    def __init__(self, remasking: bool = False, request: TextRequest | None = None) -> None:
+    def __init__(self, request: TextRequest | None = None) -> None:
         self.memo = TextMemo()
         self.log = DecisionLog()
-        self.remasking = remasking
+        self.remasking = request is not None and request.remask != "none"
         self.request = request  # its done message offers to rework it
 
     def frame(self, frame: TextFrame, ms_per_step: float) -> Rendered:

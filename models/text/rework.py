@@ -27,8 +27,9 @@ from difflib import SequenceMatcher
 
 from models.frames import CHANGED, EDITED, FIXED, SAME, MarkedWord, Rework, TextFrame, TextQuality, TextToken
 from models.requests import SamplingError
-from models.text.decoding import INFILL_MARK, TextRequest, canvas_texts, tokens_needed
+from models.text.decoding import INFILL_MARK, TextRequest, tokens_needed
 from models.text.race import AUTOREGRESSIVE, DIFFUSION, LaneSpec, RaceFrame, race_frames
+from models.text.tokenizer import END_OF_STORY
 
 Sampler = Callable[[TextRequest, Callable[[], bool] | None], Iterator[TextFrame]]
 Decode = Callable[[list[TextToken]], str]  # decided tokens -> their text (the tokenizer decodes their ids)
@@ -56,7 +57,7 @@ def edit_problem(request: TextRequest) -> tuple[str, str] | None:
 
 
 def _special(text: str) -> bool:
-    return text.startswith("<|") and text.endswith("|>")
+    return text == END_OF_STORY  # a word of its own: the next story starts after it
 
 
 def _wordy(text: str) -> bool:
@@ -115,11 +116,11 @@ class ReworkPlan:
     where: _Where  # the new word in `request`'s canvas
     ar_where: _Where
     given: str  # the base's prompt (its leading fixed text): what the judge reads as context, never scores
-    words_before: int  # generated words before and after it in the base
-    words_after: int
+    at: int  # the edited word's number among the base's generated words
     base_words: tuple[str, ...]
     base_passes: int
-    request_edit: TextRequest  # the rework as asked (for the comparison's labels)
+    redo: str  # the region as asked (the comparison's labels)
+    window: int
 
 
 def _steps_for(blanks: int, base: TextFrame) -> int:
@@ -158,82 +159,71 @@ def plan_rework(base: TextFrame, request: TextRequest, decode: Decode, count: Co
     leading = old_word[: len(old_word) - len(old_word.lstrip())]
     new_text = leading + request.edit_word.strip()
     # The template: kept text (decoded a run at a time), gaps for redone runs, the new word where the old one was.
+    # Text next to text is one piece, so `parts` alternates text and gaps and the text parts are the canvas's
+    # fixed runs, in order.
     parts: list[str | int] = []  # text, or a gap's blanks
     kept: list[int] = []
 
+    def add(part: str | int) -> None:
+        if parts and type(parts[-1]) is type(part):
+            parts[-1] += part  # type: ignore[operator]  # str + str or int + int
+        else:
+            parts.append(part)
+
     def flush() -> None:
         if kept:
-            parts.append(text_of(kept))
+            add(text_of(kept))
             kept.clear()
 
     where: _Where | None = None
     for position in range(len(tokens)):
-        if position in word:
-            if position == word.start:
-                flush()
-                gaps = sum(isinstance(part, int) for part in parts)
-                offset = sum(len(p) for p in parts[_last_gap(parts) + 1 :] if isinstance(p, str))
-                where = _Where(gaps, offset)
-                parts.append(new_text)
+        if position == word.start:
+            flush()
+            texts = sum(isinstance(part, str) for part in parts)
+            tail = parts[-1] if parts and isinstance(parts[-1], str) else None  # the word goes on the text before it
+            where = _Where(texts - 1, len(tail)) if tail is not None else _Where(texts, 0)
+            add(new_text)
+        elif position in word:
+            continue
         elif position in redo:
             flush()
-            if parts and isinstance(parts[-1], int):
-                parts[-1] += 1
-            else:
-                parts.append(1)
+            add(1)
         else:
             kept.append(position)
     flush()
     assert where is not None
-    texts = [part for part in parts if isinstance(part, str)]
-    if any(INFILL_MARK in text for text in texts):
+    if any(INFILL_MARK in part for part in parts if isinstance(part, str)):
         raise SamplingError(f"the text holds {INFILL_MARK!r}, the infill mark: it cannot be reworked")
     template = "".join(part if isinstance(part, str) else f"{INFILL_MARK}{{{part}}}" for part in parts)
     blanks = sum(part for part in parts if isinstance(part, int))
     if not blanks:
         raise SamplingError(f"redo={request.redo} leaves nothing to write again around word {at}: pick a wider region")
-    update = {name: type(request).model_fields[name].default for name in ("edit_at", "edit_word", "redo", "window")}
-    rework = request.model_copy(update={**update, "prompt": template, "steps": _steps_for(blanks, base)})
-    if blanks and tokens_needed(rework, count) > context:
-        over = tokens_needed(rework, count)
-        raise SamplingError(f"edit_word makes the text {over} tokens, over the model's context of {context}: use a shorter word")
+    plain = request.base()  # the edit fields back to their defaults: both lanes' requests are ordinary runs
+    rework = plain.model_copy(update={"prompt": template, "steps": _steps_for(blanks, base)})
+    needed = tokens_needed(rework, count)
+    if needed > context:
+        raise SamplingError(
+            f"edit_word makes the text {needed} tokens, over the model's context of {context}: use a shorter word"
+        )
     prompt_end = next((p for p, t in enumerate(tokens) if t.state != FIXED), len(tokens))
-    given = text_of(range(prompt_end))
-    before_positions = list(range(word.start))
-    after_positions = list(range(word.stop, len(tokens)))
-    old_before, old_after = text_of(before_positions), text_of(after_positions)
-    ar_length = len(after_positions)
-    ar_request = request.model_copy(update={**update, "prompt": old_before + new_text, "length": max(1, ar_length)})
-    piece = _nonempty_index(template, where.piece)
+    old_before, old_after = text_of(range(word.start)), text_of(range(word.stop, len(tokens)))
+    ar_length = len(tokens) - word.stop
     return ReworkPlan(
         request=rework,
-        ar_request=ar_request,
+        ar_request=plain.model_copy(update={"prompt": old_before + new_text, "length": max(1, ar_length)}),
         old_before=old_before,
         old_word=old_word,
         old_after=old_after,
         new_text=new_text,
-        where=_Where(piece, where.offset),
+        where=where,
         ar_where=_Where(0, len(old_before)),
-        given=given,
-        words_before=at,
-        words_after=len(words) - at - 1,
+        given=text_of(range(prompt_end)),
+        at=at,
         base_words=tuple(text_of(w).strip() for w in words),
         base_passes=base.forward_passes,
-        request_edit=request,
+        redo=request.redo,
+        window=request.window,
     )
-
-
-def _last_gap(parts: list[str | int]) -> int:
-    for index in range(len(parts) - 1, -1, -1):
-        if isinstance(parts[index], int):
-            return index
-    return -1
-
-
-def _nonempty_index(template: str, piece: int) -> int:
-    """Piece `piece` of the template counted among the pieces that hold text (those are the canvas's fixed runs)."""
-    pieces = canvas_texts(template)
-    return sum(1 for text in pieces[:piece] if text)
 
 
 def split_lane(frame: TextFrame, decode: Decode, where: _Where, new_text: str) -> tuple[str, str]:
@@ -279,21 +269,18 @@ def compare(plan: ReworkPlan, new_before: str, new_after: str, base_quality: Tex
     """The rework against its base, word by word on each side of the edited word."""
     old_b, new_b, changed_before = _marked(plan.old_before.split(), new_before.split())
     old_a, new_a, changed_after = _marked(plan.old_after.split(), new_after.split())
-    edit = plan.request_edit
     old_word, new_word = plan.old_word.strip(), plan.new_text.strip()
     return Rework(
         old=(*old_b, MarkedWord(old_word, EDITED), *old_a),
         new=(*new_b, MarkedWord(new_word, EDITED), *new_a),
         changed_before=changed_before,
         changed_after=changed_after,
-        words_before=plan.words_before,
-        words_after=plan.words_after,
-        at=plan.words_before,
+        at=plan.at,
         old_word=old_word,
         new_word=new_word,
         base_words=plan.base_words,
-        redo=edit.redo,
-        window=edit.window,
+        redo=plan.redo,
+        window=plan.window,
         base_passes=plan.base_passes,
         base_quality=base_quality,
     )
@@ -313,6 +300,41 @@ def _finished(frames: Iterator[TextFrame]) -> TextFrame | None:
     return last if last is not None and last.step >= last.total and last.masked == 0 else None
 
 
+@dataclass(frozen=True)
+class _Started:
+    """What both entry points start from: the plan over the base run, the base's judged figures, and how to read a
+    lane's finished frame."""
+
+    plan: ReworkPlan
+    decode: Decode
+    judge: JudgeText | None
+    base_quality: TextQuality | None
+
+    def finish(self, frame: TextFrame, where: _Where) -> TextFrame:
+        """A lane's finished frame with its comparison and, with a judge, its figures over the base's span."""
+        plan = self.plan
+        before, after = split_lane(frame, self.decode, where, plan.new_text)
+        quality = _judged(self.judge, plan.given, before, plan.new_text, after)
+        return replace(frame, rework=compare(plan, before, after, self.base_quality), quality=quality)
+
+
+def _start(
+    sample: Sampler,
+    decode: Decode,
+    count: Count,
+    context: int,
+    request: TextRequest,
+    should_stop: Callable[[], bool] | None,
+    judge: JudgeText | None,
+) -> _Started | None:
+    """The base run (not streamed) and the plan over it; None when asked to stop first."""
+    base = _finished(sample(request.base(), should_stop))
+    if base is None:
+        return None
+    plan = plan_rework(base, request, decode, count, context)
+    return _Started(plan, decode, judge, _judged(judge, plan.given, plan.old_before, plan.old_word, plan.old_after))
+
+
 def rework_frames(
     sample: Sampler,
     decode: Decode,
@@ -324,17 +346,11 @@ def rework_frames(
 ) -> Iterator[TextFrame]:
     """The base run (not streamed), then the rework's frames; its last frame carries the comparison and, with a
     judge, the judge's figures over everything after the prompt (the base's over the same span)."""
-    base = _finished(sample(request.base(), should_stop))
-    if base is None:  # asked to stop
+    started = _start(sample, decode, count, context, request, should_stop, judge)
+    if started is None:
         return
-    plan = plan_rework(base, request, decode, count, context)
-    base_quality = _judged(judge, plan.given, plan.old_before, plan.old_word, plan.old_after)
-    for frame in sample(plan.request, should_stop):
-        if frame.step >= frame.total and frame.masked == 0:
-            before, after = split_lane(frame, decode, plan.where, plan.new_text)
-            quality = _judged(judge, plan.given, before, plan.new_text, after)
-            frame = replace(frame, rework=compare(plan, before, after, base_quality), quality=quality)
-        yield frame
+    for frame in sample(started.plan.request, should_stop):
+        yield started.finish(frame, started.plan.where) if frame.step >= frame.total and frame.masked == 0 else frame
 
 
 def rework_race(
@@ -351,11 +367,10 @@ def rework_race(
     both sides in view; the twin keeps what came before, reads the new word and writes everything after it."""
     if INFILL_MARK in request.prompt:
         raise SamplingError("a reworked race starts from a run without gaps: take the '___' out of the prompt")
-    base = _finished(diffusion(request.base(), should_stop))
-    if base is None:
+    started = _start(diffusion, decode, count, context, request, should_stop, judge)
+    if started is None:
         return
-    plan = plan_rework(base, request, decode, count, context)
-    base_quality = _judged(judge, plan.given, plan.old_before, plan.old_word, plan.old_after)
+    plan = started.plan
     specs = [
         LaneSpec(DIFFUSION, diffusion(plan.request, should_stop)),
         LaneSpec(AUTOREGRESSIVE, autoregressive(plan.ar_request, should_stop)),
@@ -363,13 +378,9 @@ def rework_race(
     places = {DIFFUSION: plan.where, AUTOREGRESSIVE: plan.ar_where}
     for race in race_frames(specs, should_stop):
         if race.step >= race.total:
-            lanes = []
-            for lane in race.lanes:
-                if lane.frame.masked == 0:
-                    before, after = split_lane(lane.frame, decode, places[lane.name], plan.new_text)
-                    rework = compare(plan, before, after, base_quality)
-                    quality = _judged(judge, plan.given, before, plan.new_text, after)
-                    lane = replace(lane, frame=replace(lane.frame, rework=rework, quality=quality))
-                lanes.append(lane)
-            race = replace(race, lanes=tuple(lanes))
+            lanes = tuple(
+                replace(lane, frame=started.finish(lane.frame, places[lane.name])) if lane.frame.masked == 0 else lane
+                for lane in race.lanes
+            )
+            race = replace(race, lanes=lanes)
         yield race
