@@ -73,3 +73,13 @@ def test_a_rework_fits_the_slide_embed(browser: Any, live: Live) -> None:
     # the form stays inside the embed: its actions are relative
     assert page.locator("#rework").get_attribute("action") == "text"
     context.close()
+
+
+def test_a_reworked_race_on_a_phone_scrolls_its_table_not_the_page(browser: Any, live: Live) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    page.goto(f"{live.http}/race?{BASE}&edit_at=3&edit_word=sad&autoplay=1")
+    page.wait_for_selector("#notice.done", timeout=30_000)
+    expect(page.locator(".rework-lanes tbody tr")).to_have_count(2)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    context.close()
