@@ -1,0 +1,248 @@
+"""Two tiny twins trained side by side on one small text, live: the data-efficiency claim as an experiment.
+
+The autoregressive twin and the masked-diffusion model are the same network class (`models.text.network`, the
+product's, `causal` the only difference), the same size, the same byte tokens and the same batches: each step draws
+one batch of windows and both models take one optimiser step on it, each with its own objective
+(`models.text.objectives`: next-token cross-entropy; the MDLM NELBO). The held-out text is split off the end of the
+chosen text first and never trained on (`split_text`; `Batches` draws only from the training part).
+
+Tokens are the text's UTF-8 bytes (256 ids, plus the blank the diffusion model reads as [MASK]): any text works,
+nothing is fitted to it, and both models see exactly the same sequence. Losses are nats per byte; the diffusion
+model's is an upper bound (NELBO), measured on fixed masks at fixed rates so its points do not jitter with the draw.
+
+`live_training` yields one `TrainPoint` per evaluation (both models' training and held-out loss, epochs so far) and
+every few evaluations a short sample from each model's current weights, until the step or time budget runs out.
+With the same seed the same points come out (one thread; the time budget only decides how many).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from models.text.network import TextModelConfig, TextTransformer
+from models.text.objectives import ar_loss, mdlm_loss, stratified_mask_rates
+
+BYTES = 256
+MASK_ID = BYTES  # the diffusion model's blank: one id past the bytes
+HELD_OUT_SHARE = 0.1  # the end of the text, never trained on
+EVAL_RATES = (0.1, 0.3, 0.5, 0.7, 0.9)  # fixed mask rates for the diffusion model's held-out NELBO
+
+
+@dataclass(frozen=True)
+class LiveConfig:
+    """The experiment's knobs: small enough to train in minutes on one CPU core."""
+
+    context: int = 64
+    width: int = 64
+    depth: int = 2
+    heads: int = 2
+    batch: int = 16
+    lr: float = 3e-3
+    eval_every: int = 25  # steps between points
+    eval_windows: int = 32  # windows of each split per point (the same windows every time)
+    sample_every: int = 8  # points between samples
+    sample_bytes: int = 32  # at most half a window
+
+    def network(self, causal: bool) -> TextModelConfig:
+        # no dropout: the experiment is what each objective does with data seen again and again
+        return TextModelConfig(
+            vocab_size=BYTES + 1,
+            context=self.context + 1,  # a window: the AR twin reads `context` bytes and predicts the next
+            width=self.width,
+            depth=self.depth,
+            heads=self.heads,
+            dropout=0.0,
+            causal=causal,
+            mask_id=MASK_ID,
+            eos_id=0,
+        )
+
+
+@dataclass(frozen=True)
+class TrainPoint:
+    step: int
+    epochs: float  # training bytes seen / training bytes
+    seconds: float  # compute time so far (both models)
+    ar_train: float
+    ar_held_out: float
+    diffusion_train: float
+    diffusion_held_out: float  # NELBO: an upper bound
+    samples: dict[str, str] = field(default_factory=dict)  # model -> a short sample, every `sample_every` points
+
+
+class SplitError(ValueError):
+    """A text too short to split into training and held-out windows."""
+
+
+def split_text(text: str, context: int) -> tuple[bytes, bytes]:
+    """(training bytes, held-out bytes): the last `HELD_OUT_SHARE` of the text (at least two windows) is held out."""
+    data = text.encode("utf-8")
+    held = max(2 * (context + 1), int(len(data) * HELD_OUT_SHARE))
+    if len(data) - held < 4 * (context + 1):
+        raise SplitError(
+            f"the text is {len(data):,} bytes: at least {held + 4 * (context + 1):,} are needed to hold out "
+            f"{held:,} and train on the rest"
+        )
+    return data[:-held], data[-held:]
+
+
+def _windows(data: bytes, starts: torch.Tensor, context: int) -> torch.Tensor:
+    tensor = torch.frombuffer(bytearray(data), dtype=torch.uint8).long()
+    return torch.stack([tensor[s : s + context + 1] for s in starts.tolist()])  # (B, context + 1)
+
+
+class Batches:
+    """Seeded random windows of the training bytes only (the held-out bytes are not in reach)."""
+
+    def __init__(self, train: bytes, config: LiveConfig, generator: torch.Generator) -> None:
+        self.train, self.config, self.generator = train, config, generator
+
+    def next(self) -> torch.Tensor:
+        high = len(self.train) - self.config.context - 1
+        starts = torch.randint(0, high + 1, (self.config.batch,), generator=self.generator)
+        return _windows(self.train, starts, self.config.context)
+
+
+def _fixed_windows(data: bytes, count: int, context: int) -> torch.Tensor:
+    """`count` windows spread evenly over `data`: the same ones at every point."""
+    high = len(data) - context - 1
+    starts = torch.linspace(0, high, steps=count).round().long()
+    return _windows(data, starts, context)
+
+
+@torch.no_grad()
+def _ar_nll(model: TextTransformer, windows: torch.Tensor) -> float:
+    return float(ar_loss(model, windows))
+
+
+@torch.no_grad()
+def _nelbo(model: TextTransformer, windows: torch.Tensor, seed: int) -> float:
+    """The NELBO at fixed rates and fixed masks (seeded): a low-variance, repeatable estimate."""
+    generator = torch.Generator().manual_seed(seed)
+    total = 0.0
+    for rate in EVAL_RATES:
+        t = torch.full((windows.shape[0],), rate)
+        total += float(mdlm_loss(model, windows, t, generator))
+    return total / len(EVAL_RATES)
+
+
+@torch.no_grad()
+def sample_ar(model: TextTransformer, prompt: bytes, count: int, generator: torch.Generator) -> bytes:
+    ids = list(prompt)
+    for _ in range(count):
+        window = torch.tensor([ids[-model.config.context :]])
+        probs = F.softmax(model(window)[0, -1, :BYTES], dim=-1)
+        ids.append(int(torch.multinomial(probs, 1, generator=generator)))
+    return bytes(ids[len(prompt) :])
+
+
+@torch.no_grad()
+def sample_diffusion(model: TextTransformer, prompt: bytes, count: int, generator: torch.Generator) -> bytes:
+    """Blanks after the prompt, filled a few at a time in random order (MDLM ancestral sampling, count/4 passes)."""
+    keep = list(prompt[-(model.config.context - count) :])
+    ids = torch.tensor([keep + [MASK_ID] * count])
+    blanks = list(range(len(keep), len(keep) + count))
+    order = torch.randperm(count, generator=generator).tolist()
+    per_pass = 4
+    for start in range(0, count, per_pass):
+        probs = F.softmax(model(ids)[0, :, :BYTES], dim=-1)
+        for index in order[start : start + per_pass]:
+            position = blanks[index]
+            ids[0, position] = int(torch.multinomial(probs[position], 1, generator=generator))
+    return bytes(ids[0, len(keep) :].tolist())
+
+
+def _readable(data: bytes) -> str:
+    return data.decode("utf-8", errors="replace")
+
+
+def live_training(
+    text: str,
+    seed: int,
+    max_seconds: float,
+    config: LiveConfig | None = None,
+    max_steps: int | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> Iterator[TrainPoint]:
+    """Train both twins on `text` until `max_seconds` of compute (or `max_steps`), yielding a point every
+    `eval_every` steps (the first at step 0, before any training)."""
+    config = config or LiveConfig()
+    train, held_out = split_text(text, config.context)
+    torch.manual_seed(seed)  # the networks' initial weights
+    models = {"ar": TextTransformer(config.network(causal=True)), "diffusion": TextTransformer(config.network(causal=False))}
+    optimisers = {name: torch.optim.AdamW(m.parameters(), lr=config.lr, weight_decay=0.0) for name, m in models.items()}
+    batches = Batches(train, config, torch.Generator().manual_seed(seed))
+    masks = torch.Generator().manual_seed(seed + 1)
+    sampler = torch.Generator().manual_seed(seed + 2)
+    train_windows = _fixed_windows(train, config.eval_windows, config.context)
+    held_windows = _fixed_windows(held_out, config.eval_windows, config.context)
+    prompt = held_out[: config.context // 2]  # a held-out opening; the sample fills the other half of a window
+    sample_bytes = min(config.sample_bytes, config.context - len(prompt))
+    seconds, step, points = 0.0, 0, 0
+
+    def point() -> TrainPoint:
+        for model in models.values():
+            model.eval()
+        samples: dict[str, str] = {}
+        if points % config.sample_every == 0:
+            samples = {
+                "ar": _readable(sample_ar(models["ar"], prompt, sample_bytes, sampler)),
+                "diffusion": _readable(sample_diffusion(models["diffusion"], prompt, sample_bytes, sampler)),
+            }
+        result = TrainPoint(
+            step=step,
+            epochs=step * config.batch * (config.context + 1) / len(train),
+            seconds=round(seconds, 3),
+            ar_train=round(_ar_nll(models["ar"], train_windows), 4),
+            ar_held_out=round(_ar_nll(models["ar"], held_windows), 4),
+            diffusion_train=round(_nelbo(models["diffusion"], train_windows, seed), 4),
+            diffusion_held_out=round(_nelbo(models["diffusion"], held_windows, seed), 4),
+            samples=samples,
+        )
+        for model in models.values():
+            model.train()
+        return result
+
+    yield point()
+    points += 1
+    while seconds < max_seconds and (max_steps is None or step < max_steps):
+        if should_stop is not None and should_stop():
+            return
+        started = time.perf_counter()
+        ids = batches.next()
+        losses = {
+            "ar": ar_loss(models["ar"], ids),
+            "diffusion": mdlm_loss(models["diffusion"], ids, stratified_mask_rates(config.batch, masks), masks),
+        }
+        for name, loss in losses.items():
+            optimisers[name].zero_grad(set_to_none=True)
+            loss.backward()
+            optimisers[name].step()
+        step += 1
+        seconds += time.perf_counter() - started
+        if step % config.eval_every == 0:
+            yield point()
+            points += 1
+
+
+def turning_point(values: list[float], patience: int = 3) -> int | None:
+    """The index of the best value once `patience` later values are all above it (the curve turned up), else None."""
+    best = min(range(len(values)), key=values.__getitem__, default=None)
+    if best is None or len(values) - 1 - best < patience:
+        return None
+    return best if all(v > values[best] for v in values[best + 1 :]) else None
+
+
+def steps_per_second(config: LiveConfig | None = None, steps: int = 20) -> float:
+    """Both models' training steps per second on this machine (the budget -> epochs estimate)."""
+    text = "Once upon a time there was a little girl. " * 200
+    started = time.perf_counter()
+    for _ in live_training(text, 0, math.inf, config, max_steps=steps):
+        pass
+    return steps / (time.perf_counter() - started)
