@@ -246,3 +246,73 @@ def steps_per_second(config: LiveConfig | None = None, steps: int = 20) -> float
     for _ in live_training(text, 0, math.inf, config, max_steps=steps):
         pass
     return steps / (time.perf_counter() - started)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The presets and the measurement behind the page's claims
+
+
+def story_slice(data: str, size: int) -> str:
+    """The first whole stories of a TinyStories file that fit in `size` bytes, one blank line between stories (the
+    `<|endoftext|>` separators dropped: the byte models should learn stories, not the marker)."""
+    stories = [s.strip() for s in data.split("<|endoftext|>") if s.strip()]
+    out: list[str] = []
+    used = 0
+    for story in stories:
+        cost = len(story.encode("utf-8")) + 2
+        if used + cost > size:
+            break
+        out.append(story)
+        used += cost
+    return "\n\n".join(out) + "\n"
+
+
+def summary(points: list[TrainPoint]) -> dict[str, float | int | bool | None]:
+    """Each model's best held-out loss and its epoch, its last, and whether it had turned up (3 points above)."""
+    out: dict[str, float | int | bool | None] = {"steps": points[-1].step, "epochs": round(points[-1].epochs, 1)}
+    for name in ("ar", "diffusion"):
+        values = [getattr(p, f"{name}_held_out") for p in points]
+        best = min(range(len(values)), key=values.__getitem__)
+        turn = turning_point(values)
+        out |= {
+            f"{name}_best": values[best],
+            f"{name}_best_epoch": round(points[best].epochs, 1),
+            f"{name}_last": values[-1],
+            f"{name}_turned_at_epoch": round(points[turn].epochs, 1) if turn is not None else None,
+            f"{name}_still_improving": best == len(values) - 1,
+        }
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+    import json
+    from pathlib import Path
+
+    parser = argparse.ArgumentParser(description="The live twins on a slice of the training stories, several seeds.")
+    parser.add_argument("--data", type=Path, required=True, help="TinyStories train.txt")
+    parser.add_argument("--bytes", type=int, default=10_000, help="the slice (whole stories that fit)")
+    parser.add_argument("--seconds", type=float, default=90.0, help="compute budget per seed")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--out", type=Path, required=True, help="JSON: every point and each seed's summary")
+    parser.add_argument("--preset-out", type=Path, help="also write the slice itself (a committed preset)")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    text = story_slice(args.data.read_text(encoding="utf-8"), args.bytes)
+    if args.preset_out:
+        args.preset_out.write_text(text, encoding="utf-8")
+    runs = []
+    for seed in args.seeds:
+        started = time.perf_counter()
+        points = list(live_training(text, seed, args.seconds))
+        row = {"seed": seed, "wall_s": round(time.perf_counter() - started, 1), **summary(points)}
+        print(json.dumps(row))
+        runs.append({**row, "points": [p.__dict__ for p in points]})
+    config = LiveConfig()
+    args.out.write_text(
+        json.dumps({"bytes": len(text.encode()), "seconds": args.seconds, "config": config.__dict__, "runs": runs}, indent=1)
+    )
+
+
+if __name__ == "__main__":
+    main()
