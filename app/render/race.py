@@ -59,9 +59,12 @@ class RaceRun:
             self.seen[lane.name] = frame.step
         if frame.step == tick:
             return frame
-        if lane.name not in self.settled:
-            self.settled[lane.name] = _settled(frame)
-        return self.settled[lane.name]
+        settled = self.settled.get(lane.name)
+        if settled is None or (frame.quality is not None and settled.quality is None):
+            # the judge reads every lane at the race's last tick: a lane that finished earlier gets its figures
+            # then, so its badge carries them as the last lane's does
+            settled = self.settled[lane.name] = _settled(frame)
+        return settled
 
     def frame(self, race: RaceFrame, _ms: float) -> Rendered:
         lanes_json: list[str] = []

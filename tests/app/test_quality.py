@@ -169,3 +169,25 @@ def test_each_race_lane_reports_its_quality_and_the_verdict_carries_both(live: L
         assert lanes[lane.name]["quality"] == quality.as_json()
         assert f"judge perplexity {quality.judge_ppl:.1f} per word" in done["content"]
     assert "by the judge" in done["content"] and "fewer forward passes" in done["content"]
+
+
+def test_a_lane_that_finished_first_shows_its_judged_figures_at_the_last_tick() -> None:
+    """The diffusion lane finishes before the twin; the judge reads both at the last tick: both badges carry it."""
+    from app.render.race import RaceRun
+
+    figures = TextQuality(judge_ppl=37.7, real_words=0.95, words=40)
+    twin = TextQuality(judge_ppl=44.6, real_words=0.97, words=40)
+    run_ = RaceRun(RaceRequest())
+    early = RaceFrame(
+        step=16,
+        total=64,
+        lanes=(
+            Lane(DIFFUSION, _frame(None, 16), wall_ms=200.0, finished=True),
+            Lane(AUTOREGRESSIVE, replace(_frame(None, 16), total=64), wall_ms=60.0, finished=False),
+        ),
+    )
+    run_.frame(early, 0.0)
+    run_.frame(replace(early, step=17), 0.0)  # the finished lane shown again, settled, before anyone is judged
+    last = run_.frame(_race(figures, twin), 0.0).html
+    assert "finished: 16 passes, 0.20 s; judge perplexity 37.7 per word" in last
+    assert "finished: 64 passes, 0.26 s; judge perplexity 44.6 per word" in last
