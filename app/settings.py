@@ -15,6 +15,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from models.text.decoding import EDIT_WINDOW_MAX, EDIT_WORD_CHARS_MAX
+from models.text.live_request import SECONDS_MAX, TEXT_BYTES_MAX
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CORES = os.cpu_count() or 1
@@ -43,6 +44,12 @@ class Settings(BaseSettings):
     )
     max_edit_window: int = Field(32, ge=1, le=EDIT_WINDOW_MAX, description="a rework's words each side of the new word")
     max_image_steps: int = Field(1000, ge=1)
+    max_train_seconds: int = Field(
+        180, ge=1, le=SECONDS_MAX, description="a /train run's wall-clock budget: it holds one worker's core that long"
+    )
+    max_train_text_bytes: int = Field(
+        3000, ge=1, le=TEXT_BYTES_MAX, description="a pasted /train text (UTF-8): it travels in the URL and the socket message"
+    )
     max_message_bytes: int = Field(4096, ge=256, description="largest websocket message a client may send")
     max_messages_per_second: int = Field(5, ge=1, description="messages a client may send per connection per second")
     max_connections_per_client: int = Field(500, ge=1, description="open sockets per client address (NAT: keep high)")

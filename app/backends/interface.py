@@ -10,6 +10,7 @@ from typing import Protocol
 
 import numpy as np
 
+from app.backends.live_twins import LiveTwins
 from app.errors import Close, RequestError
 from models.frames import ImageFrame, TextFrame
 from models.image.race_frames import ImageRaceFrame
@@ -79,6 +80,8 @@ class Backends:
     # `load_backends` always sets it (untrained when its checkpoint is missing); None only where a caller built
     # Backends without it (tests of the other demos): the image race's page says so and its runs are refused.
     image_race: ImageRaceBackend | None = None
+    # the live twins of /train: trained per run, nothing to load (tests serve `LiveTwins.small()`)
+    trainer: LiveTwins = field(default_factory=LiveTwins)
 
     @property
     def untrained(self) -> list[str]:

@@ -9,6 +9,7 @@ from app.errors import RequestError
 from app.settings import Settings
 from models.image.request import LAB_FIELDS, ImageRaceRequest, ImageRequest, ImageSamplersRequest, lab_problem
 from models.text.decoding import TextRequest, gap_limit_problem
+from models.text.live_request import OWN, SplitError, TrainRequest, split_text, train_problem
 from models.text.rework import edit_problem
 
 SAMPLERS_STEPS = ("ddpm_steps", "ddim_steps", "dpm_steps")  # each samplers lane's steps, held to max_image_steps
@@ -96,3 +97,30 @@ def check_samplers(request: ImageSamplersRequest, settings: Settings) -> None:
         steps = getattr(request, name)
         if steps > settings.max_image_steps:
             raise RequestError(f"{name} {steps} is over the limit of {settings.max_image_steps}", field=name)
+
+
+def check_train(request: TrainRequest, settings: Settings) -> None:
+    """The live twins: the budget, and a pasted text's size, characters and whether it splits (held-out text first)."""
+    if request.seconds > settings.max_train_seconds:
+        raise RequestError(
+            f"seconds {request.seconds} is over the limit of {settings.max_train_seconds}: a run holds a core that long",
+            field="seconds",
+        )
+    problem = train_problem(request)
+    if problem:
+        raise RequestError(problem[1], field=problem[0])
+    if request.preset != OWN:
+        return
+    size = len(request.text.encode("utf-8", "surrogatepass"))
+    if size > settings.max_train_text_bytes:
+        raise RequestError(
+            f"text is too long: {size:,} bytes of UTF-8, the limit is {settings.max_train_text_bytes:,}; for more, pick a preset",
+            field="text",
+        )
+    bad = bad_characters(request.text)
+    if bad:
+        raise RequestError(f"text contains {bad}: paste plain text (binary data cannot be trained on here)", field="text")
+    try:
+        split_text(request.text)
+    except SplitError as error:
+        raise RequestError(f"text is too short to split: {error}", field="text") from None

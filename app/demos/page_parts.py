@@ -50,6 +50,7 @@ DEFAULTS: dict[str, Any] = {
     "rework": None,
     "rework_presets": [],
     "rework_measured": "",
+    "train": None,
 }
 
 # Diffusion steps the race page offers (a link may carry any other valid value; it is added to the menu).

@@ -1,6 +1,7 @@
 """First play is instant: at startup, each demo's default run is computed in the background into the replay
-cache, so the first visitor's Generate replays it at once. Readiness does not wait for it, and a run a visitor
-asks for meanwhile simply joins the job in flight."""
+cache, so the first visitor's Generate replays it at once. A demo with a committed recording of its default run
+(`/train`: 90 s of training) caches the recording instead, on the in-process engine. Readiness does not wait for
+it, and a run a visitor asks for meanwhile simply joins the job in flight."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import logging
 
 from app.backends.interface import Backends
 from app.demos.registry import DEMOS
-from app.engine.interface import Busy, Failed, Runs, ShuttingDown, Unavailable
+from app.engine.interface import Busy, Failed, Runs, ShuttingDown, Unavailable, run_key
 from app.errors import RequestError
 from app.render.message import Rendered
 
@@ -38,10 +39,16 @@ async def prewarm(engine: Runs, backends: Backends, kinds: tuple[str, ...] = PRE
 
 async def _prewarm_one(engine: Runs, backends: Backends, kind: str) -> str:
     """ "done", "retry" (the Redis engine: no worker yet, or Redis not up yet), or "skipped"."""
-    request = DEMOS[kind].request()
+    entry = DEMOS[kind]
+    request = entry.request()
     try:
         backends.check(request)
-        subscription = engine.run(kind, request, html=True)
+        recorded = entry.recorded(backends, request) if entry.recorded is not None else None
+        join = getattr(engine, "join", None)  # the in-process engine caches a given producer's run under the key
+        if recorded is not None and join is not None:
+            subscription = join(run_key(kind, request), recorded)
+        else:
+            subscription = engine.run(kind, request, html=True)
     except (Busy, ShuttingDown, RequestError) as error:
         log.info("prewarm of the default %s run skipped: %s", kind, type(error).__name__)
         return "skipped"

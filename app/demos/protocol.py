@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -24,8 +25,24 @@ from app.demos.registry import demo
 from app.errors import Close, RequestError
 from app.settings import Settings
 from models.text.decoding import EDIT_FIELDS
+from models.text.live_request import TEXT_FIELDS
 
 Request = BaseModel  # a demo's request: its registry entry says which type
+
+
+@dataclass(frozen=True)
+class FieldGroup:
+    """Query fields that are one thing on a page: when one of them is refused, all go, with one note."""
+
+    name: str
+    fields: tuple[str, ...]
+    fallback: str
+
+
+FIELD_GROUPS = (
+    FieldGroup("the edit", EDIT_FIELDS, "showing the run without it"),  # a bad edit leaves the run it starts from
+    FieldGroup("the text", TEXT_FIELDS, "training on the default preset instead"),  # /train's own text
+)
 
 
 def client_fields(model: type[BaseModel]) -> dict[str, FieldInfo]:
@@ -136,10 +153,10 @@ def from_query(kind: str, query: Mapping[str, str], settings: Settings) -> tuple
             check_limits(kind, request, settings)
             break
         except RequestError as error:
-            if error.field in EDIT_FIELDS and any(name in values for name in EDIT_FIELDS):
-                # an edit is one thing: a bad one leaves the run it would start from
-                notes.append(f"ignored the edit: {error.message}; showing the run without it")
-                for name in EDIT_FIELDS:
+            group = next((g for g in FIELD_GROUPS if error.field in g.fields and any(n in values for n in g.fields)), None)
+            if group is not None:  # fields that are one thing: a bad one drops them all
+                notes.append(f"ignored {group.name}: {error.message}; {group.fallback}")
+                for name in group.fields:
                     values.pop(name, None)
                 request = model.model_validate(values)
                 continue

@@ -17,13 +17,14 @@ from typing import Any
 from PIL import Image
 
 from app.backends.interface import Backends
-from app.demos import limits, page_parts, producers
+from app.demos import limits, page_parts, producers, train_parts, train_record
 from app.engine.interface import Producer
-from app.export import gif, gif_images, gif_text
+from app.export import gif, gif_images, gif_text, gif_train
 from app.settings import Settings
 from models.image.request import ImageRaceRequest, ImageRequest, ImageSamplersRequest
 from models.requests import StrictRequest
 from models.text.decoding import RaceRequest, TextRequest
+from models.text.live_request import TrainRequest
 
 Options = dict[str, list[tuple[str, str]]]  # a select's name -> its (value, label) choices
 GifRenderer = Callable[[Sequence[dict[str, Any]]], Iterator[Image.Image]]  # the frames' JSON -> one image each
@@ -39,6 +40,7 @@ class Page:
     idle: str  # the notice before the first run
     template: str  # the page template (it extends demo.html)
     placeholder: str  # the macro of templates/stream.html that draws the run before its first frame
+    action: str = "Generate"  # the start button's word
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,9 @@ class Demo:
     models: Callable[[Backends], list[Any]]  # the models a trace names: backends, loaded models, checkpoint names
     options: Options = field(default_factory=dict)  # the page's select menus
     prewarm: bool = True  # its default run is computed into the replay cache at startup
+    # (backends, request) -> a producer replaying a committed recording of that request, or None: what the prewarm
+    # caches instead of computing (the in-process engine), so a long default run is ready when the page opens
+    recorded: Callable[[Backends, Any], Producer | None] | None = None
 
     @property
     def socket_path(self) -> str:
@@ -215,6 +220,26 @@ DEMOS: dict[str, Demo] = {
             # ~1,070 passes of the UNet by default (half a minute of a core at startup), and its frames come faster
             # than the player shows them anyway
             prewarm=False,
+        ),
+        Demo(
+            kind="train",  # the data-efficiency claim as a live experiment: two tiny twins trained on one text
+            request=TrainRequest,
+            check=limits.check_train,
+            backend=lambda b: b.trainer,
+            producer=producers.train_run,
+            page=Page(
+                "Train: the twin overfits, diffusion keeps learning",
+                "Train both models live: who keeps learning from the same text?",
+                "Training",
+                "Press Space or Train to start.",
+                "train.html",
+                "train",
+                "Train",
+            ),
+            parts=train_parts.train_parts,
+            gif=gif_train.train_images,
+            models=lambda b: [b.trainer],
+            recorded=train_record.recorded_producer,
         ),
     )
 }

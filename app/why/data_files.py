@@ -11,7 +11,13 @@ from pathlib import Path
 from app.settings import REPO_ROOT
 
 DATA_ROOT = REPO_ROOT / "docs"
-DATA_FILES = ("text-frontier.csv", "data-efficiency.csv", "image-race-recovery.json", "rework-eval.json")
+DATA_FILES = (
+    "text-frontier.csv",
+    "data-efficiency.csv",
+    "image-race-recovery.json",
+    "rework-eval.json",
+    "live-train-10k.json",
+)
 
 
 def data_url(path: Path) -> str | None:

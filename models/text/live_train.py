@@ -25,12 +25,12 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from models.text.live_request import CONTEXT, split_text, summary
 from models.text.network import TextModelConfig, TextTransformer
 from models.text.objectives import ar_loss, mdlm_loss, stratified_mask_rates
 
 BYTES = 256
 MASK_ID = BYTES  # the diffusion model's blank: one id past the bytes
-HELD_OUT_SHARE = 0.1  # the end of the text, never trained on
 EVAL_RATES = (0.1, 0.3, 0.5, 0.7, 0.9)  # fixed mask rates for the diffusion model's held-out NELBO
 
 
@@ -38,7 +38,7 @@ EVAL_RATES = (0.1, 0.3, 0.5, 0.7, 0.9)  # fixed mask rates for the diffusion mod
 class LiveConfig:
     """The experiment's knobs: small enough to train in minutes on one CPU core."""
 
-    context: int = 64
+    context: int = CONTEXT
     width: int = 64
     depth: int = 2
     heads: int = 2
@@ -68,28 +68,13 @@ class LiveConfig:
 class TrainPoint:
     step: int
     epochs: float  # training bytes seen / training bytes
-    seconds: float  # compute time so far (both models)
+    seconds: float  # wall-clock time since the run started (both models, evaluations included)
     ar_train: float
     ar_held_out: float
     diffusion_train: float
     diffusion_held_out: float  # NELBO: an upper bound
-    samples: dict[str, str] = field(default_factory=dict)  # model -> a short sample, every `sample_every` points
-
-
-class SplitError(ValueError):
-    """A text too short to split into training and held-out windows."""
-
-
-def split_text(text: str, context: int) -> tuple[bytes, bytes]:
-    """(training bytes, held-out bytes): the last `HELD_OUT_SHARE` of the text (at least two windows) is held out."""
-    data = text.encode("utf-8")
-    held = max(2 * (context + 1), int(len(data) * HELD_OUT_SHARE))
-    if len(data) - held < 4 * (context + 1):
-        raise SplitError(
-            f"the text is {len(data):,} bytes: at least {held + 4 * (context + 1):,} are needed to hold out "
-            f"{held:,} and train on the rest"
-        )
-    return data[:-held], data[-held:]
+    # every `sample_every` points: the held-out opening ("prompt") and each model's continuation ("ar", "diffusion")
+    samples: dict[str, str] = field(default_factory=dict)
 
 
 def _windows(data: bytes, starts: torch.Tensor, context: int) -> torch.Tensor:
@@ -170,9 +155,24 @@ def live_training(
     max_steps: int | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> Iterator[TrainPoint]:
-    """Train both twins on `text` until `max_seconds` of compute (or `max_steps`), yielding a point every
-    `eval_every` steps (the first at step 0, before any training)."""
-    config = config or LiveConfig()
+    """Train both twins on `text` until `max_seconds` of wall-clock time have passed, evaluations included (or
+    `max_steps`), yielding a point every `eval_every` steps (the first at step 0, before any training) and one at the
+    last step.
+
+    Whatever grad mode the caller is in (the web engine samples under inference mode), training needs autograd: the
+    generator switches it on for its own frames."""
+    with torch.inference_mode(False), torch.enable_grad():
+        yield from _train(text, seed, max_seconds, config or LiveConfig(), max_steps, should_stop)
+
+
+def _train(
+    text: str,
+    seed: int,
+    max_seconds: float,
+    config: LiveConfig,
+    max_steps: int | None,
+    should_stop: Callable[[], bool] | None,
+) -> Iterator[TrainPoint]:
     train, held_out = split_text(text, config.context)
     torch.manual_seed(seed)  # the networks' initial weights
     models = {"ar": TextTransformer(config.network(causal=True)), "diffusion": TextTransformer(config.network(causal=False))}
@@ -184,7 +184,8 @@ def live_training(
     held_windows = _fixed_windows(held_out, config.eval_windows, config.context)
     prompt = held_out[: config.context // 2]  # a held-out opening; the sample fills the other half of a window
     sample_bytes = min(config.sample_bytes, config.context - len(prompt))
-    seconds, step, points = 0.0, 0, 0
+    started = time.perf_counter()
+    step, points = 0, 0
 
     def point() -> TrainPoint:
         for model in models.values():
@@ -192,13 +193,14 @@ def live_training(
         samples: dict[str, str] = {}
         if points % config.sample_every == 0:
             samples = {
+                "prompt": _readable(prompt),
                 "ar": _readable(sample_ar(models["ar"], prompt, sample_bytes, sampler)),
                 "diffusion": _readable(sample_diffusion(models["diffusion"], prompt, sample_bytes, sampler)),
             }
         result = TrainPoint(
             step=step,
             epochs=step * config.batch * (config.context + 1) / len(train),
-            seconds=round(seconds, 3),
+            seconds=round(time.perf_counter() - started, 3),
             ar_train=round(_ar_nll(models["ar"], train_windows), 4),
             ar_held_out=round(_ar_nll(models["ar"], held_windows), 4),
             diffusion_train=round(_nelbo(models["diffusion"], train_windows, seed), 4),
@@ -211,10 +213,9 @@ def live_training(
 
     yield point()
     points += 1
-    while seconds < max_seconds and (max_steps is None or step < max_steps):
+    while time.perf_counter() - started < max_seconds and (max_steps is None or step < max_steps):
         if should_stop is not None and should_stop():
             return
-        started = time.perf_counter()
         ids = batches.next()
         losses = {
             "ar": ar_loss(models["ar"], ids),
@@ -225,18 +226,11 @@ def live_training(
             loss.backward()
             optimisers[name].step()
         step += 1
-        seconds += time.perf_counter() - started
         if step % config.eval_every == 0:
             yield point()
             points += 1
-
-
-def turning_point(values: list[float], patience: int = 3) -> int | None:
-    """The index of the best value once `patience` later values are all above it (the curve turned up), else None."""
-    best = min(range(len(values)), key=values.__getitem__, default=None)
-    if best is None or len(values) - 1 - best < patience:
-        return None
-    return best if all(v > values[best] for v in values[best + 1 :]) else None
+    if step % config.eval_every:  # the budget ran out between points: the last steps get theirs
+        yield point()
 
 
 def steps_per_second(config: LiveConfig | None = None, steps: int = 20) -> float:
@@ -267,23 +261,6 @@ def story_slice(data: str, size: int) -> str:
     return "\n\n".join(out) + "\n"
 
 
-def summary(points: list[TrainPoint]) -> dict[str, float | int | bool | None]:
-    """Each model's best held-out loss and its epoch, its last, and whether it had turned up (3 points above)."""
-    out: dict[str, float | int | bool | None] = {"steps": points[-1].step, "epochs": round(points[-1].epochs, 1)}
-    for name in ("ar", "diffusion"):
-        values = [getattr(p, f"{name}_held_out") for p in points]
-        best = min(range(len(values)), key=values.__getitem__)
-        turn = turning_point(values)
-        out |= {
-            f"{name}_best": values[best],
-            f"{name}_best_epoch": round(points[best].epochs, 1),
-            f"{name}_last": values[-1],
-            f"{name}_turned_at_epoch": round(points[turn].epochs, 1) if turn is not None else None,
-            f"{name}_still_improving": best == len(values) - 1,
-        }
-    return out
-
-
 def main(argv: list[str] | None = None) -> None:
     import argparse
     import json
@@ -292,7 +269,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="The live twins on a slice of the training stories, several seeds.")
     parser.add_argument("--data", type=Path, required=True, help="TinyStories train.txt")
     parser.add_argument("--bytes", type=int, default=10_000, help="the slice (whole stories that fit)")
-    parser.add_argument("--seconds", type=float, default=90.0, help="compute budget per seed")
+    parser.add_argument("--seconds", type=float, default=90.0, help="wall-clock budget per seed, evaluations included")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--out", type=Path, required=True, help="JSON: every point and each seed's summary")
     parser.add_argument("--preset-out", type=Path, help="also write the slice itself (a committed preset)")

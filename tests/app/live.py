@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 from app.__main__ import TheaterServer, server_config
 from app.backends.fakes import FakeImage, FakeImageRace, FakeRace, FakeText
 from app.backends.interface import Backends
+from app.backends.live_twins import LiveTwins
 from app.engine.local import Engine
 from app.main import create_app
 from app.settings import Settings
@@ -67,7 +68,7 @@ class Live:
 
 def fake_backends() -> Backends:
     """Every demo's fake: text, image (and the grid and samplers over it), race, image race."""
-    return Backends(text=FakeText(), image=FakeImage(), race=FakeRace(), image_race=FakeImageRace())
+    return Backends(text=FakeText(), image=FakeImage(), race=FakeRace(), image_race=FakeImageRace(), trainer=LiveTwins.small())
 
 
 def backends_with(text: Any = None, image: Any = None) -> Backends:

@@ -25,6 +25,7 @@ SMALL = {
     "image/grid": {"digit": 3, "steps": 4, "seed": 1},
     "image/samplers": {"digit": 2, "ddpm_steps": 6, "ddim_steps": 3, "dpm_steps": 2, "seed": 1},
     "race/image": {"digit": 7, "steps": 5, "seed": 1},
+    "train": {"seconds": 60, "seed": 1},  # the fakes train `LiveTwins.small()`: 4 points, bounded by steps
 }
 
 

@@ -32,6 +32,8 @@ PAGES = [
     "/text?length=16&steps=8&edit_at=2&edit_word=sad",  # a rework: the note, then the before/after view and form
     "/race?length=16&steps=8&edit_at=2&edit_word=sad&window=2",
     "/embed/text?length=16&steps=8&edit_at=2&edit_word=sad&theme=projector",
+    "/train?seconds=3",  # the live twins: a short budget, the curves and samples, then the summary table
+    "/embed/train?seconds=3&theme=projector",
 ]
 BLOCKING = ("critical", "serious", "moderate")
 

@@ -17,6 +17,7 @@ RUNS = [
     ("image/grid", "digit=3&steps=4&seed=1&sampler=ddim", 5),
     ("image/samplers", "digit=2&ddpm_steps=6&ddim_steps=3&dpm_steps=2&seed=4", None),
     ("race/image", "digit=7&steps=5&seed=2", None),
+    ("train", "preset=stories-10k&text=&seconds=3&seed=2", None),  # the live twins: a 3-second budget
 ]
 
 

@@ -3,10 +3,13 @@ same points, both models learn and stream their points, a too-short text is refu
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 
-from models.text.live_train import Batches, LiveConfig, SplitError, live_training, split_text, turning_point
+from models.text.live_request import SplitError, split_text, turning_point
+from models.text.live_train import Batches, LiveConfig, live_training
 
 TINY = LiveConfig(context=16, width=16, depth=1, heads=1, batch=4, eval_every=5, eval_windows=4, sample_every=2)
 
@@ -33,7 +36,7 @@ def test_the_same_seed_gives_the_same_points_and_both_models_learn() -> None:
     assert [p.step for p in first] == [0, 5, 10, 15, 20, 25, 30, 35, 40]
     assert first[-1].ar_train < first[0].ar_train - 0.5 and first[-1].diffusion_train < first[0].diffusion_train - 0.5
     assert first[-1].epochs > first[1].epochs > 0
-    assert set(first[0].samples) == {"ar", "diffusion"} and not first[1].samples  # a sample every other point
+    assert set(first[0].samples) == {"prompt", "ar", "diffusion"} and not first[1].samples  # a sample every other point
 
 
 def test_the_time_budget_ends_the_run() -> None:
@@ -51,3 +54,20 @@ def test_the_turn_is_the_best_point_once_the_curve_has_risen_since() -> None:
     assert turning_point([3.0, 2.0, 1.5, 1.6, 1.7, 1.8]) == 2
     assert turning_point([3.0, 2.0, 1.5, 1.6, 1.7]) is None  # not yet three points above it
     assert turning_point([3.0, 2.0, 1.5, 1.4]) is None  # still improving
+    assert turning_point([3.0, 2.0, 1.5, 1.51, 1.6, 1.52]) is None  # a point within 1% of the best: a plateau, not a turn
+
+
+def test_it_trains_under_the_engines_inference_mode() -> None:
+    # the web engine runs every producer under torch.inference_mode(): training must switch autograd back on
+    text = "Once upon a time there was a cat. The cat sat on a mat and was happy. " * 40
+    with torch.inference_mode():
+        points = list(live_training(text, 7, float("inf"), TINY, max_steps=10))
+    outside = list(live_training(text, 7, float("inf"), TINY, max_steps=10))
+    assert [p.ar_train for p in points] == [p.ar_train for p in outside] and points[-1].ar_train < points[0].ar_train
+
+
+def test_the_budget_is_wall_clock_time_evaluations_included() -> None:
+    text = "The dog ran to the park with a red ball. " * 60
+    points = list(live_training(text, 0, 0.5, TINY))
+    assert points[-1].seconds <= 0.5 + 0.5  # at most one interval of steps and one evaluation past it
+    assert all(b.seconds > a.seconds for a, b in itertools.pairwise(points))
