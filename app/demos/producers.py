@@ -27,7 +27,7 @@ from models.image.grid import grid_request
 from models.image.request import ImageRaceRequest, ImageRequest, ImageSamplersRequest
 from models.image.samplers_race import race_samplers
 from models.text.decoding import RaceRequest, TextRequest
-from models.text.live_request import TrainRequest, split_text, training_text
+from models.text.live_request import TrainRequest, byte_frequency_loss, split_text, training_text
 
 
 class RunRenderer(Protocol):
@@ -99,10 +99,10 @@ def image_race_run(backends: Backends, request: ImageRaceRequest) -> Producer:
 def train_run(backends: Backends, request: TrainRequest) -> Producer:
     """The live twins trained on the request's text (`models.text.live_train`): a frame per measured point, then the
     summary. The training takes the worker's core for the request's seconds."""
-    train_bytes, held_out_bytes = (len(part) for part in split_text(training_text(request)))
+    train, held_out = split_text(training_text(request))
 
     def produce(should_stop: Callable[[], bool]) -> Iterator[Deferred]:
-        run = TrainRun(request, train_bytes, held_out_bytes)
+        run = TrainRun(request, byte_frequency_loss(train, held_out))
         for point in backends.trainer.train(request, should_stop):
             yield partial(run.frame, point)
         if run.points and not should_stop():
@@ -114,10 +114,10 @@ def train_run(backends: Backends, request: TrainRequest) -> Producer:
 def recorded_train_run(request: TrainRequest, points: list[Any], source: str) -> Producer:
     """A recorded run of `request` (`models.text.live_record`) through the same renderer: what the prewarm puts in
     the replay cache, so the default run is on screen as soon as the page opens."""
-    train_bytes, held_out_bytes = (len(part) for part in split_text(training_text(request)))
+    train, held_out = split_text(training_text(request))
 
     def produce(_should_stop: Callable[[], bool]) -> Iterator[Deferred]:
-        run = TrainRun(request, train_bytes, held_out_bytes, recorded=source)
+        run = TrainRun(request, byte_frequency_loss(train, held_out), recorded=source)
         for point in points:
             yield partial(run.frame, point)
         yield run.done

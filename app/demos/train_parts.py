@@ -10,10 +10,19 @@ from types import SimpleNamespace
 from typing import Any
 
 from app.backends.interface import Backends
-from app.demos.train_record import RECORDING, recording
+from app.demos.train_record import PRESET, RECORDING, recording
 from app.render.train import summary_rows
 from app.why.data_files import data_url
-from models.text.live_request import CONTEXT, OWN, PRESETS, TrainRequest, preset_text, split_text, summary
+from models.text.live_request import (
+    CONTEXT,
+    OWN,
+    PRESETS,
+    TrainRequest,
+    byte_frequency_loss,
+    preset_text,
+    split_text,
+    summary,
+)
 
 
 def preset_options() -> list[tuple[str, str]]:
@@ -43,7 +52,52 @@ def _rows(_mtime_ns: int) -> SimpleNamespace:
         seeds.append(
             SimpleNamespace(seed=run["seed"], wall=f"{run['wall_s']:.0f}", rows=summary_rows(measured), summary=measured)
         )
-    return SimpleNamespace(bytes=f"{data.get('bytes', 0):,}", seconds=data.get("seconds"), seeds=seeds, url=data_url(RECORDING))
+    return SimpleNamespace(
+        bytes=f"{data.get('bytes', 0):,}",
+        seconds=data.get("seconds"),
+        seeds=seeds,
+        url=data_url(RECORDING),
+        sentence=measured_sentence([s.summary for s in seeds], floor_of(PRESET)),
+    )
+
+
+def floor_of(preset: str) -> float:
+    return byte_frequency_loss(*split_text(preset_text(preset), CONTEXT))
+
+
+def _span(values: list[float], digits: int = 1) -> str:
+    low, high = min(values), max(values)
+    return f"{low:.{digits}f}" if round(low, digits) == round(high, digits) else f"{low:.{digits}f} to {high:.{digits}f}"
+
+
+def measured_sentence(runs: list[dict[str, Any]], floor: float) -> str:
+    """What the committed seeds show, each figure computed from them: whether and when the twin turned up, where the
+    diffusion model's best came and whether it turned, how far it stayed above the twin's best and the byte floor."""
+    if not runs:
+        return ""
+    count = len(runs)
+    twin_turned = [r for r in runs if r["ar_turned_at_epoch"] is not None]
+    twin = (
+        f"The twin turned up in {len(twin_turned)} of {count} seeds, after epoch "
+        f"{_span([r['ar_turned_at_epoch'] for r in twin_turned])}, and ended "
+        f"{_span([r['ar_last'] - r['ar_best'] for r in twin_turned], 2)} nats per byte above its best."
+        if twin_turned
+        else f"The twin did not turn up in any of the {count} seeds."
+    )
+    diffusion_turned = sum(r["diffusion_turned_at_epoch"] is not None for r in runs)
+    gap = [r["diffusion_best"] - r["ar_best"] for r in runs]
+    diffusion = (
+        f"The diffusion model's best came at epoch {_span([r['diffusion_best_epoch'] for r in runs])}; it turned up in "
+        f"{diffusion_turned} of {count} and ended at most {max(r['diffusion_last'] - r['diffusion_best'] for r in runs):.3f} "
+        f"above its best. Its best stayed {_span(gap, 2)} above the twin's best"
+        + (
+            f", and within {max(floor - r['diffusion_best'] for r in runs):.2f} of what the bytes' frequencies alone score "
+            f"({floor:.3f}): in this budget it learns little more than which bytes are common."
+            if all(0 <= floor - r["diffusion_best"] < 0.5 for r in runs)
+            else f"; the bytes' frequencies alone score {floor:.3f}."
+        )
+    )
+    return f"{twin} {diffusion}"
 
 
 def train_parts(request: TrainRequest, backends: Backends) -> dict[str, Any]:

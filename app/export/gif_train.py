@@ -3,7 +3,8 @@
 Drawn from the frames' JSON: each frame carries its own point, so frame k draws the points of frames 0..k it was
 given (a run past `MAX_GIF_FRAMES` points is sampled evenly, and its curves are drawn through the sampled points).
 The axes are the whole run's from the first frame on, so the curves grow into a fixed picture: epochs on a log axis,
-loss in nats per byte on a linear one; held-out loss thick, training loss thin; the twin blue, diffusion orange.
+loss in nats per byte on a linear one; held-out loss thick, training loss thin; the twin blue, diffusion orange; the
+held-out loss of the bytes' frequencies alone dotted across.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ SAMPLE_CHARS = 90
 
 
 def _ranges(points: Sequence[dict[str, Any]]) -> tuple[float, float, float, float]:
-    epochs = [p["epochs"] for p in points if p["epochs"] > 0] or [1.0]
-    losses = [p[k] for p in points for k in ("ar_train", "ar_held_out", "diffusion_train", "diffusion_held_out")]
+    plotted = [p for p in points if p["epochs"] > 0] or list(points)  # the untrained point has no place on a log axis
+    epochs = [p["epochs"] for p in plotted if p["epochs"] > 0] or [1.0]
+    losses = [p[k] for p in plotted for k in ("ar_train", "ar_held_out", "diffusion_train", "diffusion_held_out")]
     x_lo, x_hi = min(epochs), max(epochs)
     if x_hi <= x_lo:
         x_lo, x_hi = x_lo / 2, x_hi * 2
@@ -73,6 +75,11 @@ def train_images(frames: Sequence[dict[str, Any]]) -> Iterator[Image.Image]:
             f"  \u00b7  step {frame['train_step']:,}  \u00b7  {frame['seconds']:.0f} s",
         )
         _axes(draw, y_lo, y_hi, x_lo, x_hi)
+        floor = frame.get("byte_frequency_loss")
+        if floor is not None and y_lo <= floor <= y_hi:
+            _, y = xy(1.0 if x_lo <= 0 <= x_hi else 10**x_lo, floor)
+            for x in range(PLOT_LEFT, PLOT_RIGHT, 12):
+                draw.line((x, y, x + 4, y), fill=MUTED, width=2)
         shown = [p for p in frames[: index + 1] if p["epochs"] > 0]
         for name, colour in COLOURS.items():
             for kind, width in (("train", 1), ("held_out", 4)):

@@ -44,9 +44,17 @@ def point_json(point: Any) -> dict[str, Any]:
     }
 
 
-def curves_plot(points: list[Any], turn: int | None) -> PlotView | None:
-    """Both models' curves over the points past step 0 (epochs on a log axis), the twin's turn marked; None until a
-    point past step 0 exists."""
+@dataclass(frozen=True)
+class TrainPlot:
+    """The curves' plot and, where it falls inside the plot's loss range, the byte-frequency floor as a level line."""
+
+    view: PlotView
+    baseline_y: float | None
+
+
+def curves_plot(points: list[Any], turn: int | None, baseline: float) -> TrainPlot | None:
+    """Both models' curves over the points past step 0 (epochs on a log axis), the twin's turn marked, the
+    byte-frequency floor drawn across; None until a point past step 0 exists."""
     shown = [p for p in points if p.epochs > 0]
     if not shown:
         return None
@@ -59,16 +67,19 @@ def curves_plot(points: list[Any], turn: int | None) -> PlotView | None:
         best = points[turn]
         marks.append(Mark(best.epochs, best.ar_held_out, "1", ("the twin's best held-out loss; it has risen since",)))
     label = f"Loss curves of both models over {shown[-1].epochs:.1f} epochs"
-    view = plot_view(curves, marks, aria_label=label, dotted=())
-    return replace(view, x_label=X_LABEL, y_label=Y_LABEL)
+    view = replace(plot_view(curves, marks, aria_label=label, dotted=()), x_label=X_LABEL, y_label=Y_LABEL)
+    low, high = view.y_ticks[0], view.y_ticks[-1]
+    inside = low.value <= baseline <= high.value
+    y = low.pos + (baseline - low.value) * (high.pos - low.pos) / (high.value - low.value) if inside else None
+    return TrainPlot(view, round(y, 1) if y is not None else None)
 
 
 class TrainRun:
     """One live-twins run: the points so far (each frame draws all of them), the latest samples and the turn."""
 
-    def __init__(self, request: TrainRequest, train_bytes: int, held_out_bytes: int, recorded: str = "") -> None:
+    def __init__(self, request: TrainRequest, baseline: float, recorded: str = "") -> None:
         self.request = request
-        self.train_bytes, self.held_out_bytes = train_bytes, held_out_bytes
+        self.baseline = baseline  # the held-out loss of the training bytes' frequencies alone (`byte_frequency_loss`)
         self.recorded = recorded  # where a recorded run came from ("" for a run trained now)
         self.points: list[Any] = []
         self.samples: dict[str, str] = {}
@@ -83,6 +94,7 @@ class TrainRun:
             self.turn = turning_point([p.ar_held_out for p in self.points])
         index = len(self.points) - 1
         data: dict[str, Any] = {"type": "frame", "step": index, **point_json(point)}
+        data["byte_frequency_loss"] = round(self.baseline, 4)
         if point.samples:
             data["samples"] = dict(point.samples)
         if self.turn is not None:
@@ -117,14 +129,15 @@ class TrainRun:
                 (f"{point.ar_held_out:.3f}", f"twin held out (best {ar_best:.3f})"),
                 (f"{point.diffusion_held_out:.3f}", f"diffusion held out (best {diffusion_best:.3f})"),
             ],
-            plot=curves_plot(points, turn),
+            plot=curves_plot(points, turn, self.baseline),
+            baseline=f"{self.baseline:.3f}",
             turned=turned,
             samples=sample_view(samples, sample_epochs),
         )
 
     def done(self) -> Rendered:
         measured = summary(self.points)
-        data = {"type": "done", **measured, "recorded": self.recorded or None}
+        data = {"type": "done", **measured, "byte_frequency_loss": round(self.baseline, 4), "recorded": self.recorded or None}
         notice = done_sentence(measured, self.request, bool(self.recorded))
         view = SimpleNamespace(notice=notice, rows=summary_rows(measured), recorded=self.recorded)
         return pack(data, lambda: stream_macros().train_done(view), target="#notice", swap="outerHTML")

@@ -8,6 +8,8 @@ pasted text) are settings (`app.demos.limits`).
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -108,3 +110,11 @@ def summary(points: Sequence[Any]) -> dict[str, Any]:
             f"{name}_still_improving": best == len(values) - 1,
         }
     return out
+
+
+def byte_frequency_loss(train: bytes, held_out: bytes) -> float:
+    """Nats per byte of the held-out text under the training bytes' own frequencies (add-one smoothed): what a model
+    that learned nothing but how often each byte occurs would score, the floor a curve must get under to show more."""
+    counts = Counter(train)
+    total = len(train) + 256
+    return -sum(math.log((counts[b] + 1) / total) for b in held_out) / max(len(held_out), 1)

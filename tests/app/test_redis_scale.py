@@ -307,3 +307,20 @@ def test_redis_going_away_gives_clear_errors_then_service_resumes() -> None:
                 time.sleep(0.5)
             assert run.code == 1000 and run.types[-1] == "done" and run.steps == list(range(7)), (run.code, run.reason)
         assert all(proc.alive() for proc in [*group.replicas, *group.workers])
+
+
+def test_a_training_run_trains_on_a_worker_and_both_replicas_watch_one_job(scale: Cluster) -> None:
+    """/train on Redis: the worker trains the live twins (the served experiment, 12 seconds), two viewers on two
+    replicas share the one job, and it ends with the measured summary."""
+    request = {"seconds": 12, "seed": 303}  # a cold worker spends seconds on its first point (torch warming up)
+    started = counter(scale, "jobs_started")
+
+    async def main() -> list[Run]:
+        return await asyncio.gather(*(client(scale.ws(i, kind="train"), request) for i in range(2)))
+
+    runs = asyncio.run(main())
+    assert all(run.code == 1000 and run.types[-1] == "done" for run in runs), [run.types for run in runs]
+    assert runs[0].raw == runs[1].raw and len(runs[0].steps) >= 2
+    done = runs[0].messages[-1]
+    assert done["ar_best"] < runs[0].messages[0]["ar_held_out"] and done["recorded"] is None
+    assert counter(scale, "jobs_started") == started + 1
