@@ -78,8 +78,8 @@ def train_images(frames: Sequence[dict[str, Any]]) -> Iterator[Image.Image]:
         floor = frame.get("byte_frequency_loss")
         if floor is not None and y_lo <= floor <= y_hi:
             _, y = xy(1.0 if x_lo <= 0 <= x_hi else 10**x_lo, floor)
-            for x in range(PLOT_LEFT, PLOT_RIGHT, 12):
-                draw.line((x, y, x + 4, y), fill=MUTED, width=2)
+            for dash in range(PLOT_LEFT, PLOT_RIGHT, 12):
+                draw.line((dash, y, dash + 4, y), fill=MUTED, width=2)
         shown = [p for p in frames[: index + 1] if p["epochs"] > 0]
         for name, colour in COLOURS.items():
             for kind, width in (("train", 1), ("held_out", 4)):
