@@ -19,6 +19,7 @@ LAB_EMBEDS = [
     f"/embed/image?source=4&mask={encode_mask(preset_mask('centre'))}&steps=12",
     "/embed/image/grid?steps=8",
     "/embed/image/samplers?ddpm_steps=24&ddim_steps=12&dpm_steps=6",
+    "/embed/train?seconds=3",  # the live twins: curves, samples and the summary
 ]
 THEMES = ["", "?theme=projector"]
 SLIDES = [(960, 540), (1280, 720)]
