@@ -17,7 +17,9 @@ from app.render.message import Rendered
 log = logging.getLogger("theater.prewarm")
 
 # The defaults each page's Generate sends (no query string), for the demos whose registry entry asks for it.
-PREWARMED = tuple(kind for kind, entry in DEMOS.items() if entry.prewarm)
+# Recorded runs first: caching one costs a fraction of a second, and a visitor who asks for it before it is cached
+# would join a live run instead (90 s of training for /train's default).
+PREWARMED = tuple(sorted((kind for kind, entry in DEMOS.items() if entry.prewarm), key=lambda kind: DEMOS[kind].recorded is None))
 RETRIES = 30  # with the Redis engine: try for about RETRIES x RETRY_SECONDS while no worker is up
 RETRY_SECONDS = 2.0
 
