@@ -19,7 +19,7 @@ from models.text.live_request import OWN, TURN_PATIENCE, TURN_RISE, TrainRequest
 
 AR, DIFFUSION = "autoregressive twin", "masked diffusion (NELBO: an upper bound)"
 RULE = f"its last {TURN_PATIENCE} points are not all {TURN_RISE:.0%} above its best"
-X_LABEL = "epochs over the training part of the text (log scale)"
+X_LABEL = "epochs over the training part (log scale)"
 Y_LABEL = "loss, nats per byte"
 
 
