@@ -15,6 +15,7 @@ from app.render.train import summary_rows
 from app.why.data_files import data_url
 from models.text.live_request import (
     CONTEXT,
+    MIN_TEXT_BYTES,
     OWN,
     PRESETS,
     TrainRequest,
@@ -86,16 +87,20 @@ def measured_sentence(runs: list[dict[str, Any]], floor: float) -> str:
     )
     diffusion_turned = sum(r["diffusion_turned_at_epoch"] is not None for r in runs)
     gap = [r["diffusion_best"] - r["ar_best"] for r in runs]
+    under = [floor - r["diffusion_best"] for r in runs]
+    alone = f"what the bytes' frequencies alone score ({floor:.3f})"
+    if all(u >= 0.1 for u in under):
+        floor_words = f"{_span(under, 2)} under {alone}: it learned more than which bytes are common"
+    elif all(u >= 0 for u in under):
+        floor_words = f"within {max(under):.2f} of {alone}: it learned little more than which bytes are common"
+    else:
+        floor_words = f"not under {alone}"
+    lower_at_end = sum(r["diffusion_last"] < r["ar_last"] for r in runs)
     diffusion = (
         f"The diffusion model's best came at epoch {_span([r['diffusion_best_epoch'] for r in runs])}; it turned up in "
         f"{diffusion_turned} of {count} and ended at most {max(r['diffusion_last'] - r['diffusion_best'] for r in runs):.3f} "
-        f"above its best. Its best stayed {_span(gap, 2)} above the twin's best"
-        + (
-            f", and within {max(floor - r['diffusion_best'] for r in runs):.2f} of what the bytes' frequencies alone score "
-            f"({floor:.3f}): in this budget it learns little more than which bytes are common."
-            if all(0 <= floor - r["diffusion_best"] < 0.5 for r in runs)
-            else f"; the bytes' frequencies alone score {floor:.3f}."
-        )
+        f"above its best, {floor_words}. Its best stayed {_span(gap, 2)} above the twin's best; at the end its held-out "
+        f"loss was below the twin's in {lower_at_end} of {count} seeds."
     )
     return f"{twin} {diffusion}"
 
@@ -109,5 +114,6 @@ def train_parts(request: TrainRequest, backends: Backends) -> dict[str, Any]:
             facts=backends.trainer.facts(),
             measured=measured_rows(),
             own=request.preset == OWN,
+            min_bytes=MIN_TEXT_BYTES,
         ),
     }

@@ -35,7 +35,11 @@ SECONDS_MAX = 600  # the settings may lower it (`max_train_seconds`), never rais
 TEXT_BYTES_MAX = 60_000  # likewise (`max_train_text_bytes`): a pasted text travels in the URL and the socket message
 
 HELD_OUT_SHARE = 0.1  # the end of the text, never trained on
-CONTEXT = 64  # bytes a window holds (`LiveConfig.context`)
+# Bytes a window holds (`LiveConfig.context`). 32, not 64: on the 10 KB preset in 90 s the diffusion model's best
+# held-out NELBO was 2.64 with 32-byte windows and 3.10 with 64 (the byte frequencies alone: 3.14), while the twin's
+# best was 2.07 and 2.05 (docs/live-train.md has every setting tried)
+CONTEXT = 32
+MIN_TEXT_BYTES = 6 * (CONTEXT + 1)  # two windows held out and four to train on (`split_text`)
 
 
 # No docstring: pydantic would put it in the published JSON schema.

@@ -47,7 +47,7 @@ class LiveConfig:
     eval_every: int = 25  # steps between points
     eval_windows: int = 32  # windows of each split per point (the same windows every time)
     sample_every: int = 8  # points between samples
-    sample_bytes: int = 32  # at most half a window
+    sample_bytes: int = 32  # at most what a window holds after its opening
 
     def network(self, causal: bool) -> TextModelConfig:
         # no dropout: the experiment is what each objective does with data seen again and again
@@ -182,7 +182,7 @@ def _train(
     sampler = torch.Generator().manual_seed(seed + 2)
     train_windows = _fixed_windows(train, config.eval_windows, config.context)
     held_windows = _fixed_windows(held_out, config.eval_windows, config.context)
-    prompt = held_out[: config.context // 2]  # a held-out opening; the sample fills the other half of a window
+    prompt = held_out[: config.context // 4]  # a held-out opening; the sample fills the rest of a window
     sample_bytes = min(config.sample_bytes, config.context - len(prompt))
     started = time.perf_counter()
     step, points = 0, 0

@@ -24,7 +24,7 @@ from app.errors import RequestError
 from app.main import create_app
 from app.settings import Settings
 from app.web.query import to_query
-from models.text.live_request import TrainRequest, preset_text
+from models.text.live_request import MIN_TEXT_BYTES, TrainRequest, preset_text
 from tests.app.live import exchange, fake_backends, live_server, run
 
 SETTINGS = Settings(max_train_seconds=90, max_train_text_bytes=1000)  # the default budget at the limit
@@ -68,11 +68,12 @@ def test_limits_at_their_edges_name_the_field() -> None:
 
 
 def test_a_text_must_split_into_training_and_held_out_windows() -> None:
-    # 130 bytes held out (two windows of 65) and four windows to train on: 390 is the shortest text that splits
-    shortest = TrainRequest(preset="own", text="a" * 390)
-    assert parse_request("train", json.dumps({"preset": "own", "text": "a" * 390}), SETTINGS) == shortest
-    short = refused({"preset": "own", "text": "a" * 389})
-    assert short.field == "text" and "too short to split" in short.message and "at least 390" in short.message
+    # two windows held out and four to train on: 6 x 33 = 198 bytes is the shortest text that splits
+    assert MIN_TEXT_BYTES == 198
+    shortest = TrainRequest(preset="own", text="a" * 198)
+    assert parse_request("train", json.dumps({"preset": "own", "text": "a" * 198}), SETTINGS) == shortest
+    short = refused({"preset": "own", "text": "a" * 197})
+    assert short.field == "text" and "too short to split" in short.message and "at least 198" in short.message
 
 
 def test_a_page_drops_a_bad_text_for_the_default_preset_with_a_note() -> None:
