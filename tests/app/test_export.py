@@ -414,7 +414,9 @@ def test_exports_run_with_the_event_loop_free() -> None:
 
         drawing, waits = run(main())
         assert drawing > 0.3 and len(waits) >= 3  # 200 frames take a while to draw...
-        assert max(waits) < 0.25  # ...and the loop kept answering
+        # ...and the loop kept answering: drawn on the loop, one wait would last about the whole drawing; a shared
+        # machine's stray pause (0.31 s was seen once beside a training run) must not pass for that
+        assert max(waits) < max(0.25, 0.5 * drawing)
 
 
 def test_the_docs_example_reads_an_exported_trace(live: Live, tmp_path: Any) -> None:
