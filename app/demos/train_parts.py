@@ -113,7 +113,6 @@ def train_parts(request: TrainRequest, backends: Backends) -> dict[str, Any]:
             presets=preset_options(),
             facts=backends.trainer.facts(),
             measured=measured_rows(),
-            own=request.preset == OWN,
             min_bytes=MIN_TEXT_BYTES,
         ),
     }
