@@ -5,7 +5,6 @@ read from `docs/live-train-10k.json` at request time so the page states what the
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -26,33 +25,28 @@ from models.text.live_request import (
 )
 
 
-def preset_options() -> list[tuple[str, str]]:
+@lru_cache(maxsize=1)
+def preset_options() -> tuple[tuple[str, str], ...]:
     """The menu: each preset with its size and how much of it is held out, measured from the file."""
     options = []
     for name, (_file, label) in PRESETS.items():
         train, held_out = split_text(preset_text(name), CONTEXT)
         options.append((name, f"{label}: {len(train):,} bytes to train on, {len(held_out):,} held out"))
-    return [*options, (OWN, "your own text (paste it below)")]
+    return (*options, (OWN, "your own text (paste it below)"))
 
 
+@lru_cache(maxsize=1)
 def measured_rows() -> SimpleNamespace | None:
-    """The default preset's committed runs: per seed, each model's best held-out loss, its epoch and the end."""
-    path = Path(RECORDING)
-    data = recording() if path.is_file() else None
+    """The default preset's committed runs: per seed, each model's best held-out loss, its epoch and the end (read once,
+    as `train_record.recording` reads the file once)."""
+    data = recording()
     if not data:
         return None
-    return _rows(path.stat().st_mtime_ns)
-
-
-@lru_cache(maxsize=2)
-def _rows(_mtime_ns: int) -> SimpleNamespace:
-    data = recording() or {}
     seeds = []
     for run in data.get("runs", []):
         measured = summary([SimpleNamespace(**p) for p in run["points"]])
-        seeds.append(
-            SimpleNamespace(seed=run["seed"], wall=f"{run['wall_s']:.0f}", rows=summary_rows(measured), summary=measured)
-        )
+        rows = summary_rows(measured)
+        seeds.append(SimpleNamespace(seed=run["seed"], wall=f"{run['wall_s']:.0f}", rows=rows, summary=measured))
     return SimpleNamespace(
         bytes=f"{data.get('bytes', 0):,}",
         seconds=data.get("seconds"),
