@@ -20,7 +20,7 @@ def live() -> Iterator[Live]:
     import torch
 
     threads = torch.get_num_threads()
-    with live_server(step_seconds=0.01, use_torch=True) as server:
+    with live_server(step_seconds=0.01, use_torch=True, prewarm=True) as server:  # the default run: its recording
         yield server
     torch.set_num_threads(threads)
 
@@ -46,10 +46,12 @@ def test_the_curves_grow_while_training_and_the_summary_lands(page: Any, live: L
     assert page.console_errors == []
 
 
-def test_the_embed_fits_a_slide_idle_and_after_a_run(browser: Any, live: Live) -> None:
+# a short live run, and the default (its recording: 144 points, the longest counters) in the projector theme
+@pytest.mark.parametrize("query", ["?seconds=4", "?theme=projector"])
+def test_the_embed_fits_a_slide_idle_and_after_a_run(browser: Any, live: Live, query: str) -> None:
     context = browser.new_context(viewport={"width": 960, "height": 540})
     page = context.new_page()
-    page.goto(f"{live.http}/embed/train?seconds=4")
+    page.goto(f"{live.http}/embed/train{query}")
     size = "[document.documentElement.scrollWidth, document.documentElement.scrollHeight]"
     assert page.evaluate(size) == [960, 540], "idle"
     page.click("#generate")
